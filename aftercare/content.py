@@ -1,0 +1,312 @@
+"""The typed content model (clinic, handouts, campaigns) and its loading and cross-file checks."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, TypeVar
+
+from aftercare.errors import ContentError, Problem
+from aftercare.schema import Document, build, read_document
+from aftercare.values import (
+    ClockTime,
+    Colour,
+    EmailAddress,
+    Offset,
+    Slug,
+    Url,
+    Weekday,
+    ZoneName,
+)
+
+T = TypeVar("T")
+
+Indication = Literal["cosmetic", "migraine", "general"]
+TREATMENT_INDICATIONS: tuple[Indication, ...] = ("cosmetic", "migraine")
+
+# ---------------------------------------------------------------- clinic.yaml
+
+
+@dataclass(frozen=True)
+class Brand:
+    primary: Colour
+    accent: Colour
+    text: Colour = Colour("#1f2933")
+
+
+@dataclass(frozen=True)
+class EmailSettings:
+    from_address: EmailAddress
+    from_name: str
+    reply_to: EmailAddress
+    closed_on: tuple[dt.date, ...] = ()
+    privacy_words: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Clinic:
+    name: str
+    logo: str
+    brand: Brand
+    phone: str
+    urgent_line: str
+    emergency_number: str
+    address: tuple[str, ...]
+    website: Url
+    booking_url: Url
+    timezone: ZoneName
+    paper_size: Literal["A4", "Letter"]
+    locale: str
+    send_time: ClockTime
+    hours: str
+    email: EmailSettings
+    max_reading_grade: int = 8
+
+    @property
+    def language(self) -> str:
+        return self.locale.split("-")[0]
+
+
+# ---------------------------------------------------------------- handouts/<id>.yaml
+
+
+@dataclass(frozen=True)
+class Callout:
+    kind: Literal["tip", "warning", "emergency"]
+    title: str
+    text: str | None = None
+    bullets: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Section:
+    id: Slug
+    heading: str
+    paragraphs: tuple[str, ...] = ()
+    bullets: tuple[str, ...] = ()
+    steps: tuple[str, ...] = ()
+    callout: Callout | None = None
+
+
+@dataclass(frozen=True)
+class Review:
+    reviewed_by: str
+    reviewed_on: dt.date
+    next_review_due: dt.date
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    title: str
+    url: Url | None = None
+
+
+@dataclass(frozen=True)
+class Handout:
+    title: str
+    indication: Indication
+    version: str
+    summary: str
+    sections: tuple[Section, ...]
+    review: Review
+    sources: tuple[SourceRef, ...]
+    call_clinic_if: tuple[str, ...] = ()
+    emergency_if: tuple[str, ...] = ()
+    id: str = field(default="", metadata={"yaml": False})
+
+    def section(self, section_id: str) -> Section:
+        return next(s for s in self.sections if s.id == section_id)
+
+    @property
+    def is_treatment(self) -> bool:
+        return self.indication in TREATMENT_INDICATIONS
+
+
+# ---------------------------------------------------------------- campaigns/<id>.yaml
+
+
+@dataclass(frozen=True)
+class CalendarEntry:
+    summary: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Step:
+    key: Slug
+    offset: Offset
+    kind: Literal["clinical", "marketing"]
+    label: str
+    subject: str
+    preheader: str
+    template: Slug
+    grace: Offset
+    send_time: ClockTime | None = None
+    sections: tuple[Slug, ...] = ()
+    warning_signs: bool = False
+    calendar: CalendarEntry | None = None
+
+
+@dataclass(frozen=True)
+class Campaign:
+    title: str
+    indication: Indication
+    handout: Slug
+    next_treatment_after: Offset
+    steps: tuple[Step, ...]
+    quiet_weekdays: tuple[Weekday, ...] = ()
+    id: str = field(default="", metadata={"yaml": False})
+
+    def step(self, key: str) -> Step:
+        return next(s for s in self.steps if s.key == key)
+
+
+# ---------------------------------------------------------------- the project
+
+
+@dataclass(frozen=True)
+class Project:
+    """Everything the clinic wrote, validated; the only thing later stages read."""
+
+    root: Path
+    clinic: Clinic
+    handouts: Mapping[str, Handout]
+    campaigns: Mapping[str, Campaign]
+
+    def campaign_for(self, indication: str) -> Campaign | None:
+        return next((c for c in self.campaigns.values() if c.indication == indication), None)
+
+    @property
+    def templates(self) -> Path:
+        return self.root / "templates"
+
+
+def load_project(root: Path, only: tuple[str, ...] = ()) -> Project:
+    """Load and check clinic.yaml, every handout and every campaign; raise all problems together."""
+    docs: list[Document] = []
+    clinic_doc = read_document(root / "clinic.yaml", "clinic.yaml")
+    docs.append(clinic_doc)
+    clinic = build(Clinic, clinic_doc)
+    handouts = _load_folder(root, "handouts", Handout, docs)
+    campaigns = _load_folder(root, "campaigns", Campaign, docs)
+    by_name = {d.name: d for d in docs}
+    if clinic is not None:
+        _check_clinic(root, clinic, clinic_doc)
+    for handout_id, handout in handouts.items():
+        _check_handout(handout, by_name[f"handouts/{handout_id}.yaml"])
+    for campaign_id, campaign in campaigns.items():
+        _check_campaign(root, campaign, handouts, by_name[f"campaigns/{campaign_id}.yaml"])
+    _check_one_campaign_per_indication(campaigns, by_name)
+    unknown = [t for t in only if t not in handouts and f"handouts/{t}.yaml" not in by_name]
+    problems = [p for d in docs for p in d.problems]
+    problems += [Problem(f"handouts/{t}.yaml", None, "", "no such topic") for t in unknown]
+    if problems or clinic is None:
+        raise ContentError(problems)
+    return Project(root, clinic, handouts, campaigns)
+
+
+def _load_folder(root: Path, folder: str, cls: type[T], docs: list[Document]) -> dict[str, T]:
+    loaded: dict[str, T] = {}
+    directory = root / folder
+    paths = sorted(directory.glob("*.yaml")) if directory.is_dir() else []
+    if not paths:
+        docs.append(Document(f"{folder}/", None, [Problem(f"{folder}/", None, "", "no .yaml files")]))
+    for path in paths:
+        name = f"{folder}/{path.name}"
+        doc = read_document(path, name)
+        docs.append(doc)
+        try:
+            Slug.parse(path.stem)
+        except ValueError as exc:
+            doc.add(None, "", f"file name: {exc}")
+            continue
+        value = build(cls, doc)
+        if value is not None:
+            loaded[path.stem] = dataclasses.replace(value, id=path.stem)  # type: ignore[type-var]
+    return loaded
+
+
+def _check_clinic(root: Path, clinic: Clinic, doc: Document) -> None:
+    logo = (root / "templates" / "assets" / clinic.logo).resolve()
+    assets = (root / "templates" / "assets").resolve()
+    if not logo.is_relative_to(assets) or logo.suffix != ".svg" or not logo.is_file():
+        doc.add_at("logo", f"expected an .svg file under templates/assets/; got {clinic.logo!r}")
+    if not 3 <= clinic.max_reading_grade <= 16:
+        doc.add_at("max_reading_grade", f"expected 3 to 16; got {clinic.max_reading_grade}")
+
+
+def _check_handout(handout: Handout, doc: Document) -> None:
+    seen: set[str] = set()
+    for index, section in enumerate(handout.sections):
+        if section.id in seen:
+            doc.add_at(f"sections[{index}].id", f"expected a unique id; got {section.id!r} again")
+        seen.add(section.id)
+        if not (section.paragraphs or section.bullets or section.steps or section.callout):
+            doc.add_at(f"sections[{index}]", "expected paragraphs, bullets, steps or a callout")
+        callout = section.callout
+        if callout is not None and not (callout.text or callout.bullets):
+            doc.add_at(f"sections[{index}].callout", "expected text or bullets")
+    review = handout.review
+    if review.next_review_due <= review.reviewed_on:
+        doc.add_at(
+            "review.next_review_due",
+            f"expected a date after reviewed_on ({review.reviewed_on}); got {review.next_review_due}",
+        )
+
+
+def _check_campaign(
+    root: Path, campaign: Campaign, handouts: Mapping[str, Handout], doc: Document
+) -> None:
+    if campaign.indication not in TREATMENT_INDICATIONS:
+        doc.add_at("indication", f"expected one of cosmetic, migraine; got {campaign.indication!r}")
+    handout = handouts.get(campaign.handout)
+    if handout is None:
+        doc.add_at("handout", f"expected a topic in handouts/; got {campaign.handout!r}")
+    elif handout.indication != campaign.indication:
+        doc.add_at(
+            "handout",
+            f"expected a {campaign.indication} topic; got {campaign.handout!r} ({handout.indication})",
+        )
+    keys: set[str] = set()
+    previous = -1
+    for index, step in enumerate(campaign.steps):
+        where = f"steps[{index}]"
+        if step.key in keys:
+            doc.add_at(f"{where}.key", f"expected a unique key; got {step.key!r} again")
+        keys.add(step.key)
+        if step.offset.approx_days() <= previous:
+            doc.add_at(f"{where}.offset", f"expected a span later than the step before; got {step.offset}")
+        previous = step.offset.approx_days()
+        for kind in ("html", "txt"):
+            if not (root / "templates" / "email" / f"{step.template}.{kind}").is_file():
+                doc.add_at(
+                    f"{where}.template",
+                    f"expected templates/email/{step.template}.{kind} to exist; it does not",
+                )
+        if handout is not None:
+            known = {s.id for s in handout.sections}
+            for s_index, section_id in enumerate(step.sections):
+                if section_id not in known:
+                    doc.add_at(
+                        f"{where}.sections[{s_index}]",
+                        f"expected a section id of handouts/{handout.id}.yaml; got {section_id!r}",
+                    )
+    if not campaign.steps:
+        doc.add_at("steps", "expected at least one step")
+
+
+def _check_one_campaign_per_indication(
+    campaigns: Mapping[str, Campaign], by_name: Mapping[str, Document]
+) -> None:
+    owner: dict[str, str] = {}
+    for campaign_id, campaign in sorted(campaigns.items()):
+        if campaign.indication in owner:
+            by_name[f"campaigns/{campaign_id}.yaml"].add_at(
+                "indication",
+                f"expected one campaign per indication; {owner[campaign.indication]} "
+                f"already serves {campaign.indication!r}",
+            )
+        owner.setdefault(campaign.indication, campaign_id)

@@ -1,0 +1,67 @@
+"""The user-facing error family: each error knows its exit code and how to show itself."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One thing wrong with an input, located as precisely as we can."""
+
+    file: str
+    line: int | None
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class PipelineError(Exception):
+    """A problem the user can fix; shown once at the CLI edge without a traceback."""
+
+    exit_code = 1
+
+    def show(self) -> str:
+        return f"error: {self}"
+
+
+class UsageError(PipelineError):
+    """The command was called the wrong way."""
+
+    exit_code = 2
+
+
+class ContentError(PipelineError):
+    """One or more problems in the clinic's YAML, a CSV file or typed input, reported together."""
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        self.problems = sorted(set(problems), key=_problem_order)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+    def show(self) -> str:
+        count = len(self.problems)
+        noun = "problem" if count == 1 else "problems"
+        lines = [str(p) for p in self.problems]
+        if count > 1:
+            lines.append(f"{count} {noun} found; nothing was written.")
+        return "\n".join(lines)
+
+
+class InputError(PipelineError):
+    """A bad value typed by a person (a name, a date, an email address)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}")
+
+
+class RenderError(PipelineError):
+    """The renderer refused a resource or logged a warning; the output was not written."""
+
+
+def _problem_order(p: Problem) -> tuple[str, int, str, str]:
+    return (p.file, p.line or 0, p.path, p.message)
