@@ -175,6 +175,12 @@ class Project:
     clinic: Clinic
     handouts: Mapping[str, Handout]
     campaigns: Mapping[str, Campaign]
+    # Where each key path was written, per file ("handouts/x.yaml" -> "sections[2].id" -> 14),
+    # so later checks (lint) can name the line.
+    lines: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+
+    def line_of(self, file: str, path: str) -> int | None:
+        return self.lines.get(file, {}).get(path)
 
     def campaign_for(self, indication: str) -> Campaign | None:
         return next((c for c in self.campaigns.values() if c.indication == indication), None)
@@ -205,7 +211,7 @@ def load_project(root: Path, only: tuple[str, ...] = ()) -> Project:
     problems += [Problem(f"handouts/{t}.yaml", None, "", "no such topic") for t in unknown]
     if problems or clinic is None:
         raise ContentError(problems)
-    return Project(root, clinic, handouts, campaigns)
+    return Project(root, clinic, handouts, campaigns, {d.name: d.lines for d in docs})
 
 
 def _load_folder(root: Path, folder: str, cls: type[T], docs: list[Document]) -> dict[str, T]:
