@@ -42,6 +42,7 @@ class EmailSettings:
     from_address: EmailAddress
     from_name: str
     reply_to: EmailAddress
+    public_base_url: Url               # where `pipeline serve` is reachable: unsubscribe links
     closed_on: tuple[dt.date, ...] = ()
     privacy_words: tuple[str, ...] = ()
 
