@@ -34,7 +34,7 @@ TREATMENT_INDICATIONS: tuple[Indication, ...] = ("cosmetic", "migraine")
 class Brand:
     primary: Colour
     accent: Colour
-    text: Colour = Colour("#1f2933")
+    text: Colour
 
 
 @dataclass(frozen=True)
@@ -157,6 +157,7 @@ class Campaign:
     indication: Indication
     handout: Slug
     next_treatment_after: Offset
+    next_treatment_label: str
     steps: tuple[Step, ...]
     quiet_weekdays: tuple[Weekday, ...] = ()
     id: str = field(default="", metadata={"yaml": False})
@@ -220,7 +221,8 @@ def _load_folder(root: Path, folder: str, cls: type[T], docs: list[Document]) ->
     directory = root / folder
     paths = sorted(directory.glob("*.yaml")) if directory.is_dir() else []
     if not paths:
-        docs.append(Document(f"{folder}/", None, [Problem(f"{folder}/", None, "", "no .yaml files")]))
+        missing = Problem(f"{folder}/", None, "", "no .yaml files")
+        docs.append(Document(f"{folder}/", None, [missing]))
     for path in paths:
         name = f"{folder}/{path.name}"
         doc = read_document(path, name)
@@ -260,7 +262,8 @@ def _check_handout(handout: Handout, doc: Document) -> None:
     if review.next_review_due <= review.reviewed_on:
         doc.add_at(
             "review.next_review_due",
-            f"expected a date after reviewed_on ({review.reviewed_on}); got {review.next_review_due}",
+            f"expected a date after reviewed_on ({review.reviewed_on}); "
+            f"got {review.next_review_due}",
         )
 
 
@@ -275,7 +278,8 @@ def _check_campaign(
     elif handout.indication != campaign.indication:
         doc.add_at(
             "handout",
-            f"expected a {campaign.indication} topic; got {campaign.handout!r} ({handout.indication})",
+            f"expected a {campaign.indication} topic; "
+            f"got {campaign.handout!r} ({handout.indication})",
         )
     keys: set[str] = set()
     previous = -1
@@ -285,7 +289,9 @@ def _check_campaign(
             doc.add_at(f"{where}.key", f"expected a unique key; got {step.key!r} again")
         keys.add(step.key)
         if step.offset.approx_days() <= previous:
-            doc.add_at(f"{where}.offset", f"expected a span later than the step before; got {step.offset}")
+            doc.add_at(
+                f"{where}.offset", f"expected a span later than the step before; got {step.offset}"
+            )
         previous = step.offset.approx_days()
         for kind in ("html", "txt"):
             if not (root / "templates" / "email" / f"{step.template}.{kind}").is_file():

@@ -143,7 +143,8 @@ def _build_dataclass(cls: type[Any], node: yaml.Node, path: str, doc: Document) 
             continue
         if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
             key_path = f"{path}.{name}" if path else name
-            doc.add(node, key_path, f"expected {_describe(hints[name])}; got nothing (key is missing)")
+            expected = _describe(hints[name])
+            doc.add(node, key_path, f"expected {expected}; got nothing (key is missing)")
             failed = True
     if failed:
         raise Invalid
@@ -266,7 +267,12 @@ def _describe(tp: Any) -> str:
         return str(tp.expected)
     if dataclasses.is_dataclass(tp):
         return "a mapping"
-    names = {str: "text", int: "a whole number", bool: "true or false", dt.date: "a date (YYYY-MM-DD)"}
+    names = {
+        str: "text",
+        int: "a whole number",
+        bool: "true or false",
+        dt.date: "a date (YYYY-MM-DD)",
+    }
     if tp in names:
         return names[tp]
     return str(getattr(tp, "__name__", "a value"))

@@ -1,0 +1,138 @@
+"""Pure scheduling: campaign + treatment date + zone + now -> when each step is due (UTC)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from aftercare.content import Campaign, Clinic, Step
+from aftercare.values import WEEKDAYS, ClockTime
+
+UTC = dt.UTC
+Action = Literal["send", "send-now", "skip"]
+
+
+@dataclass(frozen=True)
+class SendRules:
+    """When the clinic lets messages go out."""
+
+    send_time: ClockTime  # the clinic's default; a step's own send_time wins
+    quiet_weekdays: frozenset[int]  # 0 = Monday ... 6 = Sunday
+    closed_on: frozenset[dt.date]
+
+
+@dataclass(frozen=True)
+class PlannedMessage:
+    """One step of a campaign, timed for one patient."""
+
+    step_key: str
+    kind: Literal["clinical", "marketing"]
+    local_due: dt.datetime  # aware, in the enrollment's zone
+    due_at: dt.datetime  # aware, UTC
+    action: Action
+    note: str | None
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """A date printed on the personalised handout under "What happens next"."""
+
+    local_date: dt.date
+    label: str
+
+
+def rules_for(clinic: Clinic, campaign: Campaign) -> SendRules:
+    quiet = frozenset(WEEKDAYS.index(day) for day in campaign.quiet_weekdays)
+    return SendRules(clinic.send_time, quiet, frozenset(clinic.email.closed_on))
+
+
+def plan(
+    campaign: Campaign,
+    treated_on: dt.date,
+    zone: ZoneInfo,
+    now: dt.datetime,
+    rules: SendRules,
+    marketing_consent: bool,
+) -> tuple[PlannedMessage, ...]:
+    """Time every step; late steps within their grace go now, later ones are skipped with a note."""
+    _require_aware(now, "now")
+    return tuple(
+        _plan_step(step, treated_on, zone, now, rules, marketing_consent) for step in campaign.steps
+    )
+
+
+def follow_ups(clinic: Clinic, campaign: Campaign, treated_on: dt.date) -> tuple[FollowUp, ...]:
+    """The patient's own dates for the printed handout: each step, then the next treatment."""
+    rules = rules_for(clinic, campaign)
+    dates = [
+        FollowUp(_allowed_day(step.offset.after(treated_on), rules), step.label)
+        for step in campaign.steps
+    ]
+    dates.append(
+        FollowUp(campaign.next_treatment_after.after(treated_on), campaign.next_treatment_label)
+    )
+    return tuple(sorted(dates, key=lambda follow_up: follow_up.local_date))
+
+
+def local_moment(day: dt.date, time: ClockTime, zone: ZoneInfo) -> dt.datetime:
+    """The aware moment for a wall-clock time on a day; a time skipped by a DST change moves on."""
+    naive = dt.datetime.combine(day, time.as_time())
+    moment = naive.replace(tzinfo=zone)
+    round_trip = moment.astimezone(UTC).astimezone(zone)
+    if round_trip.replace(tzinfo=None) != naive:  # inside a spring-forward gap
+        return round_trip
+    return moment
+
+
+def _plan_step(
+    step: Step,
+    treated_on: dt.date,
+    zone: ZoneInfo,
+    now: dt.datetime,
+    rules: SendRules,
+    marketing_consent: bool,
+) -> PlannedMessage:
+    nominal = step.offset.after(treated_on)
+    day = _allowed_day(nominal, rules)
+    local_due = local_moment(day, step.send_time or rules.send_time, zone)
+    due_at = local_due.astimezone(UTC)
+    note = None
+    if day != nominal:
+        note = f"moved from {_short(nominal)} ({_why_closed(nominal, rules)})"
+
+    def planned(action: Action, at: dt.datetime, text: str | None) -> PlannedMessage:
+        local, utc = at.astimezone(zone), at.astimezone(UTC)
+        return PlannedMessage(step.key, step.kind, local, utc, action, text)
+
+    if step.kind == "marketing" and not marketing_consent:
+        return planned("skip", due_at, "skipped: no consent to reminders")
+    if due_at >= now:
+        return planned("send", due_at, note)
+    grace_end = local_due + (step.grace.after(day) - day)
+    if now <= grace_end:
+        return planned("send-now", now, f"was due {_short(day)}; sent now (within {step.grace})")
+    return planned("skip", due_at, f"skipped: was due {_short(day)}, more than {step.grace} ago")
+
+
+def _allowed_day(day: dt.date, rules: SendRules) -> dt.date:
+    for _ in range(400):
+        if day.weekday() not in rules.quiet_weekdays and day not in rules.closed_on:
+            return day
+        day += dt.timedelta(days=1)
+    raise ValueError("no allowed sending day within a year: check quiet_weekdays and closed_on")
+
+
+def _why_closed(day: dt.date, rules: SendRules) -> str:
+    return "clinic closed" if day in rules.closed_on else "quiet day"
+
+
+def _short(day: dt.date) -> str:
+    return f"{day:%a} {day.day} {day:%b}"
+
+
+def _require_aware(moment: dt.datetime, name: str) -> None:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware; got a naive datetime")
+
