@@ -206,7 +206,10 @@ def load_project(root: Path, only: tuple[str, ...] = ()) -> Project:
     for handout_id, handout in handouts.items():
         _check_handout(handout, by_name[f"handouts/{handout_id}.yaml"])
     for campaign_id, campaign in campaigns.items():
-        _check_campaign(root, campaign, handouts, by_name[f"campaigns/{campaign_id}.yaml"])
+        doc = by_name[f"campaigns/{campaign_id}.yaml"]
+        if f"handouts/{campaign.handout}.yaml" in by_name and campaign.handout not in handouts:
+            continue  # that handout's own problems are reported; don't repeat them here
+        _check_campaign(root, campaign, handouts, doc)
     _check_one_campaign_per_indication(campaigns, by_name)
     unknown = [t for t in only if t not in handouts and f"handouts/{t}.yaml" not in by_name]
     problems = [p for d in docs for p in d.problems]

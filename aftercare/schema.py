@@ -23,7 +23,11 @@ from aftercare.errors import Problem
 
 T = TypeVar("T")
 
-_MISSING = object()
+# Safe loading already refuses to construct objects; we also refuse to read them as text.
+_PLAIN_TAGS = tuple(
+    f"tag:yaml.org,2002:{name}"
+    for name in ("str", "int", "float", "bool", "null", "timestamp", "map", "seq")
+)
 
 
 class Invalid(Exception):
@@ -87,6 +91,9 @@ def build(cls: type[T], doc: Document) -> T | None:
 
 def _build(tp: Any, node: yaml.Node, path: str, doc: Document) -> Any:
     doc.lines.setdefault(path, node.start_mark.line + 1)
+    if not node.tag.startswith(_PLAIN_TAGS):
+        doc.add(node, path, f"expected plain YAML; got the tag {node.tag!r}")
+        raise Invalid
     origin = get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         options = [a for a in get_args(tp) if a is not type(None)]
