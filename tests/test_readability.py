@@ -1,0 +1,133 @@
+"""Flesch-Kincaid grade: hand-computed values, counting rules, monotonicity and empty text."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aftercare.content import Callout, Section
+from aftercare.readability import Counts, _dictionary, grade, measure, section_text, syllables
+from aftercare.values import Slug
+
+# Grade = 0.39 × words/sentences + 11.8 × syllables/words − 15.59
+
+
+def test_one_short_sentence() -> None:
+    # 6 words, 1 sentence, 6 syllables (no word has a hyphenation point):
+    # 0.39 × 6/1 + 11.8 × 6/6 − 15.59 = 2.34 + 11.8 − 15.59 = −1.45
+    assert measure(["The cat sat on the mat."]) == Counts(words=6, sentences=1, syllables=6)
+    assert grade(["The cat sat on the mat."]) == pytest.approx(-1.45)
+
+
+def test_list_items_end_sentences_and_numbers_are_not_words() -> None:
+    # "Swallowing is hard. Call the doctor" -> 2 sentences (a "." is added to the unit);
+    # swal-low-ing 3 + is 1 + hard 1 + call 1 + the 1 + doc-tor 2 = 9 syllables in 6 words.
+    # "Wait 2 days" -> 1 sentence, 2 words ("2" is not a word), 2 syllables.
+    # 0.39 × 8/3 + 11.8 × 11/8 − 15.59 = 1.04 + 16.225 − 15.59 = 1.675
+    units = ["Swallowing is hard. Call the doctor", "Wait 2 days"]
+    assert measure(units) == Counts(words=8, sentences=3, syllables=11)
+    assert grade(units) == pytest.approx(1.675)
+
+
+def test_apostrophes_join_words_and_a_run_of_marks_is_one_end() -> None:
+    # Don't 1 + wor-ry 2 + it’s 1 + nor-mal 2 = 6 syllables in 4 words; "!?" is one end.
+    # 0.39 × 4/1 + 11.8 × 6/4 − 15.59 = 1.56 + 17.7 − 15.59 = 3.67
+    units = ["Don't worry, it’s normal!?"]
+    assert measure(units) == Counts(words=4, sentences=1, syllables=6)
+    assert grade(units) == pytest.approx(3.67)
+
+
+def test_hard_words_give_a_high_grade() -> None:
+    # im-me-di-ate-ly 5, con-tact 2, our 1, in-for-ma-tion 4, desk 1, re-gard-ing 3,
+    # un-ex-pect-ed 4, com-pli-ca-tions 4 = 24 syllables in 8 words, 1 sentence:
+    # 0.39 × 8 + 11.8 × 24/8 − 15.59 = 3.12 + 35.4 − 15.59 = 22.93
+    text = "Immediately contact our information desk regarding unexpected complications."
+    assert grade([text]) == pytest.approx(22.93)
+
+
+def test_end_mark_inside_brackets_or_quotes_is_not_doubled() -> None:
+    units = ["Call us (any time).", "Say “stop.”", "Rest"]
+    assert measure(units).sentences == 3
+
+
+@pytest.mark.parametrize("units", [[], [""], ["   "], ["12, 14.", "3 - 4 %"]])
+def test_text_without_words_grades_zero(units: list[str]) -> None:
+    assert measure(units) == Counts(words=0, sentences=1, syllables=0)
+    assert grade(units) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("word", "expected"),
+    [
+        ("the", 1),
+        ("a", 1),
+        ("Swallowing", 3),
+        ("information", 4),
+        ("immediately", 5),
+        ("don’t", 1),
+        # Pyphen finds no hyphenation point in "medicine"; the vowel-group count catches it.
+        ("medicine", 3),
+        ("times", 1),
+        ("asked", 1),
+    ],
+)
+def test_syllables_take_the_larger_of_two_estimates(word: str, expected: int) -> None:
+    assert syllables(word) == expected
+
+
+def test_dictionary_and_words_are_cached() -> None:
+    assert _dictionary() is _dictionary()
+    syllables("hospital")
+    hits = syllables.cache_info().hits
+    assert syllables("hospital") == 3
+    assert syllables.cache_info().hits == hits + 1
+
+
+def test_section_text_lists_every_unit_in_reading_order() -> None:
+    section = Section(
+        id=Slug("today"),
+        heading="Not scored",
+        paragraphs=("First paragraph.",),
+        bullets=("A bullet",),
+        steps=("A step",),
+        callout=Callout(kind="tip", title="Good to know", text="Callout text.", bullets=("B",)),
+    )
+    assert section_text(section) == [
+        "First paragraph.", "A bullet", "A step", "Good to know", "Callout text.", "B",
+    ]
+    bare = Section(id=Slug("x"), heading="X", callout=Callout(kind="tip", title="Only a title"))
+    assert section_text(bare) == ["Only a title"]
+
+
+# ---------------------------------------------------------------- monotonicity
+
+SHORT = ("cat", "sat", "the", "dog", "ran", "home", "we", "help")   # 1 syllable each
+LONG = ("information", "immediately", "understand", "doctor")      # 2 to 5 syllables
+
+words = st.lists(st.sampled_from(SHORT), min_size=1, max_size=12)
+# The first example loads the hyphenation dictionary; don't count that against a deadline.
+examples = settings(deadline=None)
+
+
+@examples
+@given(st.lists(words, min_size=1, max_size=6), st.data())
+def test_longer_words_raise_the_grade(sentences: list[list[str]], data: st.DataObject) -> None:
+    before = [" ".join(s) + "." for s in sentences]
+    row = data.draw(st.integers(0, len(sentences) - 1))
+    col = data.draw(st.integers(0, len(sentences[row]) - 1))
+    longer = [list(s) for s in sentences]
+    longer[row][col] = data.draw(st.sampled_from(LONG))
+    after = [" ".join(s) + "." for s in longer]
+    assert grade(after) > grade(before)
+
+
+@examples
+@given(st.lists(words, min_size=2, max_size=6), st.data())
+def test_longer_sentences_raise_the_grade(sentences: list[list[str]], data: st.DataObject) -> None:
+    before = [" ".join(s) + "." for s in sentences]
+    # Join two neighbouring sentences into one: same words and syllables, one sentence fewer.
+    at = data.draw(st.integers(0, len(sentences) - 2))
+    joined = [*sentences[:at], sentences[at] + sentences[at + 1], *sentences[at + 2 :]]
+    after = [" ".join(s) + "." for s in joined]
+    assert grade(after) > grade(before)
