@@ -1,4 +1,4 @@
-"""Shared test setup: the repository root, and a guard that fails any test in which a library logged."""
+"""Shared test setup: the repository root, and a guard that fails a test if a library logged."""
 
 from __future__ import annotations
 

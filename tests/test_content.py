@@ -162,7 +162,9 @@ CASES = [
         id="offset-order",
     ),
     pytest.param(
-        "campaigns/care.yaml", "    template: day-1\n    grace: 14", "    template: month-3\n    grace: 14",
+        "campaigns/care.yaml",
+        "    template: day-1\n    grace: 14",
+        "    template: month-3\n    grace: 14",
         "campaigns/care.yaml:24: steps[1].template: expected templates/email/month-3.html to "
         "exist; it does not",
         id="missing-template",

@@ -1,4 +1,4 @@
-"""Scheduling: local send times across DST, month ends, quiet days, late enrolment; property tests."""
+"""Scheduling: local send times across DST, month ends, quiet days, late enrolment, properties."""
 
 from __future__ import annotations
 
@@ -98,7 +98,7 @@ def test_quiet_days_and_closures_move_a_message_on_never_drop_it() -> None:
 def test_late_enrolment_sends_within_grace_and_skips_after() -> None:
     treated = dt.date(2026, 11, 2)
     zone = ZoneInfo("Europe/London")
-    day1, month3 = plan(BASE, treated, zone, early(treated), NO_RULES, True)
+    day1, _ = plan(BASE, treated, zone, early(treated), NO_RULES, True)
     assert day1.due_at == dt.datetime(2026, 11, 3, 10, tzinfo=UTC)
     # One day after day-1 was due: inside its 2-day grace, so it goes now.
     now = dt.datetime(2026, 11, 4, 9, tzinfo=UTC)

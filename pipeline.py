@@ -1,0 +1,402 @@
+"""The aftercare pipeline: the clinic's YAML becomes PDF handouts and timed aftercare emails.
+
+Stages, in the order data flows (each is one module of the aftercare package):
+
+    load      clinic.yaml, handouts/, campaigns/  -> typed Project       aftercare.content
+    lint      reading grade, safety blocks, lock-screen privacy           aftercare.lint
+    render    Project (+ patient)                 -> PDF handouts         aftercare.handouts
+    preview   campaign steps                      -> email HTML + text    aftercare.emails
+    plan      campaign + treatment date + now     -> due times (UTC)      aftercare.schedule
+    enrol     patient (typed or CSV)              -> outbox (SQLite)      aftercare.intake, store
+    send      due message -> email -> backend     -> outcome in outbox    aftercare.dispatch
+
+This file is the composition root and the command line: it parses arguments, reads the
+environment and the clock, calls one stage function and prints a one-line summary.
+Commands that render nothing never import WeasyPrint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import getpass
+import json
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from aftercare.content import Campaign, Project, load_project
+from aftercare.errors import InputError, PipelineError, UsageError
+
+if TYPE_CHECKING:
+    from aftercare.store import Outbox
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where things live, from the environment; paths are relative to the project folder."""
+
+    root: Path
+    db: Path
+    outbox_dir: Path
+    secret_key_file: Path
+    env: Mapping[str, str]
+
+    @classmethod
+    def from_env(cls, root: Path, env: Mapping[str, str]) -> Settings:
+        def path(name: str, default: str) -> Path:
+            return root / env.get(name, default)
+
+        return cls(
+            root=root,
+            db=path("AFTERCARE_DB", "var/aftercare.db"),
+            outbox_dir=path("AFTERCARE_OUTBOX_DIR", "var/outbox"),
+            secret_key_file=root / "var" / "secret.key",
+            env=env,
+        )
+
+
+# ------------------------------------------------------------------ content commands
+
+
+def run_check(settings: Settings, args: argparse.Namespace) -> str:
+    from aftercare.lint import has_errors, lint
+
+    project = load_project(settings.root)
+    findings = lint(project, today=_today(project))
+    for finding in findings:
+        print(f"{finding.severity}: {finding.problem}", file=sys.stderr)
+    errors = sum(f.severity == "error" for f in findings)
+    warnings = len(findings) - errors
+    summary = (
+        f"checked {len(project.handouts)} handouts and {len(project.campaigns)} campaigns: "
+        f"{errors} errors, {warnings} warnings"
+    )
+    if has_errors(findings, strict=args.strict):
+        raise PipelineError(summary + (" (--strict: warnings fail)" if not errors else ""))
+    return summary
+
+
+def run_build(settings: Settings, args: argparse.Namespace) -> str:
+    from aftercare.emails import build_previews
+    from aftercare.handouts import build_handouts
+
+    project = load_project(settings.root, only=tuple(args.topics))
+    out = Path(args.out)
+    pdfs = build_handouts(project, out, tuple(args.topics))
+    previews = build_previews(project, out) if not args.topics else []
+    return f"wrote {len(pdfs)} handouts and {len(previews)} email previews to {out}/"
+
+
+def run_handout(settings: Settings, args: argparse.Namespace) -> str:
+    from aftercare.handouts import HandoutRenderer, PatientCard, write_pdf_atomically
+    from aftercare.intake import check_treatment_date
+
+    project = load_project(settings.root, only=(args.topic,))
+    treated_on = check_treatment_date(
+        "--treated-on", args.treated_on, project.clinic.timezone.zone, _now()
+    )
+    card = PatientCard(args.name, treated_on, args.areas, args.provider)
+    pdf = HandoutRenderer(project).pdf(project.handouts[args.topic], card)
+    out = Path(args.out or f"build/checkout/{args.topic}-{treated_on.isoformat()}.pdf")
+    write_pdf_atomically(pdf, out)
+    return f"wrote {out} ({len(pdf) // 1024} KiB)"
+
+
+def run_preview(settings: Settings, args: argparse.Namespace) -> str:
+    from aftercare.emails import preview_text
+
+    project = load_project(settings.root)
+    print(preview_text(project, args.campaign, args.step))
+    return f"preview of {args.campaign} {args.step}"
+
+
+def run_schedule(settings: Settings, args: argparse.Namespace) -> str:
+    from aftercare.intake import check_treatment_date
+    from aftercare.schedule import plan, rules_for
+    from aftercare.values import ZoneName
+
+    project = load_project(settings.root)
+    campaign = _campaign(project, args.campaign)
+    zone = _zone(args.tz or project.clinic.timezone)
+    now = _now()
+    treated_on = check_treatment_date("--treated-on", args.treated_on, ZoneName(zone).zone, now)
+    planned = plan(campaign, treated_on, ZoneName(zone).zone, now,
+                   rules_for(project.clinic, campaign), marketing_consent=True)
+    if args.json:
+        print(json.dumps([
+            {"step": p.step_key, "kind": p.kind, "action": p.action, "note": p.note,
+             "local": p.local_due.isoformat(), "utc": p.due_at.isoformat()}
+            for p in planned
+        ], indent=2))
+    else:
+        for p in planned:
+            note = f"  ({p.note})" if p.note else ""
+            print(f"{p.step_key:<10} {p.local_due:%a %d %b %Y %H:%M %Z}  "
+                  f"{p.due_at:%Y-%m-%d %H:%M} UTC  {p.action}{note}")
+    return f"{len(planned)} steps planned for {campaign.id}; nothing written"
+
+
+# ------------------------------------------------------------------ outbox commands
+
+
+def run_enroll(settings: Settings, args: argparse.Namespace) -> str:
+    from aftercare.intake import describe_plan, enroll_one, parse_enrollment
+
+    project = load_project(settings.root)
+    now = _now()
+    fields = {
+        "email": args.email, "first_name": args.first_name, "campaign": args.campaign,
+        "treated_on": args.treated_on, "timezone": args.tz or "", "language": args.language or "",
+        "patient_id": args.patient_id or "",
+        "marketing_consent": "true" if args.marketing_consent else "false",
+    }
+    enrollment = parse_enrollment(fields, project, now, recorded_by=f"cli:{_user()}")
+    with _outbox(settings) as outbox:
+        result = enroll_one(outbox, project, enrollment, now)
+    for line in describe_plan(result):
+        print(line)
+    if not result.created:
+        return "already enrolled for that treatment date; nothing changed"
+    return f"enrolled in {args.campaign}: {len(result.messages)} messages planned"
+
+
+def run_import(settings: Settings, args: argparse.Namespace) -> str:
+    from aftercare.intake import import_file
+
+    project = load_project(settings.root)
+    path = Path(args.file)
+    with _outbox(settings) as outbox:
+        report = import_file(outbox, project, path, _now(), recorded_by=f"import:{path.name}")
+    return f"imported {path.name}: {report.created} enrolled, {report.existing} already enrolled"
+
+
+def run_outbox(settings: Settings, args: argparse.Namespace) -> str:
+    with _outbox(settings) as outbox:
+        rows = outbox.messages(status=args.status, email=args.email)
+    if args.json:
+        print(json.dumps([_message_json(r) for r in rows], indent=2))
+    else:
+        for r in rows:
+            print(f"{r.message_id:>6} {r.state:<9} {r.due_at:%Y-%m-%d %H:%M} UTC  "
+                  f"{r.campaign}/{r.step_key:<8} {r.email}  attempts={r.attempts}"
+                  + (f"  {r.last_error}" if r.last_error else ""))
+    return f"{len(rows)} messages"
+
+
+def run_cancel(settings: Settings, args: argparse.Namespace) -> str:
+    with _outbox(settings) as outbox:
+        count = outbox.cancel(args.email, args.campaign, _now(), actor=f"cli:{_user()}")
+    return f"cancelled {count} unsent messages"
+
+
+def run_reschedule(settings: Settings, args: argparse.Namespace) -> str:
+    from aftercare.intake import check_treatment_date, replanner
+
+    project = load_project(settings.root)
+    now = _now()
+    campaign = _campaign(project, args.campaign)
+    treated_on = check_treatment_date(
+        "--treated-on", args.treated_on, project.clinic.timezone.zone, now
+    )
+    with _outbox(settings) as outbox:
+        count = outbox.reschedule(args.email, campaign.id, treated_on,
+                                  replanner(project, now), now, actor=f"cli:{_user()}")
+    return f"re-timed {count} unsent messages from {treated_on.isoformat()}"
+
+
+def run_unsubscribe(settings: Settings, args: argparse.Namespace) -> str:
+    from aftercare.values import EmailAddress
+
+    try:
+        email = EmailAddress.parse(args.email)
+    except ValueError as exc:
+        raise InputError("EMAIL", f"{exc}; got {args.email!r}") from exc
+    with _outbox(settings) as outbox:
+        count = outbox.unsubscribe(email, _now(), source="cli", actor=f"cli:{_user()}")
+    return f"unsubscribed; cancelled {count} unsent messages; later enrolments are refused"
+
+
+def run_send_due(settings: Settings, args: argparse.Namespace) -> str:
+    from aftercare.delivery import backend_from_env
+    from aftercare.dispatch import send_due
+    from aftercare.emails import EmailRenderer
+
+    project = load_project(settings.root)
+    now = _parse_now(args.now) if args.now else _now()
+    backend = backend_from_env(settings.env, settings.root)
+    with _outbox(settings) as outbox:
+        report = send_due(outbox, project, EmailRenderer(project), backend, now, args.limit)
+    return report.summary()
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _today(project: Project) -> dt.date:
+    return _now().astimezone(project.clinic.timezone.zone).date()
+
+
+def _now() -> dt.datetime:
+    """The only place the pipeline reads the clock."""
+    return dt.datetime.now(dt.UTC)
+
+
+def _parse_now(text: str) -> dt.datetime:
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise InputError("--now", f"expected an ISO-8601 time such as 2026-11-24T15:00Z; "
+                                  f"got {text!r}") from exc
+    if moment.tzinfo is None:
+        raise InputError("--now", f"expected a time with a zone (Z or +01:00); got {text!r}")
+    return moment.astimezone(dt.UTC)
+
+
+def _zone(name: str) -> str:
+    from aftercare.values import ZoneName
+
+    try:
+        return ZoneName.parse(name)
+    except ValueError as exc:
+        raise InputError("--tz", f"{exc}; got {name!r}") from exc
+
+
+def _campaign(project: Project, name: str) -> Campaign:
+    campaign = project.campaigns.get(name)
+    if campaign is None:
+        known = ", ".join(sorted(project.campaigns))
+        raise InputError("CAMPAIGN", f"expected one of {known}; got {name!r}")
+    return campaign
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+class _outbox:  # a context manager that reads like a function at the call site
+    def __init__(self, settings: Settings) -> None:
+        self.path = settings.db
+
+    def __enter__(self) -> Outbox:
+        from aftercare.store import Outbox
+
+        self.box = Outbox.open(self.path)
+        return self.box
+
+    def __exit__(self, *exc: object) -> None:
+        self.box.close()
+
+
+def _message_json(row: object) -> dict[str, object]:
+    from dataclasses import asdict
+
+    data = asdict(row)  # type: ignore[call-overload]
+    return {k: (v.isoformat() if isinstance(v, dt.date | dt.datetime) else v)
+            for k, v in data.items()}
+
+
+# ------------------------------------------------------------------ the command line
+
+Command = Callable[[Settings, argparse.Namespace], str]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pipeline",
+        description="Clinic aftercare: PDF handouts and timed aftercare emails from YAML.",
+    )
+    parser.add_argument("--project", default=os.environ.get("AFTERCARE_PROJECT", "."),
+                        help="folder holding clinic.yaml, handouts/, campaigns/, templates/")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, run: Command, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(run=run)
+        return p
+
+    p = command("check", run_check, "validate all content and lint it; exit 1 on errors")
+    p.add_argument("--strict", action="store_true", help="warnings fail too")
+
+    p = command("build", run_build, "render every handout and email preview")
+    p.add_argument("--out", default="build", help="output folder (default: build)")
+    p.add_argument("topics", nargs="*", metavar="TOPIC", help="only these handouts")
+
+    p = command("handout", run_handout, "print-ready handout for one patient")
+    p.add_argument("topic", metavar="TOPIC")
+    p.add_argument("--name", required=True, help="the patient's name, printed as typed")
+    p.add_argument("--treated-on", required=True, metavar="YYYY-MM-DD")
+    p.add_argument("--areas", help="areas treated, e.g. 'frown lines, forehead'")
+    p.add_argument("--provider", help="who treated the patient")
+    p.add_argument("--out", metavar="FILE", help="where to write the PDF")
+
+    p = command("preview", run_preview, "show one email step for a sample patient")
+    p.add_argument("campaign", metavar="CAMPAIGN")
+    p.add_argument("step", metavar="STEP")
+
+    p = command("schedule", run_schedule, "show when each email would go; writes nothing")
+    p.add_argument("campaign", metavar="CAMPAIGN")
+    p.add_argument("--treated-on", required=True, metavar="YYYY-MM-DD")
+    p.add_argument("--tz", metavar="ZONE", help="IANA time zone (default: the clinic's)")
+    p.add_argument("--json", action="store_true")
+
+    p = command("enroll", run_enroll, "enrol one patient in a campaign")
+    p.add_argument("campaign", metavar="CAMPAIGN")
+    p.add_argument("--email", required=True)
+    p.add_argument("--first-name", required=True)
+    p.add_argument("--treated-on", required=True, metavar="YYYY-MM-DD")
+    p.add_argument("--tz", metavar="ZONE")
+    p.add_argument("--patient-id")
+    p.add_argument("--marketing-consent", action="store_true")
+    p.add_argument("--language")
+
+    p = command("import", run_import, "enrol every row of a CSV file, or none")
+    p.add_argument("file", metavar="FILE.csv")
+
+    p = command("outbox", run_outbox, "list messages in the outbox")
+    p.add_argument("--status", choices=["scheduled", "sending", "sent", "failed", "cancelled",
+                                        "unknown"])
+    p.add_argument("--email")
+    p.add_argument("--json", action="store_true")
+
+    p = command("cancel", run_cancel, "cancel a patient's unsent messages")
+    p.add_argument("--email", required=True)
+    p.add_argument("--campaign")
+
+    p = command("reschedule", run_reschedule, "re-time unsent messages from a new treatment date")
+    p.add_argument("--email", required=True)
+    p.add_argument("--campaign", required=True)
+    p.add_argument("--treated-on", required=True, metavar="YYYY-MM-DD")
+
+    p = command("unsubscribe", run_unsubscribe, "stop all email to an address")
+    p.add_argument("email", metavar="EMAIL")
+
+    p = command("send-due", run_send_due, "send every message that is due")
+    p.add_argument("--now", metavar="ISO-8601", help="pretend it is this time (testing)")
+    p.add_argument("--limit", type=int, default=500)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    settings = Settings.from_env(Path(args.project).resolve(), os.environ)
+    try:
+        if not (settings.root / "clinic.yaml").is_file():
+            raise UsageError(f"no clinic.yaml in {settings.root}; run from the project folder "
+                             "or pass --project")
+        print(args.run(settings, args))
+    except PipelineError as exc:
+        print(exc.show(), file=sys.stderr)
+        return exc.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
