@@ -224,12 +224,14 @@ def run_send_due(settings: Settings, args: argparse.Namespace) -> str:
     from aftercare.delivery import backend_from_env
     from aftercare.dispatch import send_due
     from aftercare.emails import EmailRenderer
+    from aftercare.tokens import load_secret_key
 
     project = load_project(settings.root)
     now = _parse_now(args.now) if args.now else _now()
     backend = backend_from_env(settings.env, settings.root)
+    renderer = EmailRenderer(project, load_secret_key(settings.env, settings.secret_key_file))
     with _outbox(settings) as outbox:
-        report = send_due(outbox, project, EmailRenderer(project), backend, now, args.limit)
+        report = send_due(outbox, project, renderer, backend, now, args.limit)
     return report.summary()
 
 
