@@ -1,0 +1,449 @@
+"""Checks enrolments typed at the command line or imported from CSV; stores them in the outbox."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import dataclasses
+import datetime as dt
+import hashlib
+import io
+import json
+import re
+import unicodedata
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from zoneinfo import ZoneInfo
+
+from aftercare.content import Project
+from aftercare.errors import ContentError, InputError, Problem
+from aftercare.schedule import PlannedMessage, plan, rules_for
+from aftercare.schema import parse_date
+from aftercare.store import Enrollment, EnrollResult, Outbox
+from aftercare.values import EmailAddress, ZoneName
+
+# What the patient is shown and agrees to. Changing a word changes the version stored with
+# every later enrolment, so we can always tell which wording a patient agreed to.
+CONSENT_WORDING: Mapping[str, str] = MappingProxyType(
+    {
+        "aftercare": (
+            "I agree that the clinic may email me aftercare advice about looking after myself "
+            "after my treatment, at the email address I have given."
+        ),
+        "marketing": (
+            "I would also like the clinic to email me a reminder when it is time to book a "
+            "future visit. This is optional, and I can stop these reminders at any time."
+        ),
+    }
+)
+CONSENT_WORDING_VERSION: str = hashlib.sha256(
+    json.dumps(dict(CONSENT_WORDING), sort_keys=True, ensure_ascii=False).encode("utf-8")
+).hexdigest()[:12]
+
+REQUIRED_COLUMNS = ("email", "first_name", "campaign", "treated_on")
+OPTIONAL_COLUMNS = ("patient_id", "timezone", "marketing_consent", "language")
+FIELDS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+
+# How each field is named when it was typed rather than imported (the CLI's options).
+CLI_NAMES: Mapping[str, str] = MappingProxyType({
+    "email": "--email", "first_name": "--first-name", "campaign": "CAMPAIGN",
+    "treated_on": "--treated-on", "timezone": "--tz", "language": "--language",
+    "marketing_consent": "--marketing-consent", "patient_id": "--patient-id",
+})
+TYPED_INPUT = "command line"
+
+MAX_NAME = 60
+MAX_PATIENT_ID = 64
+MAX_DAYS_AGO = 365
+MAX_DAYS_AHEAD = 1
+_PATIENT_ID = re.compile(r"[A-Za-z0-9._-]+")
+_YES = {"true", "yes", "1"}
+_NO = {"false", "no", "0", ""}
+# Bidirectional overrides can make a name display differently from what is stored.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_UTF8_BOM = codecs.BOM_UTF8
+_UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+_SAVE_AS = 'save it as "CSV UTF-8 without BOM"'
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What one import did: rows read, enrolments created, and those already in the outbox."""
+
+    rows: int  # distinct enrolments in the file
+    created: int
+    existing: int  # already enrolled (same email, campaign and treatment date): nothing added
+    duplicate_rows: int  # repeated rows inside the file, collapsed into one
+    results: tuple[EnrollResult, ...]
+
+
+@dataclass(frozen=True)
+class _Row:
+    line: int
+    enrollment: Enrollment
+
+
+# ---------------------------------------------------------------- one enrolment
+
+
+def parse_enrollment(
+    fields: Mapping[str, str],
+    project: Project,
+    now: dt.datetime,
+    recorded_by: str,
+    row: int | None = None,
+    *,
+    source: str | None = None,
+) -> Enrollment:
+    """Check one enrolment; raise every problem together, naming the CLI option or CSV line.
+
+    ``row`` is the CSV line the record starts on and ``source`` the file's name; without a row
+    the fields were typed, and problems name the command-line option (``--email``).
+    """
+    _require_aware(now)
+    problems: list[Problem] = []
+    file = (source or "CSV file") if row is not None else TYPED_INPUT
+
+    def problem(field: str, message: str) -> None:
+        name = field if row is not None else CLI_NAMES.get(field, field)
+        problems.append(Problem(file, row, name, message))
+
+    for unknown in sorted(set(fields) - set(FIELDS)):
+        problem(unknown, f"expected one of {', '.join(FIELDS)}; got unknown field {unknown!r}")
+
+    def text(field: str) -> str:
+        return (fields.get(field) or "").strip()
+
+    clinic = project.clinic
+
+    email: EmailAddress | None = None
+    try:
+        email = EmailAddress.parse(text("email"))
+    except ValueError as exc:
+        problem("email", f"{exc}; got {_shown(text('email'))}")
+
+    first_name = unicodedata.normalize("NFC", text("first_name"))
+    name_problem = _check_name(first_name)
+    if name_problem:
+        problem("first_name", name_problem)
+
+    campaign = text("campaign")
+    if campaign not in project.campaigns:
+        known = ", ".join(sorted(project.campaigns)) or "(none: campaigns/ is empty)"
+        problem("campaign", f"expected one of {known}; got {_shown(campaign)}")
+
+    zone_text = text("timezone") or clinic.timezone
+    zone: ZoneName | None = None
+    try:
+        zone = ZoneName.parse(zone_text)
+    except ValueError as exc:
+        problem("timezone", f"{exc}; got {_shown(zone_text)}")
+
+    # "Today" is the patient's today: late evening in one zone is already tomorrow in another.
+    treated_on, date_problem = _treatment_date(
+        text("treated_on"), (zone or clinic.timezone).zone, now
+    )
+    if date_problem:
+        problem("treated_on", date_problem)
+
+    languages = supported_languages(project)
+    language = text("language").lower() or clinic.language
+    if language not in languages:
+        problem(
+            "language",
+            f"expected {' or '.join(languages)} (the emails are written in "
+            f"{' and '.join(languages)} only for now); got {_shown(text('language'))}",
+        )
+
+    consent_text = text("marketing_consent").lower()
+    if consent_text not in _YES | _NO:
+        problem(
+            "marketing_consent",
+            "expected true, false, yes, no, 1, 0 or nothing; "
+            f"got {_shown(text('marketing_consent'))}",
+        )
+
+    patient_ref = text("patient_id") or None
+    if patient_ref is not None and (
+        len(patient_ref) > MAX_PATIENT_ID or not _PATIENT_ID.fullmatch(patient_ref)
+    ):
+        problem(
+            "patient_id",
+            f"expected up to {MAX_PATIENT_ID} letters, digits, '.', '_' or '-'; "
+            f"got {_shown(patient_ref)}",
+        )
+
+    if problems or email is None or zone is None or treated_on is None:
+        raise ContentError(problems)
+    return Enrollment(
+        email=email,
+        first_name=first_name,
+        campaign=campaign,
+        treated_on=treated_on,
+        timezone=zone,
+        language=language,
+        marketing_consent=consent_text in _YES,
+        recorded_by=recorded_by,
+        consent_wording_version=CONSENT_WORDING_VERSION,
+        patient_ref=patient_ref,
+    )
+
+
+def check_treatment_date(field: str, text: str, zone: ZoneInfo, now: dt.datetime) -> dt.date:
+    """A typed treatment date (YYYY-MM-DD), from a year ago to tomorrow in ``zone``."""
+    _require_aware(now)
+    day, problem = _treatment_date(text.strip(), zone, now)
+    if problem or day is None:
+        raise InputError(field, problem or "expected a date (YYYY-MM-DD)")
+    return day
+
+
+def _treatment_date(text: str, zone: ZoneInfo, now: dt.datetime) -> tuple[dt.date | None, str]:
+    try:
+        day = parse_date(text)
+    except ValueError as exc:
+        return None, f"{exc}; got {_shown(text)}"
+    today = now.astimezone(zone).date()
+    latest = today + dt.timedelta(days=MAX_DAYS_AHEAD)
+    earliest = today - dt.timedelta(days=MAX_DAYS_AGO)
+    if day > latest:
+        return None, f"expected a date no later than tomorrow ({latest}); got {text!r}"
+    if day < earliest:
+        return None, (
+            f"expected a date within the last {MAX_DAYS_AGO} days (on or after {earliest}); "
+            f"got {text!r}"
+        )
+    return day, ""
+
+
+def supported_languages(project: Project) -> tuple[str, ...]:
+    """Languages the emails exist in: the clinic's own, until content carries translations."""
+    return (project.clinic.language,)
+
+
+def _check_name(name: str) -> str | None:
+    if not name:
+        return "expected a first name; got nothing"
+    if len(name) > MAX_NAME:
+        return f"expected at most {MAX_NAME} characters; got {len(name)}"
+    for char in name:
+        if unicodedata.category(char) in ("Cc", "Cs", "Zl", "Zp") or char in _BIDI_CONTROLS:
+            return (
+                "expected a name without control characters (tabs, line breaks); "
+                f"got {_shown(name)}"
+            )
+    return None
+
+
+def _shown(value: str) -> str:
+    """A value quoted for an error message, cut short so a message never carries a whole row."""
+    if not value:
+        return "nothing"
+    return repr(value if len(value) <= 40 else value[:40] + "…")
+
+
+# ---------------------------------------------------------------- CSV files
+
+
+def read_import(
+    path: Path, project: Project, now: dt.datetime, recorded_by: str
+) -> list[Enrollment]:
+    """Every enrolment in a CSV file, or a ContentError listing every bad line; never some."""
+    rows, _ = _read_rows(path, project, now, recorded_by)
+    return [row.enrollment for row in rows]
+
+
+def _read_rows(
+    path: Path, project: Project, now: dt.datetime, recorded_by: str
+) -> tuple[list[_Row], int]:
+    name = path.name
+    text = _decode(path, name)
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    problems: list[Problem] = []
+    rows: list[_Row] = []
+    first_line: dict[tuple[str, str, dt.date], _Row] = {}
+    duplicates = 0
+    try:
+        header = next(reader, None)
+        if header is None:
+            raise _file_error(name, 1, f"expected a header line ({_COLUMNS}); got an empty file")
+        columns = _check_header(header, name)
+        line = reader.line_num + 1
+        for record in reader:
+            start, line = line, reader.line_num + 1
+            if not any(value.strip() for value in record):
+                continue  # blank lines, often left at the end by spreadsheets
+            if len(record) != len(columns):
+                count = f"expected {len(columns)} values, one per column; got {len(record)}"
+                problems.append(Problem(name, start, "", count))
+                continue
+            fields = dict(zip(columns, record, strict=True))
+            try:
+                enrollment = parse_enrollment(
+                    fields, project, now, recorded_by, row=start, source=name
+                )
+            except ContentError as exc:
+                problems.extend(exc.problems)
+                continue
+            row = _Row(start, enrollment)
+            key = (enrollment.email.lower(), enrollment.campaign, enrollment.treated_on)
+            earlier = first_line.get(key)
+            if earlier is None:
+                first_line[key] = row
+                rows.append(row)
+            elif earlier.enrollment == enrollment:
+                duplicates += 1
+            else:
+                differing = ", ".join(_differences(earlier.enrollment, enrollment))
+                problems.append(Problem(name, start, "", (
+                    "expected one row per patient, campaign and treatment date; this row "
+                    f"repeats line {earlier.line} with different values ({differing}); keep one"
+                )))
+    except csv.Error as exc:
+        problems.append(Problem(name, reader.line_num, "", f"expected CSV text; {exc}"))
+    if problems:
+        raise ContentError(problems)
+    if not rows:
+        raise _file_error(name, None, "expected at least one patient row; got none")
+    return rows, duplicates
+
+
+_COLUMNS = f"{', '.join(REQUIRED_COLUMNS)} (required); {', '.join(OPTIONAL_COLUMNS)} (optional)"
+
+
+def _check_header(header: Sequence[str], name: str) -> list[str]:
+    columns = [column.strip().lower() for column in header]
+    problems: list[str] = []
+    if len(columns) == 1 and ";" in columns[0]:
+        problems.append("columns are separated by ';'; separate them with commas")
+    else:
+        unknown = [c for c in columns if c and c not in FIELDS]
+        unnamed = [str(i) for i, c in enumerate(columns, start=1) if not c]
+        missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+        repeated = sorted({c for c in columns if columns.count(c) > 1})
+        if unknown:
+            problems.append("unknown " + _plural("column", unknown))
+        if unnamed:
+            # Spreadsheets often leave an empty column at the end of every line.
+            problems.append(f"no name for column {', '.join(unnamed)}; delete it or name it")
+        if missing:
+            problems.append("missing " + _plural("column", missing))
+        if repeated:
+            problems.append("repeated " + _plural("column", repeated))
+    if problems:
+        raise _file_error(name, 1, f"expected the columns {_COLUMNS}; got {'; '.join(problems)}")
+    return columns
+
+
+def _plural(noun: str, names: Sequence[str]) -> str:
+    shown = ", ".join(repr(n) for n in names)
+    return f"{noun} {shown}" if len(names) == 1 else f"{noun}s {shown}"
+
+
+def _differences(first: Enrollment, second: Enrollment) -> list[str]:
+    """The CSV columns in which two enrolments differ."""
+    columns = {"patient_ref": "patient_id"}
+    return [
+        columns.get(f.name, f.name)
+        for f in dataclasses.fields(first)
+        if getattr(first, f.name) != getattr(second, f.name)
+    ]
+
+
+def _decode(path: Path, name: str) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise _file_error(name, None, f"cannot read file: {exc.strerror}") from exc
+    if data.startswith(_UTF8_BOM):
+        raise _file_error(name, 1, (
+            "expected UTF-8 text without a byte-order mark (BOM); got a file that starts "
+            f"with one: {_SAVE_AS}"
+        ))
+    if data.startswith(_UTF16_BOMS):
+        raise _file_error(name, 1, f"expected UTF-8 text; got UTF-16: {_SAVE_AS}")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _file_error(name, data.count(b"\n", 0, exc.start) + 1, (
+            "expected UTF-8 text; got bytes in another encoding (perhaps Latin-1 or "
+            f"Windows-1252) first on this line: {_SAVE_AS}"
+        )) from exc
+
+
+def _file_error(name: str, line: int | None, message: str) -> ContentError:
+    return ContentError([Problem(name, line, "", message)])
+
+
+# ---------------------------------------------------------------- into the outbox
+
+
+def plan_for(
+    project: Project, enrollment: Enrollment, now: dt.datetime
+) -> tuple[PlannedMessage, ...]:
+    """The enrolment's messages, timed by the scheduler with the clinic's sending rules."""
+    campaign = project.campaigns[enrollment.campaign]
+    rules = rules_for(project.clinic, campaign)
+    zone = enrollment.timezone.zone
+    return plan(campaign, enrollment.treated_on, zone, now, rules, enrollment.marketing_consent)
+
+
+def replanner(
+    project: Project, now: dt.datetime
+) -> Callable[[Enrollment], tuple[PlannedMessage, ...]]:
+    """A plan function for Outbox.reschedule: the stored enrolment, timed afresh at ``now``."""
+    return lambda enrollment: plan_for(project, enrollment, now)
+
+
+def enroll_one(
+    outbox: Outbox, project: Project, enrollment: Enrollment, now: dt.datetime
+) -> EnrollResult:
+    """Plan and store one enrolment; enrolling the same patient twice changes nothing."""
+    return outbox.enroll(enrollment, plan_for(project, enrollment, now), now)
+
+
+def import_file(
+    outbox: Outbox, project: Project, path: Path, now: dt.datetime, recorded_by: str
+) -> ImportReport:
+    """Check a whole CSV file, then store all its enrolments in one transaction, or none."""
+    rows, duplicates = _read_rows(path, project, now, recorded_by)
+    refused = "this address unsubscribed or bounced; remove the row"
+    suppressed = [
+        Problem(path.name, row.line, "email", refused)
+        for row in rows
+        if outbox.is_suppressed(row.enrollment.email)
+    ]
+    if suppressed:
+        raise ContentError(suppressed)
+    items = [(row.enrollment, plan_for(project, row.enrollment, now)) for row in rows]
+    results = outbox.enroll_many(items, now)
+    created = sum(1 for result in results if result.created)
+    return ImportReport(len(rows), created, len(results) - created, duplicates, tuple(results))
+
+
+def describe_plan(result: EnrollResult) -> list[str]:
+    """One line per message: step, local time, UTC time, what will happen and why."""
+    width = max((len(m.step_key) for m in result.messages), default=0)
+    lines = []
+    for message in result.messages:
+        local = message.local_due
+        utc = message.due_at.astimezone(dt.UTC)
+        action = _ACTIONS[message.action]
+        line = (
+            f"{message.step_key:<{width}}  {local:%a %d %b %Y %H:%M} {local.tzname()} "
+            f"({utc:%Y-%m-%d %H:%M} UTC)  {action}"
+        )
+        if message.note:
+            line += f" — {message.note}"
+        lines.append(line)
+    return lines
+
+
+_ACTIONS = {"send": "to send", "send-now": "due now", "skip": "not sent"}
+
+
+def _require_aware(now: dt.datetime) -> None:
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware; got a naive datetime")

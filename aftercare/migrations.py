@@ -1,0 +1,192 @@
+"""Opening the outbox's SQLite file privately, and its schema as SQL scripts applied in order."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Final
+
+from aftercare.errors import PipelineError
+
+BUSY_TIMEOUT_MS: Final = 5000
+
+# Times are UTC text written by the store as YYYY-MM-DDTHH:MM:SS.ffffff+00:00 (fixed width, so
+# text order is time order); dates are YYYY-MM-DD. Append new scripts; never edit a shipped one.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE patients (
+        id INTEGER PRIMARY KEY,
+        email TEXT NOT NULL UNIQUE CHECK (email <> '' AND email = trim(email)),
+        first_name TEXT NOT NULL,
+        patient_ref TEXT,
+        language TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+
+    CREATE TABLE enrollments (
+        id INTEGER PRIMARY KEY,
+        patient_id INTEGER NOT NULL REFERENCES patients (id),
+        campaign TEXT NOT NULL,
+        treated_on TEXT NOT NULL,
+        timezone TEXT NOT NULL,
+        marketing_consent INTEGER NOT NULL CHECK (marketing_consent IN (0, 1)),
+        consent_at TEXT NOT NULL,
+        consent_recorded_by TEXT NOT NULL,
+        consent_wording_version TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        UNIQUE (patient_id, campaign, treated_on)
+    );
+
+    CREATE TABLE messages (
+        id INTEGER PRIMARY KEY,
+        public_id TEXT NOT NULL UNIQUE,
+        enrollment_id INTEGER NOT NULL REFERENCES enrollments (id),
+        step_key TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('clinical', 'marketing')),
+        due_at TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'scheduled' CHECK (
+            state IN ('scheduled', 'sending', 'sent', 'failed', 'cancelled', 'unknown')
+        ),
+        attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+        claimed_at TEXT,
+        sent_at TEXT,
+        provider_id TEXT,
+        content_hash TEXT,
+        template_version TEXT,
+        last_error TEXT,
+        UNIQUE (enrollment_id, step_key)
+    );
+
+    -- Finding due work reads only the due part of this index, however large the history grows.
+    CREATE INDEX messages_by_state_due ON messages (state, due_at);
+
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        enrollment_id INTEGER REFERENCES enrollments (id),
+        message_id INTEGER REFERENCES messages (id),
+        actor TEXT NOT NULL,
+        detail TEXT
+    );
+
+    CREATE INDEX events_by_enrollment ON events (enrollment_id);
+    CREATE INDEX events_by_message ON events (message_id);
+
+    -- The audit trail is append-only: the database itself refuses edits.
+    CREATE TRIGGER events_refuse_update BEFORE UPDATE ON events
+    BEGIN
+        SELECT RAISE(ABORT, 'events are append-only; they cannot be updated');
+    END;
+
+    CREATE TRIGGER events_refuse_delete BEFORE DELETE ON events
+    BEGIN
+        SELECT RAISE(ABORT, 'events are append-only; they cannot be deleted');
+    END;
+
+    -- Addresses that must never be enrolled or mailed again; compared without regard to case.
+    CREATE TABLE suppressions (
+        email TEXT NOT NULL COLLATE NOCASE PRIMARY KEY,
+        reason TEXT NOT NULL,
+        source TEXT NOT NULL,
+        at TEXT NOT NULL
+    );
+    """,
+)
+
+
+class SchemaTooNewError(PipelineError):
+    """The database was written by a newer version of the program."""
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open the database, creating its folder and an owner-only file; migrate it; WAL on."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+    # isolation_level=None: no implicit transactions; every write says BEGIN IMMEDIATE itself.
+    connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    try:
+        connection.row_factory = sqlite3.Row
+        connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}")
+        connection.execute("PRAGMA foreign_keys = ON")
+        connection.execute("PRAGMA synchronous = FULL")  # a committed claim survives power loss
+        connection.execute("PRAGMA journal_mode = WAL")
+        migrate(connection, str(path))
+        for suffix in ("-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.chmod(f"{path}{suffix}", 0o600)
+    except sqlite3.DatabaseError as exc:
+        connection.close()
+        if type(exc) is sqlite3.DatabaseError:  # "file is not a database", not a lock or I/O
+            raise PipelineError(f"{path}: not an outbox database ({exc})") from exc
+        raise
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+def migrate(
+    connection: sqlite3.Connection, where: str, migrations: Sequence[str] = MIGRATIONS
+) -> int:
+    """Apply the scripts the database lacks, one transaction each; return the schema version.
+
+    ``connection`` must be in autocommit mode (isolation_level=None). ``where`` names the
+    database in errors.
+    """
+    target = len(migrations)
+    current = read_version(connection)
+    _refuse_newer(current, target, where)
+    while current < target:
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            # Another process may have migrated while we waited for the write lock.
+            current = read_version(connection)
+            _refuse_newer(current, target, where)
+            if current < target:
+                for statement in split_statements(migrations[current]):
+                    connection.execute(statement)
+                current += 1
+                connection.execute(f"PRAGMA user_version = {current:d}")
+            connection.execute("COMMIT")
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+    return current
+
+
+def read_version(connection: sqlite3.Connection) -> int:
+    """The schema version recorded in the database header (0 for a new file)."""
+    version: int = connection.execute("PRAGMA user_version").fetchone()[0]
+    return version
+
+
+def split_statements(script: str) -> Iterator[str]:
+    """The complete statements of a script, in order (a trigger body stays whole)."""
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if _has_code(pending):
+                yield pending.strip()
+            pending = ""
+    if _has_code(pending):
+        raise ValueError("migration script ends with an incomplete statement")
+
+
+def _has_code(text: str) -> bool:
+    code = "".join(line.split("--", 1)[0] for line in text.splitlines())
+    return bool(code.replace(";", "").strip())
+
+
+def _refuse_newer(current: int, target: int, where: str) -> None:
+    if current > target:
+        raise SchemaTooNewError(
+            f"{where}: the database is at schema version {current}, newer than this program "
+            f"understands ({target}); upgrade the program or use another database file"
+        )

@@ -1,0 +1,570 @@
+"""The durable outbox: patients, enrollments and their timed messages in SQLite, with a trail."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import sqlite3
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+
+from aftercare.errors import InputError, PipelineError
+from aftercare.migrations import connect
+from aftercare.schedule import Action, PlannedMessage
+from aftercare.values import EmailAddress, ZoneName
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")
+STATES: Final = ("scheduled", "sending", "sent", "failed", "cancelled", "unknown")
+UNSUBSCRIBED: Final = "this address has unsubscribed; it cannot be enrolled again"
+SYSTEM: Final = "system"  # the actor of automatic transitions: claims, outcomes, expiry
+Plan = Sequence[PlannedMessage]
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    """Validated input, ready to store."""
+
+    email: EmailAddress
+    first_name: str
+    campaign: str
+    treated_on: dt.date
+    timezone: ZoneName
+    language: str  # e.g. "en"
+    marketing_consent: bool
+    recorded_by: str  # who recorded the consent: "cli:<os user>", "import:<file>", "staff:<user>"
+    consent_wording_version: str
+    patient_ref: str | None = None  # optional external patient id
+
+
+@dataclass(frozen=True)
+class EnrollResult:
+    enrollment_id: int
+    created: bool  # False: the same patient + campaign + treatment date already existed (a no-op)
+    messages: tuple[PlannedMessage, ...]  # the plan as stored (for display)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A message claimed for sending; its state is now 'sending'."""
+
+    message_id: int
+    public_id: str  # opaque random id (uuid4 hex); the only id ever given to a provider
+    enrollment_id: int
+    campaign: str
+    step_key: str
+    email: EmailAddress
+    first_name: str
+    language: str
+    treated_on: dt.date
+    timezone: ZoneName
+    due_at: dt.datetime  # aware UTC
+    attempts: int
+
+
+@dataclass(frozen=True)
+class MessageView:
+    """One message for listings (CLI outbox, staff page)."""
+
+    message_id: int
+    public_id: str
+    email: EmailAddress
+    first_name: str
+    campaign: str
+    step_key: str
+    kind: str
+    treated_on: dt.date
+    due_at: dt.datetime
+    state: str  # scheduled | sending | sent | failed | cancelled | unknown
+    attempts: int
+    provider_id: str | None
+    content_hash: str | None
+    template_version: str | None
+    sent_at: dt.datetime | None
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class EventView:
+    """One entry of the append-only audit trail."""
+
+    at: dt.datetime
+    kind: str
+    enrollment_id: int | None
+    message_id: int | None
+    actor: str
+    detail: str | None
+
+
+class StateError(PipelineError):
+    """A message was not in the state an operation needs (for example, already sent)."""
+
+
+# Column names match the dataclass fields, so _read can build any of them from a row.
+_VIEW = """
+    SELECT m.id AS message_id, m.public_id, m.enrollment_id, e.campaign, m.step_key, m.kind,
+           p.email, p.first_name, p.language, e.treated_on, e.timezone, m.due_at, m.state,
+           m.attempts, m.provider_id, m.content_hash, m.template_version, m.sent_at, m.last_error
+    FROM messages AS m
+    JOIN enrollments AS e ON e.id = m.enrollment_id
+    JOIN patients AS p ON p.id = e.patient_id
+"""
+# Driven by the (state, due_at) index: the work is proportional to what is due, not to history.
+_CLAIMABLE = _VIEW + """
+    WHERE m.state = 'scheduled' AND m.due_at <= ? ORDER BY m.due_at, m.id LIMIT ?
+"""
+_SCHEDULED = """
+    SELECT m.id, m.enrollment_id FROM messages AS m
+    JOIN enrollments AS e ON e.id = m.enrollment_id JOIN patients AS p ON p.id = e.patient_id
+    WHERE m.state = 'scheduled' AND {where} ORDER BY m.due_at, m.id
+"""
+# Messages a new treatment date re-times: the unsent ones, and the ones only a plan skipped (a
+# corrected date can bring a "too late" step back); never ones a person cancelled.
+_RETIMABLE = """
+    SELECT m.id, m.step_key, m.due_at, m.state FROM messages AS m
+    WHERE m.enrollment_id = ? AND (m.state = 'scheduled' OR (m.state = 'cancelled' AND (
+        SELECT v.kind FROM events AS v WHERE v.message_id = m.id
+        AND v.kind IN ('skipped', 'cancelled') ORDER BY v.id DESC LIMIT 1) = 'skipped'))
+    ORDER BY m.due_at, m.id
+"""
+
+
+class Outbox:
+    """The outbox in one SQLite file; every operation is its own short transaction."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._db = connection
+
+    @classmethod
+    def open(cls, path: Path) -> Outbox:
+        """Open, creating the folder and an owner-only file if needed; migrate the schema."""
+        return cls(connect(path))
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Outbox:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def enroll(self, enrollment: Enrollment, plan: Plan, now: dt.datetime) -> EnrollResult:
+        """Store the patient, the enrollment and one message per plan entry; a repeat is a no-op."""
+        return self._enroll_all([(enrollment, plan)], now, ["email"])[0]
+
+    def enroll_many(
+        self, items: Sequence[tuple[Enrollment, Plan]], now: dt.datetime
+    ) -> list[EnrollResult]:
+        """Enroll every item in one transaction: all rows or none."""
+        return self._enroll_all(items, now, [f"items[{i}].email" for i in range(len(items))])
+
+    def is_suppressed(self, email: str) -> bool:
+        return self._suppression(_address(email)) is not None
+
+    def claim_due(self, now: dt.datetime, limit: int) -> list[Claim]:
+        """Move up to ``limit`` due messages, oldest first, to 'sending' and return them."""
+        at = _stamp(now, "now")
+        if limit < 0:
+            raise ValueError(f"limit must be 0 or more; got {limit}")
+        claims: list[Claim] = []
+        with self._write() as db:
+            for row in db.execute(_CLAIMABLE, (at, limit)).fetchall():
+                # The state guard keeps a claim exclusive even if the lock discipline changes.
+                claimed = db.execute(
+                    "UPDATE messages SET state = 'sending', claimed_at = ?, attempts = attempts + 1"
+                    " WHERE id = ? AND state = 'scheduled'",
+                    (at, row["message_id"]),
+                )
+                if claimed.rowcount == 1:
+                    claim = _read(Claim, row, attempts=row["attempts"] + 1)
+                    detail = f"attempt {claim.attempts}"
+                    self._log(at, "claimed", claim.enrollment_id, claim.message_id, SYSTEM, detail)
+                    claims.append(claim)
+        return claims
+
+    def mark_sent(
+        self,
+        message_id: int,
+        *,
+        provider_id: str | None,
+        content_hash: str,
+        template_version: str,
+        now: dt.datetime,
+    ) -> None:
+        """Record that the provider accepted a claimed message."""
+        at = _stamp(now, "now")
+        changes = {
+            "provider_id": provider_id,
+            "content_hash": content_hash,
+            "template_version": template_version,
+            "sent_at": at,
+        }
+        self._finish(message_id, "sent", at, f"template {template_version}", changes)
+
+    def mark_failed(self, message_id: int, error: str, now: dt.datetime) -> None:
+        """Record that the provider refused a claimed message; it is not retried."""
+        self._finish(message_id, "failed", _stamp(now, "now"), error, {"last_error": error})
+
+    def mark_unknown(self, message_id: int, error: str, now: dt.datetime) -> None:
+        """Record that a claimed message's outcome cannot be known; it is never resent by itself."""
+        self._finish(message_id, "unknown", _stamp(now, "now"), error, {"last_error": error})
+
+    def mark_cancelled(self, message_id: int, reason: str, now: dt.datetime) -> None:
+        """Close a claimed message that must not go out after all (the address unsubscribed)."""
+        self._finish(message_id, "cancelled", _stamp(now, "now"), reason, {"last_error": reason})
+
+    def mark_retry(
+        self, message_id: int, error: str, retry_at: dt.datetime, now: dt.datetime
+    ) -> None:
+        """Put a claimed message back in the queue; only for a provider that surely refused it."""
+        at, due = _stamp(now, "now"), _stamp(retry_at, "retry_at")
+        self._finish(message_id, "scheduled", at, error, {"due_at": due, "last_error": error})
+
+    def release_stale(self, now: dt.datetime, lease: dt.timedelta) -> int:
+        """Turn claims older than ``lease`` into 'unknown' (the sender died); return how many."""
+        at = _stamp(now, "now")
+        if lease < dt.timedelta(0):
+            raise ValueError(f"lease must not be negative; got {lease}")
+        reason = f"claimed more than {lease} ago and never resolved: outcome unknown"
+        with self._write() as db:
+            rows = db.execute(
+                "SELECT id, enrollment_id FROM messages WHERE state = 'sending' AND claimed_at < ?",
+                (_stamp(now - lease, "now"),),
+            ).fetchall()
+            for row in rows:
+                db.execute(
+                    "UPDATE messages SET state = 'unknown', last_error = ? WHERE id = ?",
+                    (reason, row["id"]),
+                )
+                self._log(at, "unknown", row["enrollment_id"], row["id"], SYSTEM, reason)
+        return len(rows)
+
+    def cancel(self, email: str, campaign: str | None, now: dt.datetime, actor: str) -> int:
+        """Cancel the address's unsent messages (optionally of one campaign); return how many."""
+        at = _stamp(now, "now")
+        where, args = "p.email = ?", [_address(email)]
+        if campaign is not None:
+            where, args = f"{where} AND e.campaign = ?", [*args, campaign]
+        with self._write():
+            return self._cancel(where, args, at, actor, f"cancelled by {actor}")
+
+    def reschedule(
+        self,
+        email: str,
+        campaign: str,
+        treated_on: dt.date,
+        replan: Callable[[Enrollment], Plan],
+        now: dt.datetime,
+        actor: str,
+    ) -> int:
+        """Move the latest enrollment to a new treatment date and re-time its unsent messages.
+
+        ``replan`` runs inside the write transaction, so it must be pure (no I/O).
+        """
+        at, address, day = _stamp(now, "now"), _address(email), treated_on.isoformat()
+        with self._write() as db:
+            row = db.execute(
+                "SELECT e.*, e.consent_recorded_by AS recorded_by, p.email, p.first_name,"
+                " p.language, p.patient_ref FROM enrollments AS e JOIN patients AS p"
+                " ON p.id = e.patient_id WHERE p.email = ? AND e.campaign = ?"
+                " ORDER BY e.id DESC LIMIT 1",
+                (address, campaign),
+            ).fetchone()
+            if row is None:
+                raise InputError("email", f"this address has no enrollment in {campaign!r}")
+            self._refuse_suppressed(address, "email")
+            clash = db.execute(
+                "SELECT 1 FROM enrollments WHERE patient_id = ? AND campaign = ?"
+                " AND treated_on = ? AND id <> ?",
+                (row["patient_id"], campaign, day, row["id"]),
+            ).fetchone()
+            if clash is not None:
+                raise InputError(
+                    "treated_on",
+                    f"this patient already has an enrollment in {campaign!r} treated on {day}",
+                )
+            db.execute("UPDATE enrollments SET treated_on = ? WHERE id = ?", (day, row["id"]))
+            change = f"treated_on {row['treated_on']} -> {day}"
+            self._log(at, "rescheduled", row["id"], None, actor, change)
+            plan = tuple(replan(_read(Enrollment, row, treated_on=day)))
+            _check_plan(plan)
+            return self._retime(row["id"], {entry.step_key: entry for entry in plan}, at, actor)
+
+    def unsubscribe(
+        self, email: str, now: dt.datetime, source: str, actor: str, *, reason: str = "unsubscribed"
+    ) -> int:
+        """Suppress the address (idempotent) and cancel its unsent messages; return how many."""
+        at, address = _stamp(now, "now"), _address(email)
+        with self._write() as db:
+            added = db.execute(
+                "INSERT INTO suppressions (email, reason, source, at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (email) DO NOTHING",
+                (address, reason, source, at),
+            ).rowcount
+            if added:
+                kind = "unsubscribed" if reason == "unsubscribed" else "suppressed"
+                enrollments = db.execute(
+                    "SELECT e.id FROM enrollments AS e JOIN patients AS p ON p.id = e.patient_id"
+                    " WHERE p.email = ? COLLATE NOCASE ORDER BY e.id",
+                    (address,),
+                ).fetchall()
+                for enrollment_id in [r["id"] for r in enrollments] or [None]:
+                    self._log(at, kind, enrollment_id, None, actor, f"{reason} via {source}")
+            return self._cancel("p.email = ? COLLATE NOCASE", [address], at, actor, reason)
+
+    def messages(self, status: str | None = None, email: str | None = None) -> list[MessageView]:
+        """Messages joined with their patient and enrollment, in due order."""
+        if status is not None and status not in STATES:
+            raise InputError("status", f"expected one of {', '.join(STATES)}; got {status!r}")
+        filters = {"m.state": status, "p.email": None if email is None else _address(email)}
+        where, args = _where(filters)
+        rows = self._db.execute(f"{_VIEW} {where} ORDER BY m.due_at, m.id", args).fetchall()
+        return [_read(MessageView, row) for row in rows]
+
+    def message_by_public_id(self, public_id: str) -> MessageView | None:
+        row = self._db.execute(f"{_VIEW} WHERE m.public_id = ?", (public_id,)).fetchone()
+        return None if row is None else _read(MessageView, row)
+
+    def events(
+        self, message_id: int | None = None, enrollment_id: int | None = None
+    ) -> list[EventView]:
+        """The audit trail, oldest first, optionally for one message and/or one enrollment."""
+        where, args = _where({"message_id": message_id, "enrollment_id": enrollment_id})
+        rows = self._db.execute(f"SELECT * FROM events {where} ORDER BY id", args).fetchall()
+        return [_read(EventView, row) for row in rows]
+
+    # ---------------------------------------------------------------- internals
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        # IMMEDIATE takes the write lock up front, so concurrent writers wait (busy_timeout)
+        # instead of failing when a read lock would need upgrading.
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
+
+    def _log(
+        self, at: str, kind: str, enrollment: int | None, message: int | None, actor: str,
+        detail: str | None,
+    ) -> None:
+        self._db.execute(
+            "INSERT INTO events (at, kind, enrollment_id, message_id, actor, detail)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (at, kind, enrollment, message, actor, detail),
+        )
+
+    def _suppression(self, address: str) -> str | None:
+        row = self._db.execute("SELECT reason FROM suppressions WHERE email = ?", (address,))
+        reason: tuple[str] | None = row.fetchone()
+        return None if reason is None else reason[0]
+
+    def _refuse_suppressed(self, address: str, field: str) -> None:
+        reason = self._suppression(address)
+        if reason == "unsubscribed":
+            raise InputError(field, UNSUBSCRIBED)
+        if reason is not None:
+            raise InputError(field, f"this address is suppressed ({reason}); it cannot be enrolled")
+
+    def _enroll_all(
+        self, items: Sequence[tuple[Enrollment, Plan]], now: dt.datetime, fields: Sequence[str]
+    ) -> list[EnrollResult]:
+        at = _stamp(now, "now")
+        for _, plan in items:
+            _check_plan(plan)
+        with self._write():
+            return [
+                self._enroll_one(enrollment, plan, at, field)
+                for (enrollment, plan), field in zip(items, fields, strict=True)
+            ]
+
+    def _enroll_one(self, item: Enrollment, plan: Plan, at: str, field: str) -> EnrollResult:
+        address, day = _address(item.email), item.treated_on.isoformat()
+        self._refuse_suppressed(address, field)
+        existing = self._db.execute(
+            "SELECT e.id, e.timezone FROM enrollments AS e JOIN patients AS p"
+            " ON p.id = e.patient_id WHERE p.email = ? AND e.campaign = ? AND e.treated_on = ?",
+            (address, item.campaign, day),
+        ).fetchone()
+        if existing is not None:
+            plan_now = self._stored_plan(existing["id"], ZoneName(existing["timezone"]))
+            return EnrollResult(existing["id"], False, plan_now)
+        self._db.execute(
+            "INSERT INTO patients (email, first_name, patient_ref, language, created_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (email) DO UPDATE SET"
+            " first_name = excluded.first_name, language = excluded.language,"
+            " patient_ref = coalesce(excluded.patient_ref, patients.patient_ref)",
+            (address, item.first_name.strip(), item.patient_ref, item.language, at),
+        )
+        enrollment_id = _inserted(self._db.execute(
+            "INSERT INTO enrollments (patient_id, campaign, treated_on, timezone,"
+            " marketing_consent, consent_at, consent_recorded_by, consent_wording_version,"
+            " created_at) SELECT id, ?, ?, ?, ?, ?, ?, ?, ? FROM patients WHERE email = ?",
+            (
+                item.campaign, day, str(item.timezone), int(item.marketing_consent), at,
+                item.recorded_by, item.consent_wording_version, at, address,
+            ),
+        ))
+        consent = "yes" if item.marketing_consent else "no"
+        detail = f"marketing consent: {consent} (wording {item.consent_wording_version})"
+        self._log(at, "enrolled", enrollment_id, None, item.recorded_by, detail)
+        stored: list[PlannedMessage] = []
+        for entry in plan:
+            skip = entry.action == "skip"
+            due = _instant(at) if entry.action == "send-now" else entry.due_at.astimezone(dt.UTC)
+            message_id = self._db.execute(
+                "INSERT INTO messages (public_id, enrollment_id, step_key, kind, due_at, state,"
+                " last_error) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    uuid.uuid4().hex, enrollment_id, entry.step_key, entry.kind, _stamp(due, "due"),
+                    "cancelled" if skip else "scheduled", entry.note if skip else None,
+                ),
+            ).lastrowid
+            kind = "skipped" if skip else "scheduled"
+            self._log(at, kind, enrollment_id, message_id, item.recorded_by, entry.note)
+            local = due.astimezone(item.timezone.zone)
+            stored.append(dataclasses.replace(entry, due_at=due, local_due=local))
+        return EnrollResult(enrollment_id, True, tuple(stored))
+
+    def _stored_plan(self, enrollment_id: int, zone: ZoneName) -> tuple[PlannedMessage, ...]:
+        rows = self._db.execute(
+            "SELECT step_key, kind, due_at, state, last_error FROM messages"
+            " WHERE enrollment_id = ? ORDER BY due_at, id",
+            (enrollment_id,),
+        ).fetchall()
+        stored: list[PlannedMessage] = []
+        for row in rows:
+            due, skipped = _instant(row["due_at"]), row["state"] == "cancelled"
+            action: Action = "skip" if skipped else "send"
+            note = row["last_error"] if skipped else None
+            local = due.astimezone(zone.zone)
+            stored.append(PlannedMessage(row["step_key"], row["kind"], local, due, action, note))
+        return tuple(stored)
+
+    def _cancel(self, where: str, args: Sequence[str], at: str, actor: str, reason: str) -> int:
+        rows = self._db.execute(_SCHEDULED.format(where=where), args).fetchall()
+        for row in rows:
+            self._db.execute(
+                "UPDATE messages SET state = 'cancelled', last_error = ? WHERE id = ?",
+                (reason, row["id"]),
+            )
+            self._log(at, "cancelled", row["enrollment_id"], row["id"], actor, reason)
+        return len(rows)
+
+    def _retime(
+        self, enrollment_id: int, plan: Mapping[str, PlannedMessage], at: str, actor: str
+    ) -> int:
+        retimed = 0
+        for row in self._db.execute(_RETIMABLE, (enrollment_id,)).fetchall():
+            entry, scheduled = plan.get(row["step_key"]), row["state"] == "scheduled"
+            if entry is None or entry.action == "skip":
+                if scheduled:  # a step the new plan skips (or no longer has) is cancelled
+                    note = "step no longer in the campaign" if entry is None else entry.note
+                    self._db.execute(
+                        "UPDATE messages SET state = 'cancelled', last_error = ? WHERE id = ?",
+                        (note, row["id"]),
+                    )
+                    self._log(at, "skipped", enrollment_id, row["id"], actor, note)
+                continue
+            due = at if entry.action == "send-now" else _stamp(entry.due_at, "due_at")
+            self._db.execute(
+                "UPDATE messages SET state = 'scheduled', due_at = ?, last_error = NULL"
+                " WHERE id = ?",
+                (due, row["id"]),
+            )
+            change = f"due {row['due_at']} -> {due}" + ("" if scheduled else " (was skipped)")
+            self._log(at, "rescheduled", enrollment_id, row["id"], actor, change)
+            retimed += 1
+        return retimed
+
+    def _finish(
+        self, message_id: int, state: str, at: str, detail: str, changes: Mapping[str, str | None]
+    ) -> None:
+        with self._write() as db:
+            row = db.execute(
+                "SELECT state, enrollment_id FROM messages WHERE id = ?", (message_id,)
+            ).fetchone()
+            if row is None:
+                raise StateError(f"message {message_id} does not exist")
+            if row["state"] != "sending":
+                raise StateError(
+                    f"message {message_id} is {row['state']!r}, not 'sending'; "
+                    f"it cannot be marked {state!r}"
+                )
+            assignments = ", ".join(f"{column} = ?" for column in changes)
+            db.execute(
+                f"UPDATE messages SET state = ?, {assignments} WHERE id = ?",
+                (state, *changes.values(), message_id),
+            )
+            kind = "retry" if state == "scheduled" else state
+            self._log(at, kind, row["enrollment_id"], message_id, SYSTEM, detail)
+
+
+def _address(email: str) -> str:
+    """The stored form of an address: trimmed, with the domain in lower case."""
+    local, at, domain = email.strip().rpartition("@")
+    return f"{local}@{domain.lower()}" if at else email.strip()
+
+
+def _stamp(moment: dt.datetime, name: str) -> str:
+    """Fixed-width UTC text, so that text order is time order."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware; got a naive datetime")
+    return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
+
+
+def _instant(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text)
+
+
+def _inserted(cursor: sqlite3.Cursor) -> int:
+    if cursor.lastrowid is None:
+        raise RuntimeError("the INSERT stored no row")
+    return cursor.lastrowid
+
+
+def _check_plan(plan: Plan) -> None:
+    for entry in plan:
+        _stamp(entry.due_at, "due_at")
+        _stamp(entry.local_due, "local_due")
+
+
+def _where(filters: Mapping[str, object]) -> tuple[str, list[object]]:
+    chosen = {column: value for column, value in filters.items() if value is not None}
+    where = " AND ".join(f"{column} = ?" for column in chosen)
+    return (f"WHERE {where}" if where else ""), list(chosen.values())
+
+
+_READERS: Final[Mapping[str, Callable[[Any], object]]] = {
+    "email": EmailAddress,
+    "timezone": ZoneName,
+    "treated_on": dt.date.fromisoformat,
+    "due_at": _instant,
+    "sent_at": _instant,
+    "at": _instant,
+    "marketing_consent": bool,
+}
+
+
+def _read(cls: type[T], row: sqlite3.Row, **overrides: object) -> T:
+    """A dataclass from a row whose column names match its fields, stored text made typed."""
+    values = {**dict(zip(row.keys(), row, strict=True)), **overrides}
+    fields: dict[str, Any] = {}
+    for field in dataclasses.fields(cls):
+        value, reader = values[field.name], _READERS.get(field.name)
+        fields[field.name] = value if value is None or reader is None else reader(value)
+    return cls(**fields)

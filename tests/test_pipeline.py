@@ -1,0 +1,196 @@
+"""The command line end to end: exit codes, messages, and the issue's "done when" journeys."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import shutil
+import subprocess
+import sys
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+
+import pipeline
+from tests.conftest import ROOT
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point the database, outbox and secret at a temporary folder."""
+    monkeypatch.setenv("AFTERCARE_DB", str(tmp_path / "var" / "aftercare.db"))
+    monkeypatch.setenv("AFTERCARE_OUTBOX_DIR", str(tmp_path / "var" / "outbox"))
+    monkeypatch.setenv("AFTERCARE_SECRET_KEY", "k" * 40)
+    monkeypatch.delenv("SENDGRID_API_KEY", raising=False)
+    return tmp_path
+
+
+def run(*argv: str) -> int:
+    return pipeline.main(["--project", str(ROOT), *argv])
+
+
+def test_check_is_clean_and_strict_on_the_shipped_content(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert run("check", "--strict") == 0
+    out, err = capsys.readouterr()
+    assert out.strip() == "checked 9 handouts and 2 campaigns: 0 errors, 0 warnings"
+    assert err == ""
+
+
+def test_a_broken_yaml_file_gets_a_one_line_error_with_file_and_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = tmp_path / "clinic"
+    shutil.copytree(ROOT, project, ignore=shutil.ignore_patterns(
+        ".venv", ".git", "build", "var", "tests", "__pycache__", ".*_cache"))
+    path = project / "handouts" / "aftercare-migraine.yaml"
+    path.write_text(path.read_text().replace("kind: emergency", "kind: danger", 1))
+    assert pipeline.main(["--project", str(project), "check"]) == 1
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("handouts/aftercare-migraine.yaml:")
+    assert lines[0].endswith(
+        ".callout.kind: expected one of tip, warning, emergency; got 'danger'")
+    assert "Traceback" not in err
+
+
+def test_wrong_usage_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        run("handout", "aftercare-cosmetic")  # --name and --treated-on are required
+    assert caught.value.code == 2
+
+
+def test_unknown_topic_exits_1_with_a_message(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run("build", "--out", "/nonexistent/x", "no-such-topic") == 1
+    assert "handouts/no-such-topic.yaml: no such topic" in capsys.readouterr().err
+
+
+def test_build_writes_every_handout_and_email_preview(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "build"
+    assert run("build", "--out", str(out)) == 0
+    pdfs = sorted(p.stem for p in (out / "handouts").glob("*.pdf"))
+    assert pdfs == sorted(p.stem for p in (ROOT / "handouts").glob("*.yaml"))
+    for pdf in (out / "handouts").glob("*.pdf"):
+        reader = PdfReader(pdf)
+        assert "/StructTreeRoot" in reader.trailer["/Root"]
+    for campaign in ("botox-cosmetic", "botox-migraine"):
+        for step in ("day-1", "week-2", "month-3"):
+            assert (out / "emails" / campaign / f"{step}.html").is_file()
+            assert (out / "emails" / campaign / f"{step}.txt").is_file()
+    assert capsys.readouterr().out.startswith("wrote 9 handouts and ")
+
+
+def test_personalised_handout_prints_typed_text_literally(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "ana.pdf"
+    assert run("handout", "aftercare-cosmetic", "--name", "<b>Ann</b> Ruiz",
+               "--treated-on", "2026-11-23", "--areas", "frown lines, forehead",
+               "--provider", "Dr Lee", "--out", str(out)) == 0
+    text = "".join(page.extract_text() for page in PdfReader(out).pages)
+    assert "<b>Ann</b> Ruiz" in text
+    for day in ("Tue 24 Nov", "Mon 7 Dec", "Tue 23 Feb"):
+        assert day in text
+
+
+def test_a_treatment_date_in_the_future_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run("handout", "aftercare-cosmetic", "--name", "Ana", "--treated-on", "2099-01-01",
+               "--out", str(tmp_path / "x.pdf")) == 1
+    assert "--treated-on" in capsys.readouterr().err
+    assert not (tmp_path / "x.pdf").exists()
+
+
+def test_schedule_prints_the_plan_and_writes_nothing(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run("schedule", "botox-migraine", "--treated-on", "2026-11-20",
+               "--tz", "Europe/London", "--json") == 0
+    plan = json.loads(capsys.readouterr().out.split("\n]")[0] + "\n]")
+    assert [p["step"] for p in plan] == ["day-1", "week-2", "month-3"]
+    assert not (env / "var").exists()
+
+
+def _eml(path: Path) -> EmailMessage:
+    message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    assert isinstance(message, EmailMessage)
+    return message
+
+
+def test_enrol_then_send_due_at_each_step_time_sends_exactly_one_email_per_step(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The clinic is in America/New_York; emails go at 10:00 local (15:00 UTC in winter).
+    assert run("enroll", "botox-cosmetic", "--email", "ana@example.com", "--first-name", "Ana",
+               "--treated-on", "2026-11-23", "--marketing-consent") == 0
+    assert run("enroll", "botox-cosmetic", "--email", "ana@example.com", "--first-name", "Ana",
+               "--treated-on", "2026-11-23", "--marketing-consent") == 0
+    assert "already enrolled" in capsys.readouterr().out
+    outbox = env / "var" / "outbox"
+    expected = {
+        "2026-11-24T14:59Z": 0, "2026-11-24T15:00Z": 1,  # day-1, Tue 24 Nov 10:00
+        "2026-12-07T15:00Z": 2,  # week-2, Mon 7 Dec 10:00
+        "2027-02-23T14:59Z": 2, "2027-02-23T15:00Z": 3,  # month-3, Tue 23 Feb 10:00
+        "2027-02-24T15:00Z": 3,  # running again sends nothing new
+    }
+    for now, count in expected.items():
+        assert run("send-due", "--now", now) == 0
+        assert len(list(outbox.glob("*.eml"))) == count, now
+    subjects = sorted(_eml(p)["Subject"] for p in outbox.glob("*.eml"))
+    assert subjects == sorted(s.subject for s in
+                              pipeline.load_project(ROOT).campaigns["botox-cosmetic"].steps)
+    for path in outbox.glob("*.eml"):
+        message = _eml(path)
+        assert message.get_content_type() in ("multipart/alternative", "multipart/mixed")
+        assert message["To"] == "Ana <ana@example.com>"
+    capsys.readouterr()
+    assert run("outbox", "--json") == 0
+    rows = json.loads(capsys.readouterr().out.split("\n]")[0] + "\n]")
+    assert sorted(r["state"] for r in rows) == ["sent", "sent", "sent"]
+    assert all(r["content_hash"] and r["template_version"] for r in rows)
+
+
+def test_unsubscribe_cancels_and_refuses_later_enrolment(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run("enroll", "botox-migraine", "--email", "bo@example.com", "--first-name", "Bo",
+               "--treated-on", "2026-11-23") == 0
+    assert run("unsubscribe", "bo@example.com") == 0
+    assert "cancelled 3 unsent messages" in capsys.readouterr().out
+    assert run("enroll", "botox-cosmetic", "--email", "bo@example.com", "--first-name", "Bo",
+               "--treated-on", "2026-11-23") == 1
+    assert "unsubscribed" in capsys.readouterr().err
+
+
+def test_bad_enrolment_names_the_field_and_writes_nothing(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run("enroll", "botox-cosmetic", "--email", "not-an-email", "--first-name", "Ana",
+               "--treated-on", "2026-02-30") == 1
+    err = capsys.readouterr().err
+    assert "--email" in err and "--treated-on" in err
+    assert not (env / "var" / "aftercare.db").exists()
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["check"], ["schedule", "botox-cosmetic",
+                                                           "--treated-on", "2026-11-20"]])
+def test_commands_that_render_nothing_do_not_import_weasyprint(argv: list[str]) -> None:
+    code = (
+        "import sys, pipeline\n"
+        "try:\n"
+        f"    pipeline.main({['--project', str(ROOT), *argv]!r})\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('WEASYPRINT' if 'weasyprint' in sys.modules else 'CLEAN')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60, check=False)
+    assert result.stdout.strip().splitlines()[-1] == "CLEAN", result.stderr
