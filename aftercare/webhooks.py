@@ -1,0 +1,157 @@
+"""Verifies and parses SendGrid Event Webhook posts into typed events; touches no database."""
+
+from __future__ import annotations
+
+import binascii
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec
+from sendgrid.helpers.eventwebhook import EventWebhook
+
+SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
+TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
+DEFAULT_MAX_AGE = dt.timedelta(minutes=10)
+MAX_CLOCK_SKEW = dt.timedelta(minutes=5)  # how far in the future a timestamp may be
+MAX_REASON = 200
+
+# Events that mean the address must get no more email.
+SUPPRESSING = frozenset({"bounce", "dropped", "spamreport", "unsubscribe", "group_unsubscribe"})
+# Events we keep. Open and click events (and account events) are ignored: the tool does not
+# enable tracking, and which patient read which aftercare email is data we do not want.
+KNOWN_EVENTS = SUPPRESSING | {"processed", "delivered", "deferred", "group_resubscribe"}
+
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+_ADDRESS = re.compile(r"<?[^\s<>\"'(),;:]+@[^\s<>\"'(),;:]+>?")
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    """One delivery event SendGrid reported; ``message_id`` is our custom arg, if present."""
+
+    sg_event_id: str
+    event: str
+    message_id: str | None
+    email: str
+    timestamp: dt.datetime  # aware, UTC
+    reason: str | None  # bounce or drop reason, addresses removed, truncated
+
+
+def load_public_key(public_key: str) -> ec.EllipticCurvePublicKey:
+    """Check the verification key from SendGrid's settings (base64 DER, as shown there)."""
+    try:
+        key = EventWebhook().convert_public_key_to_ecdsa(public_key.strip())
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise ValueError("SendGrid webhook public key is not a valid base64 public key") from None
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        raise ValueError("SendGrid webhook public key is not an elliptic-curve (ECDSA) key")
+    return key
+
+
+def verify_signature(
+    public_key: str,
+    raw_body: bytes,
+    signature: str,
+    timestamp: str,
+    now: dt.datetime,
+    max_age: dt.timedelta = DEFAULT_MAX_AGE,
+) -> bool:
+    """True only for a fresh post signed by SendGrid; a malformed key raises ValueError."""
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware; got a naive datetime")
+    key = load_public_key(public_key)
+    if not _TIMESTAMP.fullmatch(timestamp):
+        return False
+    signed_at = dt.datetime.fromtimestamp(int(timestamp), dt.UTC)
+    if now - signed_at > max_age or signed_at - now > MAX_CLOCK_SKEW:
+        return False  # a replayed or forged-in-advance post
+    try:
+        # Signed bytes are timestamp + the body exactly as received: decode, never re-serialise.
+        payload = raw_body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    try:
+        return bool(EventWebhook().verify_signature(payload, signature, timestamp, key))
+    except (binascii.Error, ValueError):  # signature not base64, or not a DER signature
+        return False
+
+
+def parse_events(raw_body: bytes) -> list[WebhookEvent]:
+    """The known events of one post, in order; ValueError names the first malformed item."""
+    try:
+        data = json.loads(raw_body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        problem = _json_error(exc)
+        raise ValueError(f"webhook body: expected a JSON array of events; {problem}") from None
+    if not isinstance(data, list):
+        raise ValueError(f"webhook body: expected a JSON array of events, received {_kind(data)}")
+    events: list[WebhookEvent] = []
+    for index, item in enumerate(data):
+        where = f"webhook body[{index}]"
+        if not isinstance(item, dict):
+            raise ValueError(f"{where}: expected an object, received {_kind(item)}")
+        name = _text(item, "event", where)
+        if name not in KNOWN_EVENTS:
+            continue
+        events.append(
+            WebhookEvent(
+                sg_event_id=_text(item, "sg_event_id", where),
+                event=name,
+                message_id=_optional_text(item, "message_id", where),
+                email=_text(item, "email", where),
+                timestamp=_timestamp(item, where),
+                reason=_reason(item, where),
+            )
+        )
+    return events
+
+
+def _text(item: dict[str, Any], key: str, where: str) -> str:
+    value = item.get(key)
+    if not isinstance(value, str) or not value:
+        received = "nothing" if value is None else _kind(value)
+        raise ValueError(f"{where}.{key}: expected a non-empty string, received {received}")
+    return value
+
+
+def _optional_text(item: dict[str, Any], key: str, where: str) -> str | None:
+    return _text(item, key, where) if item.get(key) is not None else None
+
+
+def _timestamp(item: dict[str, Any], where: str) -> dt.datetime:
+    value = item.get("timestamp")
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        received = "nothing" if value is None else _kind(value)
+        raise ValueError(f"{where}.timestamp: expected a Unix time in seconds, received {received}")
+    try:
+        return dt.datetime.fromtimestamp(value, dt.UTC)
+    except (OverflowError, OSError, ValueError):
+        message = f"{where}.timestamp: expected a Unix time in seconds, received one out of range"
+        raise ValueError(message) from None
+
+
+def _reason(item: dict[str, Any], where: str) -> str | None:
+    value = item.get("reason")
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"{where}.reason: expected a string, received {_kind(value)}")
+    # Bounce texts often quote the address ("550 <ann@example.com> unknown"); keep it out.
+    text = " ".join(_ADDRESS.sub("<address>", value).split())
+    return text if len(text) <= MAX_REASON else text[: MAX_REASON - 1] + "…"
+
+
+def _kind(value: object) -> str:
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
+             int: "a number", float: "a number", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
+
+
+def _json_error(exc: Exception) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+    return "the body is not UTF-8 text"
