@@ -66,13 +66,29 @@ def _file_backend(env: Mapping[str, str], base: Path) -> Backend:
     return FileBackend(directory if directory.is_absolute() else base / directory)
 
 
-BACKENDS: Mapping[str, Callable[[Mapping[str, str], Path], Backend]] = {"file": _file_backend}
+def _sendgrid_backend(env: Mapping[str, str], base: Path) -> Backend:
+    from aftercare.delivery.sendgrid import SendGridBackend
+
+    host = env.get("SENDGRID_API_HOST") or "https://api.sendgrid.com"
+    return SendGridBackend(env["SENDGRID_API_KEY"], host=host)
+
+
+BACKENDS: Mapping[str, Callable[[Mapping[str, str], Path], Backend]] = {
+    "file": _file_backend,
+    "sendgrid": _sendgrid_backend,
+}
 
 
 def backend_from_env(
-    env: Mapping[str, str], base: Path | None = None, *, name: str = "file"
+    env: Mapping[str, str], base: Path | None = None, *, name: str | None = None
 ) -> Backend:
-    """The backend called ``name``, configured from ``env``; relative paths start at ``base``."""
+    """The backend called ``name``, configured from ``env``; relative paths start at ``base``.
+
+    Without a name, a SENDGRID_API_KEY in the environment selects SendGrid; else the file
+    backend, which needs no account.
+    """
+    if name is None:
+        name = "sendgrid" if env.get("SENDGRID_API_KEY") else "file"
     factory = BACKENDS.get(name)
     if factory is None:
         raise UsageError(f"delivery backend: expected one of {', '.join(BACKENDS)}; got {name!r}")

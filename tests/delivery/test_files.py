@@ -184,4 +184,14 @@ def test_backend_from_env_reads_the_outbox_folder(tmp_path: Path) -> None:
 def test_unknown_backend_name_is_a_usage_error() -> None:
     with pytest.raises(UsageError) as caught:
         backend_from_env({}, name="carrier-pigeon")
-    assert str(caught.value) == "delivery backend: expected one of file; got 'carrier-pigeon'"
+    assert str(caught.value) == (
+        "delivery backend: expected one of file, sendgrid; got 'carrier-pigeon'"
+    )
+
+
+def test_a_sendgrid_key_in_the_environment_selects_sendgrid(tmp_path: Path) -> None:
+    chosen = backend_from_env({"SENDGRID_API_KEY": "SG.test", "SENDGRID_API_HOST":
+                               "http://127.0.0.1:9/"}, tmp_path)
+    assert chosen.name == "sendgrid"
+    assert "SG.test" not in repr(chosen)
+    assert backend_from_env({}, tmp_path).name == "file"
