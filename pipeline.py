@@ -397,6 +397,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PipelineError as exc:
         print(exc.show(), file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:  # e.g. `pipeline preview ... | head`: the reader has gone
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 

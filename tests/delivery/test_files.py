@@ -14,43 +14,17 @@ import pytest
 
 from aftercare.delivery import Outcome, OutgoingEmail, backend_from_env
 from aftercare.delivery.files import FileBackend
-from aftercare.emails import RenderedEmail
 from aftercare.errors import UsageError
-from aftercare.values import EmailAddress
+from tests.delivery import samples
+from tests.delivery.samples import ICS
 
-ICS = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nMETHOD:PUBLISH\r\nEND:VCALENDAR\r\n"
 SEND_AT = dt.datetime(2026, 3, 3, 15, 0, tzinfo=dt.UTC)
 
 
-def rendered(ics: bytes | None = None) -> RenderedEmail:
-    return RenderedEmail(
-        subject="How are you doing?",
-        preheader="Two weeks on",
-        html='<!doctype html><html lang="en"><body><p>Hello Zoë</p></body></html>\n',
-        text="Hello Zoë\n",
-        language="en",
-        ics=ics,
-        ics_filename="check-in.ics" if ics else None,
-        content_hash="0" * 64,
-        template_version="abc123",
-        unsubscribe_url="https://care.clinic.example/unsubscribe?t=abc.def",
-    )
-
-
-def outgoing(public_id: str = "5f0c1e2d3b4a59687766554433221100", ics: bytes | None = None,
+def outgoing(public_id: str = samples.PUBLIC_ID, ics: bytes | None = None,
              to_name: str = "Zoë") -> OutgoingEmail:
-    return OutgoingEmail(
-        public_id=public_id,
-        to=EmailAddress("zoe@example.com"),
-        to_name=to_name,
-        from_address=EmailAddress("care@clinic.example"),
-        from_name="Juniper Lane Clinic",
-        reply_to=EmailAddress("desk@clinic.example"),
-        campaign="botox-cosmetic",
-        step_key="week-2",
-        rendered=rendered(ics),
-        send_at=SEND_AT,
-    )
+    return samples.outgoing(send_at=SEND_AT, campaign="botox-cosmetic", step_key="week-2",
+                            public_id=public_id, ics=ics, to_name=to_name)
 
 
 def read_eml(path: Path) -> EmailMessage:

@@ -17,46 +17,16 @@ from werkzeug import Request, Response
 
 from aftercare.delivery import Backend, Outcome, OutgoingEmail
 from aftercare.delivery.sendgrid import SendGridBackend, SendGridError
-from aftercare.emails import RenderedEmail
-from aftercare.values import EmailAddress
+from tests.delivery import samples
+from tests.delivery.samples import ICS, PUBLIC_ID, TO
 
 API_KEY = "SG.test-key-must-never-leak.0123456789"
 NOW = dt.datetime(2026, 3, 3, 14, 0, tzinfo=dt.UTC)
-ICS = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nMETHOD:PUBLISH\r\nEND:VCALENDAR\r\n"
-PUBLIC_ID = "5f0c1e2d3b4a59687766554433221100"
-TO = "zoe@example.com"
-
-
-def rendered(ics: bytes | None = None) -> RenderedEmail:
-    return RenderedEmail(
-        subject="How are you doing?",
-        preheader="Two weeks on",
-        html='<!doctype html><html lang="en"><body><p>Hello Zoë</p></body></html>\n',
-        text="Hello Zoë\n",
-        language="en",
-        ics=ics,
-        ics_filename="check-in.ics" if ics else None,
-        content_hash="0" * 64,
-        template_version="abc123",
-        unsubscribe_url="https://care.clinic.example/unsubscribe?t=abc.def",
-    )
-
-
 def outgoing(
     send_at: dt.datetime = NOW, ics: bytes | None = None, to_name: str = "Zoë"
 ) -> OutgoingEmail:
-    return OutgoingEmail(
-        public_id=PUBLIC_ID,
-        to=EmailAddress(TO),
-        to_name=to_name,
-        from_address=EmailAddress("care@clinic.example"),
-        from_name="Juniper Lane Clinic",
-        reply_to=EmailAddress("desk@clinic.example"),
-        campaign="botox-migraine",
-        step_key="day-1",
-        rendered=rendered(ics),
-        send_at=send_at,
-    )
+    return samples.outgoing(send_at=send_at, campaign="botox-migraine", step_key="day-1",
+                            ics=ics, to_name=to_name)
 
 
 def backend(host: str, **kwargs: Any) -> SendGridBackend:
