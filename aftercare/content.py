@@ -285,17 +285,19 @@ def _check_campaign(
             f"got {campaign.handout!r} ({handout.indication})",
         )
     keys: set[str] = set()
+    # Steps must come in order from every treatment date: "9 months" is not always later
+    # than "39 weeks", so a step's shortest span must beat the previous step's longest.
     previous = -1
     for index, step in enumerate(campaign.steps):
         where = f"steps[{index}]"
         if step.key in keys:
             doc.add_at(f"{where}.key", f"expected a unique key; got {step.key!r} again")
         keys.add(step.key)
-        if step.offset.approx_days() <= previous:
+        if step.offset.shortest_days() <= previous:
             doc.add_at(
                 f"{where}.offset", f"expected a span later than the step before; got {step.offset}"
             )
-        previous = step.offset.approx_days()
+        previous = step.offset.longest_days()
         for kind in ("html", "txt"):
             if not (root / "templates" / "email" / f"{step.template}.{kind}").is_file():
                 doc.add_at(

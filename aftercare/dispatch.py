@@ -10,7 +10,8 @@ from typing import Protocol
 from aftercare.content import Campaign, Project, Step
 from aftercare.delivery import Backend, Outcome, OutgoingEmail
 from aftercare.emails import Recipient, RenderedEmail, clean_name
-from aftercare.store import Claim, Outbox, StateError
+from aftercare.records import Claim
+from aftercare.store import Outbox, StateError
 
 logger = logging.getLogger("aftercare.dispatch")
 

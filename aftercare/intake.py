@@ -19,9 +19,10 @@ from zoneinfo import ZoneInfo
 
 from aftercare.content import Project
 from aftercare.errors import ContentError, InputError, Problem
+from aftercare.records import Enrollment, EnrollResult
 from aftercare.schedule import PlannedMessage, plan, rules_for
 from aftercare.schema import parse_date
-from aftercare.store import Enrollment, EnrollResult, Outbox
+from aftercare.store import Outbox
 from aftercare.values import EmailAddress, ZoneName
 
 # What the patient is shown and agrees to. Changing a word changes the version stored with

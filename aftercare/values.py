@@ -138,8 +138,16 @@ class Offset:
         return dt.date(year, month, min(day.day, last))
 
     def approx_days(self) -> int:
-        """Length in days for ordering steps (a month counts as 30)."""
+        """Length in days for sorting (a month counts as 30)."""
         return self.amount * {"days": 1, "weeks": 7, "months": 30}[self.unit]
+
+    def shortest_days(self) -> int:
+        """The fewest days this span can last from any start date (a month is 28 to 31)."""
+        return self.amount * {"days": 1, "weeks": 7, "months": 28}[self.unit]
+
+    def longest_days(self) -> int:
+        """The most days this span can last from any start date."""
+        return self.amount * {"days": 1, "weeks": 7, "months": 31}[self.unit]
 
     def __str__(self) -> str:
         unit = self.unit[:-1] if self.amount == 1 else self.unit

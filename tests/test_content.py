@@ -162,6 +162,12 @@ CASES = [
         id="offset-order",
     ),
     pytest.param(
+        "campaigns/care.yaml", "offset: 1 day", "offset: 13 weeks",
+        "campaigns/care.yaml:19: steps[1].offset: expected a span later than the step before; "
+        "got 3 months",
+        id="offset-order-from-any-date",  # 3 months after 1 Feb is 89 days; 13 weeks is 91
+    ),
+    pytest.param(
         "campaigns/care.yaml",
         "    template: day-1\n    grace: 14",
         "    template: month-3\n    grace: 14",

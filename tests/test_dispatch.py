@@ -25,7 +25,8 @@ from aftercare.dispatch import DispatchReport, send_due
 from aftercare.emails import EmailRenderer, Recipient, RenderedEmail
 from aftercare.errors import RenderError
 from aftercare.intake import enroll_one, parse_enrollment
-from aftercare.store import Claim, EnrollResult, Outbox
+from aftercare.records import Claim, EnrollResult
+from aftercare.store import Outbox
 from aftercare.tokens import verify
 from tests.conftest import ROOT
 from tests.test_intake import make_project

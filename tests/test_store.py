@@ -20,15 +20,9 @@ from hypothesis import strategies as st
 
 from aftercare.errors import InputError, PipelineError
 from aftercare.migrations import MIGRATIONS, SchemaTooNewError, migrate, read_version
+from aftercare.records import Enrollment
 from aftercare.schedule import Action, PlannedMessage
-from aftercare.store import (
-    _CLAIMABLE,
-    UNSUBSCRIBED,
-    Enrollment,
-    Outbox,
-    StateError,
-    _stamp,
-)
+from aftercare.store import _CLAIMABLE, UNSUBSCRIBED, Outbox, StateError, _stamp
 from aftercare.values import EmailAddress, ZoneName
 
 UTC = dt.UTC
