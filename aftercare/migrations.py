@@ -95,6 +95,37 @@ MIGRATIONS: tuple[str, ...] = (
         at TEXT NOT NULL
     );
     """,
+    # 2: delivery through a provider that schedules sends (SendGrid): the batch a submitted
+    # message belongs to, when the provider will send it, the last delivery status it reported,
+    # and its webhook events, kept once each (the provider repeats them).
+    """
+    ALTER TABLE messages ADD COLUMN provider_batch TEXT;
+    ALTER TABLE messages ADD COLUMN send_at TEXT;
+    ALTER TABLE messages ADD COLUMN delivery TEXT;
+
+    CREATE TABLE provider_events (
+        event_id TEXT PRIMARY KEY,
+        received_at TEXT NOT NULL,
+        occurred_at TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        message_id INTEGER REFERENCES messages (id),
+        detail TEXT
+    );
+
+    CREATE INDEX provider_events_by_message ON provider_events (message_id);
+    """,
+    # 3: staff accounts for the checkout page; passwords only as strong hashes.
+    """
+    CREATE TABLE staff (
+        id INTEGER PRIMARY KEY,
+        username TEXT NOT NULL UNIQUE COLLATE NOCASE CHECK (username <> ''),
+        password_hash TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        failed_logins INTEGER NOT NULL DEFAULT 0 CHECK (failed_logins >= 0),
+        locked_until TEXT,
+        disabled INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1))
+    );
+    """,
 )
 
 
