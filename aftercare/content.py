@@ -48,6 +48,20 @@ class EmailSettings:
 
 
 @dataclass(frozen=True)
+class DeliverySettings:
+    """How email reaches the provider; every key has a safe default."""
+
+    # Messages due within this many hours are handed to the provider with an exact send
+    # time (SendGrid accepts at most 72 hours ahead). Short windows leave fewer queued
+    # messages to cancel when a patient unsubscribes.
+    lookahead_hours: int = 2
+    max_parallel: int = 4
+    sandbox: bool = False
+    unsubscribe_group_id: int | None = None
+    webhook_public_key: str | None = None
+
+
+@dataclass(frozen=True)
 class Clinic:
     name: str
     logo: str
@@ -65,6 +79,7 @@ class Clinic:
     hours: str
     email: EmailSettings
     max_reading_grade: int = 8
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
 
     @property
     def language(self) -> str:
@@ -248,6 +263,17 @@ def _check_clinic(root: Path, clinic: Clinic, doc: Document) -> None:
         doc.add_at("logo", f"expected an .svg file under templates/assets/; got {clinic.logo!r}")
     if not 3 <= clinic.max_reading_grade <= 16:
         doc.add_at("max_reading_grade", f"expected 3 to 16; got {clinic.max_reading_grade}")
+    if not 1 <= clinic.delivery.lookahead_hours <= 72:
+        doc.add_at(
+            "delivery.lookahead_hours",
+            f"expected 1 to 72 (SendGrid schedules at most 72 hours ahead); "
+            f"got {clinic.delivery.lookahead_hours}",
+        )
+    if not 1 <= clinic.delivery.max_parallel <= 32:
+        doc.add_at("delivery.max_parallel", f"expected 1 to 32; got {clinic.delivery.max_parallel}")
+    if not clinic.email.from_name.isascii():
+        doc.add_at("email.from_name", f"expected plain ASCII (SendGrid refuses others); "
+                   f"got {clinic.email.from_name!r}")
 
 
 def _check_handout(handout: Handout, doc: Document) -> None:
