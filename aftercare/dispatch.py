@@ -1,23 +1,55 @@
-"""Sends due messages: claim each in a short transaction, render, deliver, record the outcome."""
+"""Sends due messages: claim each in a short transaction, render, deliver in parallel, record."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Final, Protocol
 
 from aftercare.content import Campaign, Project, Step
-from aftercare.delivery import Backend, Outcome, OutgoingEmail
+from aftercare.delivery import (
+    Backend,
+    Outcome,
+    OutgoingEmail,
+    ProviderError,
+    SchedulingBackend,
+    scheduling,
+)
 from aftercare.emails import Recipient, RenderedEmail, clean_name
 from aftercare.records import Claim
 from aftercare.store import Outbox, StateError
+from aftercare.withdrawal import (
+    CANCEL_CUTOFF,
+    WebhookResult,
+    WithdrawReport,
+    process_webhook,
+    withdraw,
+    withdraw_suppressed,
+)
+
+# The web app and the CLI reach withdrawal and webhook handling through this module too.
+__all__ = [
+    "CANCEL_CUTOFF", "DEFAULT_LEASE", "MAX_AHEAD", "MAX_ATTEMPTS", "MAX_PAUSE", "PAUSE_BUDGET",
+    "DispatchReport", "Renderer", "WebhookResult", "WithdrawReport", "process_webhook",
+    "send_due", "withdraw",
+]
 
 logger = logging.getLogger("aftercare.dispatch")
 
 DEFAULT_LEASE = dt.timedelta(minutes=15)
 # A provider that asks us to retry without saying when gets this long before the next try.
 RETRY_DELAY = dt.timedelta(minutes=5)
+# Transient refusals (5xx, network) a message survives; then it fails and staff are told.
+MAX_ATTEMPTS: Final = 8
+MAX_AHEAD: Final = dt.timedelta(hours=72)  # SendGrid refuses a send_at further ahead
+# A rate limit that resets sooner than this is waited for; the run waits this long in all.
+MAX_PAUSE: Final = dt.timedelta(seconds=60)
+PAUSE_BUDGET: Final = dt.timedelta(minutes=5)
+_BUCKETS: Final = ("sent", "held", "failed", "unknown", "retried", "cancelled", "too_late")
 
 
 class Renderer(Protocol):
@@ -30,23 +62,31 @@ class Renderer(Protocol):
 class DispatchReport:
     """What one run did; every claimed message is counted in exactly one of the outcomes."""
 
-    claimed: tuple[int, ...]  # message ids, in the order they were handled
-    sent: int = 0
+    claimed: tuple[int, ...]  # message ids, in the order they were claimed
+    sent: int = 0  # accepted by the provider (held ones included)
     failed: int = 0
     unknown: int = 0
-    retried: int = 0  # the backend asked to retry later; recorded as failed until retries exist
+    retried: int = 0  # refused for now (rate limit, 5xx, network): back in the queue
     cancelled: int = 0  # the address was suppressed after the message was claimed
     too_late: int = 0  # past the step's grace period (the sender did not run): not sent
     released: int = 0  # messages left 'sending' by a crashed run, now 'unknown' (never resent)
+    held: int = 0  # of the sent: held by the provider until their exact send time
+    withdrawn: int = 0  # held for an address suppressed since: cancelled at the provider
+    paused: float = 0.0  # seconds waited for the provider's rate limit to reset
+    rate_limited: bool = False  # rate limited for longer than a run waits: the rest left
 
     def summary(self) -> str:
         """One line for the CLI; counts only, no personal data."""
         return (
-            f"{len(self.claimed)} due: {self.sent} sent, {self.failed} failed, "
-            f"{self.unknown} unknown, {self.retried} asked to retry (kept as failed), "
+            f"{len(self.claimed)} due: {self.sent} sent"
+            + (f" ({self.held} held by the provider until their send time)" if self.held else "")
+            + f", {self.failed} failed, {self.unknown} unknown, {self.retried} to retry later, "
             f"{self.cancelled} cancelled, {self.too_late} too late"
             + (f"; {self.released} left unfinished by an earlier run marked unknown"
                if self.released else "")
+            + (f"; {self.withdrawn} withdrawn at the provider" if self.withdrawn else "")
+            + (f"; waited {self.paused:.0f} s for rate limits" if self.paused else "")
+            + ("; stopped early: rate limited by the provider" if self.rate_limited else "")
         )
 
 
@@ -58,112 +98,254 @@ def send_due(
     now: dt.datetime,
     limit: int,
     lease: dt.timedelta = DEFAULT_LEASE,
+    *,
+    max_attempts: int = MAX_ATTEMPTS,
+    pause: Callable[[float], None] = time.sleep,
 ) -> DispatchReport:
-    """Deliver up to ``limit`` due messages, each at most once; a crash leaves them 'unknown'."""
+    """Deliver up to ``limit`` due messages, each at most once; a crash leaves them 'unknown'.
+
+    A backend that schedules (SendGrid) also gets the messages due within the clinic's
+    lookahead, each with its due time as send time, so patients get them on the minute whatever
+    the cron cadence (aftercare.withdrawal cancels them there until shortly before). Up to
+    ``delivery.max_parallel`` requests run at once. When the provider rate-limits, the run calls
+    ``pause`` until the limit resets (at most ``MAX_PAUSE`` at a time and ``PAUSE_BUDGET`` in
+    all; then it leaves the rest to the next run).
+    """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware; got a naive datetime")
     if limit < 1:
         raise ValueError(f"limit must be at least 1; got {limit}")
+    delivery = project.clinic.delivery
+    sender = _Sender(outbox, project, renderer, backend, now, max_attempts)
+    lookahead = dt.timedelta(hours=delivery.lookahead_hours)
+    horizon = now + min(lookahead, MAX_AHEAD) if sender.scheduler is not None else now
     released = outbox.release_stale(now, lease)
     if released:
         logger.warning("%d message(s) left sending by an earlier run marked unknown", released)
-    counts = dict.fromkeys(("sent", "failed", "unknown", "retried", "cancelled", "too_late"), 0)
-    claimed: list[int] = []
-    # One claim at a time: a crash then strands only the message in flight (it becomes
-    # 'unknown'), never the untouched rest of a batch, and no claim waits in a queue long
-    # enough for another run's lease to expire it while this run still means to send it.
-    while len(claimed) < limit:
-        batch = outbox.claim_due(now, 1)
-        if not batch:
-            break
-        claim = batch[0]
-        claimed.append(claim.message_id)
-        # No transaction is open here: the claim is committed, so a crash during delivery
-        # leaves the message 'sending' and a later run marks it unknown instead of resending.
-        result = _deliver(outbox, project, renderer, backend, claim, now)
-        counts[result] += 1
-        logger.info("message %d: %s", claim.message_id, result)
-    report = DispatchReport(claimed=tuple(claimed), released=released, **counts)
+    run = _Run(sender, limit, horizon, max(1, delivery.max_parallel), pause)
+    run.deliver()
+    withdrawn = withdraw_suppressed(outbox, backend, now).cancelled
+    report = DispatchReport(
+        claimed=tuple(run.claimed), released=released, withdrawn=withdrawn,
+        paused=run.paused, rate_limited=run.stopped, **run.counts,
+    )
     logger.info("dispatch: %s", report.summary())
     return report
 
 
-def _deliver(
-    outbox: Outbox,
-    project: Project,
-    renderer: Renderer,
-    backend: Backend,
-    claim: Claim,
-    now: dt.datetime,
-) -> str:
-    """Handle one claimed message and record what happened; returns the report bucket."""
-    mid = claim.message_id
-    if outbox.is_suppressed(claim.email):
-        # Unsubscribed or bounced after the claim was made: it must not go out.
-        outbox.mark_cancelled(mid, "the address unsubscribed before sending", now)
-        return "cancelled"
-    campaign = project.campaigns.get(claim.campaign)
-    step = _step(campaign, claim.step_key)
-    if campaign is None or step is None:
-        where = "campaign" if campaign is None else "step"
-        outbox.mark_failed(
-            mid,
-            f"not sent: {where} removed from the clinic's content since enrolment "
-            f"(campaign {claim.campaign!r}, step {claim.step_key!r})",
-            now,
-        )
-        return "failed"
-    late = _too_late(claim, step, now)
-    if late:
-        # A "first day" email is wrong three days later: past its grace a step is dropped,
-        # exactly as the scheduler drops it for a late enrolment.
-        outbox.mark_failed(mid, f"not sent: {late}", now)
-        return "too_late"
-    try:
-        rendered = renderer.render(campaign, step, _recipient(claim))
-    except Exception as exc:  # nothing went out, so failing is safe; keep the run going
-        outbox.mark_failed(mid, f"not sent: rendering failed ({type(exc).__name__})", now)
-        logger.error("message %d: rendering failed (%s)", mid, type(exc).__name__)
-        return "failed"
-    email = _outgoing(project, claim, campaign, step, rendered, now)
-    try:
-        outcome = backend.send(email)
-    except Exception as exc:
-        # It may or may not have gone out. The message text can quote the recipient, so only
-        # the class name is kept.
-        outbox.mark_unknown(mid, f"{backend.name} backend raised {type(exc).__name__}", now)
-        return "unknown"
-    try:
-        return _record(outbox, mid, outcome, rendered, now)
-    except StateError:
-        # Another run's lease expired this claim mid-send and already marked it unknown;
-        # that state stands, whatever the backend said.
-        logger.warning("message %d: outcome %s not recorded; already resolved", mid, outcome.status)
-        return "unknown"
+class _Run:
+    """The claiming loop: claims and records in this thread, up to ``workers`` sends in flight."""
+
+    def __init__(
+        self, sender: _Sender, limit: int, horizon: dt.datetime, workers: int,
+        pause: Callable[[float], None],
+    ) -> None:
+        self.sender, self.limit, self.horizon, self.workers = sender, limit, horizon, workers
+        self.pause = pause
+        self.counts = dict.fromkeys(_BUCKETS, 0)
+        self.claimed: list[int] = []
+        self.paused = 0.0  # seconds spent waiting for rate limits to reset
+        self.stopped = False  # rate limited for longer than the run may wait
+
+    def deliver(self) -> None:
+        outbox, now = self.sender.outbox, self.sender.now
+        in_flight: dict[Future[_Result], _Job] = {}
+        more, hold = True, 0.0
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="aftercare-send") as pool:
+            while True:
+                if hold and not in_flight:
+                    # Rate limited: every request would be refused until the reset, so wait
+                    # (nothing in flight) rather than spend the run's messages on refusals.
+                    self.pause(hold)
+                    self.paused, hold = self.paused + hold, 0.0
+                # Claim one at a time, and only into a free slot: a crash then strands at most
+                # the messages in flight (they become 'unknown'), and no claim waits in a queue
+                # long enough for another run's lease to expire it while this run still means
+                # to send it.
+                while more and not hold and len(in_flight) < self.workers:
+                    batch = []
+                    if len(self.claimed) < self.limit:
+                        batch = outbox.claim_due(now, 1, self.horizon)
+                    if not batch:
+                        more = False
+                        break
+                    self.claimed.append(batch[0].message_id)
+                    job = self.sender.prepare(batch[0])
+                    if isinstance(job, str):
+                        self._count(batch[0].message_id, job)
+                        continue
+                    # No transaction is open while it sends: the claim is committed, so a crash
+                    # during delivery leaves it 'sending' and a later run marks it unknown.
+                    in_flight[pool.submit(self.sender.submit, job)] = job
+                if not in_flight:
+                    if hold:
+                        continue
+                    return
+                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                for future in done:
+                    job = in_flight.pop(future)
+                    result = future.result()  # submit never raises
+                    bucket = self.sender.record(job, result)
+                    self._count(job.claim.message_id, bucket)
+                    if bucket == "sent" and job.email.send_at > now:
+                        self.counts["held"] += 1
+                    if result.outcome.rate_limited:
+                        seconds = self._wait_for(result.outcome)
+                        if seconds:
+                            hold = max(hold, seconds)
+                        else:  # longer than a run waits: the next run sends the rest
+                            more, hold, self.stopped = False, 0.0, True
+
+    def _wait_for(self, outcome: Outcome) -> float:
+        """Seconds to wait for a rate limit to reset; 0 when that is more than the run allows."""
+        reset = outcome.retry_at or self.sender.now + RETRY_DELAY
+        # The run's clock stands still; what it has waited so far is the best guess of how far on.
+        waited = dt.timedelta(seconds=self.paused)
+        seconds = max((reset - self.sender.now - waited).total_seconds(), 1.0)
+        too_long = seconds > MAX_PAUSE.total_seconds()
+        return 0.0 if too_long or self.paused + seconds > PAUSE_BUDGET.total_seconds() else seconds
+
+    def _count(self, message_id: int, bucket: str) -> None:
+        self.counts[bucket] += 1
+        logger.info("message %d: %s", message_id, bucket)
 
 
-def _record(
-    outbox: Outbox, mid: int, outcome: Outcome, rendered: RenderedEmail, now: dt.datetime
-) -> str:
-    if outcome.status == "sent":
-        outbox.mark_sent(
-            mid,
-            provider_id=outcome.provider_id,
-            content_hash=rendered.content_hash,
-            template_version=rendered.template_version,
-            now=now,
-        )
-        return "sent"
-    if outcome.status == "unknown":
-        outbox.mark_unknown(mid, outcome.detail, now)
-        return "unknown"
-    if outcome.status == "retry":
-        # Nothing went out (a rate limit, a 5xx): back to scheduled for a later run.
-        retry_at = outcome.retry_at or now + RETRY_DELAY
-        outbox.mark_retry(mid, outcome.detail, retry_at, now)
-        return "retried"
-    outbox.mark_failed(mid, outcome.detail, now)
-    return "failed"
+@dataclass(frozen=True)
+class _Job:
+    """A claimed message, rendered and addressed, ready for the backend."""
+
+    claim: Claim
+    email: OutgoingEmail
+    rendered: RenderedEmail
+
+
+@dataclass(frozen=True)
+class _Result:
+    outcome: Outcome
+    batch: str | None  # the provider batch the request named, if any
+
+
+class _Sender:
+    """One run's context: prepare and record in the calling thread, submit in a worker."""
+
+    def __init__(
+        self, outbox: Outbox, project: Project, renderer: Renderer, backend: Backend,
+        now: dt.datetime, max_attempts: int,
+    ) -> None:
+        self.outbox, self.project, self.renderer = outbox, project, renderer
+        self.backend, self.scheduler = backend, scheduling(backend)
+        self.now, self.max_attempts = now, max_attempts
+
+    def prepare(self, claim: Claim) -> _Job | str:
+        """Check and render a claimed message; a message that must not go out is recorded and
+        its report bucket returned."""
+        outbox, now, mid = self.outbox, self.now, claim.message_id
+        if outbox.is_suppressed(claim.email):
+            # Unsubscribed or bounced after the claim was made: it must not go out.
+            outbox.mark_cancelled(mid, "the address unsubscribed before sending", now)
+            return "cancelled"
+        campaign = self.project.campaigns.get(claim.campaign)
+        step = _step(campaign, claim.step_key)
+        if campaign is None or step is None:
+            where = "campaign" if campaign is None else "step"
+            outbox.mark_failed(
+                mid,
+                f"not sent: {where} removed from the clinic's content since enrolment "
+                f"(campaign {claim.campaign!r}, step {claim.step_key!r})",
+                now,
+            )
+            return "failed"
+        late = _too_late(claim, step, now)
+        if late:
+            # A "first day" email is wrong three days later: past its grace a step is dropped,
+            # exactly as the scheduler drops it for a late enrolment.
+            outbox.mark_failed(mid, f"not sent: {late}", now)
+            return "too_late"
+        send_at = max(claim.send_at, now) if self.scheduler is not None else now
+        if send_at - now > MAX_AHEAD:
+            # The provider would refuse it (and the backend raises): hand it over later.
+            outbox.mark_retry(mid, "not sent yet: more than 72 hours before its send time",
+                              send_at - MAX_AHEAD, now)
+            return "retried"
+        try:
+            rendered = self.renderer.render(campaign, step, _recipient(claim))
+        except Exception as exc:  # nothing went out, so failing is safe; keep the run going
+            outbox.mark_failed(mid, f"not sent: rendering failed ({type(exc).__name__})", now)
+            logger.error("message %d: rendering failed (%s)", mid, type(exc).__name__)
+            return "failed"
+        email = _outgoing(self.project, claim, campaign, step, rendered, send_at)
+        return _Job(claim, email, rendered)
+
+    def submit(self, job: _Job) -> _Result:
+        """Hand one message to the backend (in a worker thread); never raises."""
+        scheduler = self.scheduler
+        if scheduler is None:
+            try:
+                return _Result(self.backend.send(job.email), None)
+            except Exception as exc:
+                return _Result(_raised(self.backend, exc), None)
+        batch = None
+        # Only a batch can cancel a held message, and only until the cut-off: no batch inside it.
+        if job.email.send_at - self.now > CANCEL_CUTOFF:
+            try:
+                batch = scheduler.new_batch()
+            except Exception as exc:  # nothing was sent yet, so trying again is safe
+                status = exc.status if isinstance(exc, ProviderError) else None
+                why = str(exc) if isinstance(exc, ProviderError) else type(exc).__name__
+                retry_at = self.now + RETRY_DELAY
+                outcome = Outcome("retry", None, f"not sent: no batch ({why})", retry_at,
+                                  rate_limited=status == 429)
+                return _Result(outcome, None)
+        try:
+            outcome = scheduler.send(job.email, attempt=job.claim.attempts - 1, batch_id=batch)
+        except Exception as exc:
+            outcome = _raised(scheduler, exc)
+        return _Result(outcome, batch)
+
+    def record(self, job: _Job, result: _Result) -> str:
+        """Store the outcome of one submission; return its report bucket."""
+        outbox, now, mid = self.outbox, self.now, job.claim.message_id
+        outcome = result.outcome
+        try:
+            if outcome.status == "sent":
+                outbox.mark_sent(
+                    mid,
+                    provider_id=outcome.provider_id,
+                    content_hash=job.rendered.content_hash,
+                    template_version=job.rendered.template_version,
+                    now=now,
+                    send_at=job.email.send_at,
+                    batch=result.batch,
+                )
+                return "sent"
+            if outcome.status == "unknown":
+                # What the request asked for is kept: a held message can still be withdrawn.
+                held = job.email.send_at if self.scheduler is not None else None
+                outbox.mark_unknown(mid, outcome.detail, now, send_at=held, batch=result.batch)
+                return "unknown"
+            if outcome.status == "retry":
+                # Nothing went out (a rate limit, a 5xx, a refused connection): queue it again,
+                # unless transient errors have had enough tries; a rate limit always waits.
+                if not outcome.rate_limited and job.claim.attempts >= self.max_attempts:
+                    detail = f"{outcome.detail}; gave up after {job.claim.attempts} attempts"
+                    outbox.mark_failed(mid, detail, now)
+                    return "failed"
+                outbox.mark_retry(mid, outcome.detail, outcome.retry_at or now + RETRY_DELAY, now)
+                return "retried"
+            outbox.mark_failed(mid, outcome.detail, now)
+            return "failed"
+        except StateError:
+            # Another run's lease expired this claim mid-send and already marked it unknown;
+            # that state stands, whatever the backend said.
+            logger.warning("message %d: outcome %s not recorded; already resolved", mid,
+                           outcome.status)
+            return "unknown"
+
+
+def _raised(backend: Backend | SchedulingBackend, exc: Exception) -> Outcome:
+    # It may or may not have gone out. The exception text can quote the recipient, so only the
+    # class name is kept.
+    return Outcome("unknown", None, f"{backend.name} backend raised {type(exc).__name__}")
 
 
 def _step(campaign: Campaign | None, key: str) -> Step | None:
@@ -173,11 +355,12 @@ def _step(campaign: Campaign | None, key: str) -> Step | None:
 
 
 def _too_late(claim: Claim, step: Step, now: dt.datetime) -> str | None:
-    local_due = claim.due_at.astimezone(claim.timezone.zone)
+    # Grace counts from the time the patient should have had it, not from the last retry.
+    local_due = claim.send_at.astimezone(claim.timezone.zone)
     day = local_due.date()
     if now <= local_due + (step.grace.after(day) - day):
         return None
-    return f"more than {step.grace} late (was due {claim.due_at:%Y-%m-%d %H:%M} UTC)"
+    return f"more than {step.grace} late (was due {claim.send_at:%Y-%m-%d %H:%M} UTC)"
 
 
 def _recipient(claim: Claim) -> Recipient:
@@ -186,7 +369,7 @@ def _recipient(claim: Claim) -> Recipient:
         email=claim.email,
         language=claim.language,
         treated_on=claim.treated_on,
-        local_due=claim.due_at.astimezone(claim.timezone.zone),
+        local_due=claim.send_at.astimezone(claim.timezone.zone),
         public_id=claim.public_id,
     )
 
@@ -197,7 +380,7 @@ def _outgoing(
     campaign: Campaign,
     step: Step,
     rendered: RenderedEmail,
-    now: dt.datetime,
+    send_at: dt.datetime,
 ) -> OutgoingEmail:
     settings = project.clinic.email
     return OutgoingEmail(
@@ -210,5 +393,5 @@ def _outgoing(
         campaign=campaign.id or claim.campaign,
         step_key=step.key,
         rendered=rendered,
-        send_at=now.astimezone(dt.UTC),
+        send_at=send_at.astimezone(dt.UTC),
     )

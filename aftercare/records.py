@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Final
 
 from aftercare.schedule import PlannedMessage
 from aftercare.values import EmailAddress, ZoneName
@@ -46,8 +47,11 @@ class Claim:
     language: str
     treated_on: dt.date
     timezone: ZoneName
-    due_at: dt.datetime  # aware UTC
+    due_at: dt.datetime  # aware UTC: when it became claimable (a retry moves it)
     attempts: int
+    # When it should reach the patient: its due time, kept through retries. A provider that
+    # schedules gets this as the send time; the step's grace period counts from it.
+    send_at: dt.datetime
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,7 @@ class MessageView:
     public_id: str
     email: EmailAddress
     first_name: str
+    language: str
     campaign: str
     step_key: str
     kind: str
@@ -70,6 +75,56 @@ class MessageView:
     template_version: str | None
     sent_at: dt.datetime | None
     last_error: str | None
+    # Sent (accepted) with a later send_at: the provider holds it until then ("scheduled at
+    # SendGrid for <send_at>"), cancellable through provider_batch. Put back for a retry: the
+    # time it is still meant to reach the patient.
+    send_at: dt.datetime | None = None
+    provider_batch: str | None = None
+    delivery: str | None = None  # the provider's latest delivery event: delivered, bounce, ...
+
+
+# Provider events that mean the address must get no more email.
+SUPPRESSING: Final = frozenset(
+    {"bounce", "dropped", "spamreport", "unsubscribe", "group_unsubscribe"}
+)
+# Events we keep. Open and click events (and account events) are ignored: the tool does not
+# enable tracking, and which patient read which aftercare email is data we do not want.
+KNOWN_EVENTS: Final = SUPPRESSING | {"processed", "delivered", "deferred", "group_resubscribe"}
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    """One delivery event SendGrid reported; ``message_id`` is our custom arg, if present."""
+
+    sg_event_id: str
+    event: str
+    message_id: str | None
+    email: str
+    timestamp: dt.datetime  # aware, UTC
+    reason: str | None  # bounce or drop reason, addresses removed, truncated
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """A message handed to the provider that it has not sent yet (it holds it until send_at)."""
+
+    message_id: int
+    batch: str | None  # the provider's batch that cancels it; None: it cannot be cancelled
+    send_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class EventReport:
+    """What one post of provider events changed; counts only, no personal data."""
+
+    received: int
+    duplicates: int = 0  # already recorded (the provider repeats events): ignored
+    unmatched: int = 0  # naming no message of ours: recorded, and still suppress the address
+    resolved: int = 0  # 'unknown' messages the provider's events proved sent
+    suppressed: int = 0  # addresses newly suppressed
+    cancelled: int = 0  # unsent messages cancelled because their address is now suppressed
+    # Messages of suppressed addresses the provider still holds: withdraw them there.
+    to_withdraw: tuple[Submitted, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -4,51 +4,56 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import sqlite3
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import Final
 
-from aftercare.errors import InputError, PipelineError
+from aftercare.errors import InputError
+from aftercare.ledger import SYSTEM, UNSUBSCRIBING, StateError
+from aftercare.ledger import address as _address
+from aftercare.ledger import inserted as _inserted
+from aftercare.ledger import instant as _instant
+from aftercare.ledger import read as _read
+from aftercare.ledger import stamp as _stamp
+from aftercare.ledger import where as _where
 from aftercare.migrations import connect
 from aftercare.records import Claim, Enrollment, EnrollResult, EventView, MessageView
 from aftercare.schedule import Action, PlannedMessage
-from aftercare.values import EmailAddress, ZoneName
+from aftercare.tracking import ProviderTracking
+from aftercare.values import ZoneName
 
-if TYPE_CHECKING:
-    from _typeshed import DataclassInstance
+__all__ = ["STATES", "SYSTEM", "UNSUBSCRIBED", "Outbox", "Plan", "StateError"]
 
-T = TypeVar("T", bound="DataclassInstance")
 STATES: Final = ("scheduled", "sending", "sent", "failed", "cancelled", "unknown")
 UNSUBSCRIBED: Final = "this address has unsubscribed; it cannot be enrolled again"
-SYSTEM: Final = "system"  # the actor of automatic transitions: claims, outcomes, expiry
 Plan = Sequence[PlannedMessage]
-
-
-class StateError(PipelineError):
-    """A message was not in the state an operation needs (for example, already sent)."""
 
 
 # Column names match the dataclass fields, so _read can build any of them from a row.
 _VIEW = """
     SELECT m.id AS message_id, m.public_id, m.enrollment_id, e.campaign, m.step_key, m.kind,
            p.email, p.first_name, p.language, e.treated_on, e.timezone, m.due_at, m.state,
-           m.attempts, m.provider_id, m.content_hash, m.template_version, m.sent_at, m.last_error
+           m.attempts, m.provider_id, m.content_hash, m.template_version, m.sent_at, m.last_error,
+           m.send_at, m.provider_batch, m.delivery
     FROM messages AS m
     JOIN enrollments AS e ON e.id = m.enrollment_id
     JOIN patients AS p ON p.id = e.patient_id
 """
 # Driven by the (state, due_at) index: the work is proportional to what is due, not to history.
-_CLAIMABLE = _VIEW + """
-    WHERE m.state = 'scheduled' AND m.due_at <= ? ORDER BY m.due_at, m.id LIMIT ?
-"""
-_SCHEDULED = """
-    SELECT m.id, m.enrollment_id FROM messages AS m
-    JOIN enrollments AS e ON e.id = m.enrollment_id JOIN patients AS p ON p.id = e.patient_id
-    WHERE m.state = 'scheduled' AND {where} ORDER BY m.due_at, m.id
+# Due within the horizon (a provider that schedules gets messages ahead of time), except that a
+# message put back for a retry (it keeps its send time in send_at) waits for its retry time.
+_CLAIMABLE = """
+    SELECT m.id AS message_id, m.public_id, m.enrollment_id, e.campaign, m.step_key, p.email,
+           p.first_name, p.language, e.treated_on, e.timezone, m.due_at, m.attempts,
+           coalesce(m.send_at, m.due_at) AS send_at
+    FROM messages AS m
+    JOIN enrollments AS e ON e.id = m.enrollment_id
+    JOIN patients AS p ON p.id = e.patient_id
+    WHERE m.state = 'scheduled' AND m.due_at <= :horizon
+      AND (m.send_at IS NULL OR m.due_at <= :now)
+    ORDER BY m.due_at, m.id LIMIT :limit
 """
 # Messages a new treatment date re-times: the unsent ones, and the ones only a plan skipped (a
 # corrected date can bring a "too late" step back); never ones a person cancelled.
@@ -61,11 +66,8 @@ _RETIMABLE = """
 """
 
 
-class Outbox:
+class Outbox(ProviderTracking):
     """The outbox in one SQLite file; every operation is its own short transaction."""
-
-    def __init__(self, connection: sqlite3.Connection) -> None:
-        self._db = connection
 
     @classmethod
     def open(cls, path: Path) -> Outbox:
@@ -96,14 +98,21 @@ class Outbox:
     def is_suppressed(self, email: str) -> bool:
         return self._suppression(_address(email)) is not None
 
-    def claim_due(self, now: dt.datetime, limit: int) -> list[Claim]:
-        """Move up to ``limit`` due messages, oldest first, to 'sending' and return them."""
+    def claim_due(
+        self, now: dt.datetime, limit: int, horizon: dt.datetime | None = None
+    ) -> list[Claim]:
+        """Move up to ``limit`` messages due by ``horizon`` (default: now), oldest first, to
+        'sending' and return them; a message put back for a retry waits until its retry time."""
         at = _stamp(now, "now")
+        until = at if horizon is None else _stamp(horizon, "horizon")
         if limit < 0:
             raise ValueError(f"limit must be 0 or more; got {limit}")
+        if until < at:
+            raise ValueError("horizon must not be before now")
         claims: list[Claim] = []
         with self._write() as db:
-            for row in db.execute(_CLAIMABLE, (at, limit)).fetchall():
+            query = {"now": at, "horizon": until, "limit": limit}
+            for row in db.execute(_CLAIMABLE, query).fetchall():
                 # The state guard keeps a claim exclusive even if the lock discipline changes.
                 claimed = db.execute(
                     "UPDATE messages SET state = 'sending', claimed_at = ?, attempts = attempts + 1"
@@ -125,24 +134,50 @@ class Outbox:
         content_hash: str,
         template_version: str,
         now: dt.datetime,
+        send_at: dt.datetime | None = None,
+        batch: str | None = None,
     ) -> None:
-        """Record that the provider accepted a claimed message."""
+        """Record that the provider accepted a claimed message, to send at ``send_at`` (None:
+        at once) as part of ``batch`` (the provider's handle for cancelling it)."""
         at = _stamp(now, "now")
         changes = {
             "provider_id": provider_id,
             "content_hash": content_hash,
             "template_version": template_version,
             "sent_at": at,
+            "send_at": None if send_at is None else _stamp(send_at, "send_at"),
+            "provider_batch": batch,
+            "last_error": None,
         }
-        self._finish(message_id, "sent", at, f"template {template_version}", changes)
+        detail = f"template {template_version}"
+        if send_at is not None and send_at > now:
+            held = send_at.astimezone(dt.UTC)
+            detail += f"; held by the provider until {held:%Y-%m-%d %H:%M} UTC"
+        self._finish(message_id, "sent", at, detail, changes)
 
     def mark_failed(self, message_id: int, error: str, now: dt.datetime) -> None:
         """Record that the provider refused a claimed message; it is not retried."""
         self._finish(message_id, "failed", _stamp(now, "now"), error, {"last_error": error})
 
-    def mark_unknown(self, message_id: int, error: str, now: dt.datetime) -> None:
-        """Record that a claimed message's outcome cannot be known; it is never resent by itself."""
-        self._finish(message_id, "unknown", _stamp(now, "now"), error, {"last_error": error})
+    def mark_unknown(
+        self,
+        message_id: int,
+        error: str,
+        now: dt.datetime,
+        send_at: dt.datetime | None = None,
+        batch: str | None = None,
+    ) -> None:
+        """Record that a claimed message's outcome cannot be known; it is never resent by itself.
+
+        ``send_at`` and ``batch`` are what the request asked for, so that a message the provider
+        may be holding can still be withdrawn.
+        """
+        changes = {
+            "last_error": error,
+            "send_at": None if send_at is None else _stamp(send_at, "send_at"),
+            "provider_batch": batch,
+        }
+        self._finish(message_id, "unknown", _stamp(now, "now"), error, changes)
 
     def mark_cancelled(self, message_id: int, reason: str, now: dt.datetime) -> None:
         """Close a claimed message that must not go out after all (the address unsubscribed)."""
@@ -151,16 +186,26 @@ class Outbox:
     def mark_retry(
         self, message_id: int, error: str, retry_at: dt.datetime, now: dt.datetime
     ) -> None:
-        """Put a claimed message back in the queue; only for a provider that surely refused it."""
+        """Put a claimed message back in the queue; only for a provider that surely refused it.
+
+        It is claimed again from ``retry_at`` on (not before, whatever the horizon) and keeps
+        its send time, so a message handed over early still reaches the patient on time.
+        """
         at, due = _stamp(now, "now"), _stamp(retry_at, "retry_at")
-        self._finish(message_id, "scheduled", at, error, {"due_at": due, "last_error": error})
+        # SQL reads the old row on the right: send_at keeps the first due time it had.
+        keep = {"send_at": "coalesce(send_at, due_at)"}
+        self._finish(message_id, "scheduled", at, error, {"due_at": due, "last_error": error}, keep)
 
     def release_stale(self, now: dt.datetime, lease: dt.timedelta) -> int:
-        """Turn claims older than ``lease`` into 'unknown' (the sender died); return how many."""
+        """Turn claims older than ``lease`` into 'unknown' (the sender died); return how many.
+
+        A claim the provider has already reported on was accepted: it becomes 'sent' instead.
+        """
         at = _stamp(now, "now")
         if lease < dt.timedelta(0):
             raise ValueError(f"lease must not be negative; got {lease}")
         reason = f"claimed more than {lease} ago and never resolved: outcome unknown"
+        unknown = 0
         with self._write() as db:
             rows = db.execute(
                 "SELECT id, enrollment_id FROM messages WHERE state = 'sending' AND claimed_at < ?",
@@ -172,7 +217,10 @@ class Outbox:
                     (reason, row["id"]),
                 )
                 self._log(at, "unknown", row["enrollment_id"], row["id"], SYSTEM, reason)
-        return len(rows)
+                # Its events may have come while it was still 'sending' (the sender died after
+                # SendGrid took it): they settle it now.
+                unknown += 1 - self._settle_if_reported(row["id"], row["enrollment_id"], at)
+        return unknown
 
     def cancel(self, email: str, campaign: str | None, now: dt.datetime, actor: str) -> int:
         """Cancel the address's unsent messages (optionally of one campaign); return how many."""
@@ -229,23 +277,9 @@ class Outbox:
         self, email: str, now: dt.datetime, source: str, actor: str, *, reason: str = "unsubscribed"
     ) -> int:
         """Suppress the address (idempotent) and cancel its unsent messages; return how many."""
-        at, address = _stamp(now, "now"), _address(email)
-        with self._write() as db:
-            added = db.execute(
-                "INSERT INTO suppressions (email, reason, source, at) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (email) DO NOTHING",
-                (address, reason, source, at),
-            ).rowcount
-            if added:
-                kind = "unsubscribed" if reason == "unsubscribed" else "suppressed"
-                enrollments = db.execute(
-                    "SELECT e.id FROM enrollments AS e JOIN patients AS p ON p.id = e.patient_id"
-                    " WHERE p.email = ? COLLATE NOCASE ORDER BY e.id",
-                    (address,),
-                ).fetchall()
-                for enrollment_id in [r["id"] for r in enrollments] or [None]:
-                    self._log(at, kind, enrollment_id, None, actor, f"{reason} via {source}")
-            return self._cancel("p.email = ? COLLATE NOCASE", [address], at, actor, reason)
+        at = _stamp(now, "now")
+        with self._write():
+            return self._suppress(_address(email), reason, source, actor, at)
 
     def messages(self, status: str | None = None, email: str | None = None) -> list[MessageView]:
         """Messages joined with their patient and enrollment, in due order."""
@@ -270,37 +304,9 @@ class Outbox:
 
     # ---------------------------------------------------------------- internals
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        # IMMEDIATE takes the write lock up front, so concurrent writers wait (busy_timeout)
-        # instead of failing when a read lock would need upgrading.
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-            self._db.execute("COMMIT")
-        except BaseException:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
-            raise
-
-    def _log(
-        self, at: str, kind: str, enrollment: int | None, message: int | None, actor: str,
-        detail: str | None,
-    ) -> None:
-        self._db.execute(
-            "INSERT INTO events (at, kind, enrollment_id, message_id, actor, detail)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (at, kind, enrollment, message, actor, detail),
-        )
-
-    def _suppression(self, address: str) -> str | None:
-        row = self._db.execute("SELECT reason FROM suppressions WHERE email = ?", (address,))
-        reason: tuple[str] | None = row.fetchone()
-        return None if reason is None else reason[0]
-
     def _refuse_suppressed(self, address: str, field: str) -> None:
         reason = self._suppression(address)
-        if reason == "unsubscribed":
+        if reason in UNSUBSCRIBING:
             raise InputError(field, UNSUBSCRIBED)
         if reason is not None:
             raise InputError(field, f"this address is suppressed ({reason}); it cannot be enrolled")
@@ -380,16 +386,6 @@ class Outbox:
             stored.append(PlannedMessage(row["step_key"], row["kind"], local, due, action, note))
         return tuple(stored)
 
-    def _cancel(self, where: str, args: Sequence[str], at: str, actor: str, reason: str) -> int:
-        rows = self._db.execute(_SCHEDULED.format(where=where), args).fetchall()
-        for row in rows:
-            self._db.execute(
-                "UPDATE messages SET state = 'cancelled', last_error = ? WHERE id = ?",
-                (reason, row["id"]),
-            )
-            self._log(at, "cancelled", row["enrollment_id"], row["id"], actor, reason)
-        return len(rows)
-
     def _retime(
         self, enrollment_id: int, plan: Mapping[str, PlannedMessage], at: str, actor: str
     ) -> int:
@@ -407,8 +403,8 @@ class Outbox:
                 continue
             due = at if entry.action == "send-now" else _stamp(entry.due_at, "due_at")
             self._db.execute(
-                "UPDATE messages SET state = 'scheduled', due_at = ?, last_error = NULL"
-                " WHERE id = ?",
+                "UPDATE messages SET state = 'scheduled', due_at = ?, send_at = NULL,"
+                " last_error = NULL WHERE id = ?",
                 (due, row["id"]),
             )
             change = f"due {row['due_at']} -> {due}" + ("" if scheduled else " (was skipped)")
@@ -416,80 +412,8 @@ class Outbox:
             retimed += 1
         return retimed
 
-    def _finish(
-        self, message_id: int, state: str, at: str, detail: str, changes: Mapping[str, str | None]
-    ) -> None:
-        with self._write() as db:
-            row = db.execute(
-                "SELECT state, enrollment_id FROM messages WHERE id = ?", (message_id,)
-            ).fetchone()
-            if row is None:
-                raise StateError(f"message {message_id} does not exist")
-            if row["state"] != "sending":
-                raise StateError(
-                    f"message {message_id} is {row['state']!r}, not 'sending'; "
-                    f"it cannot be marked {state!r}"
-                )
-            assignments = ", ".join(f"{column} = ?" for column in changes)
-            db.execute(
-                f"UPDATE messages SET state = ?, {assignments} WHERE id = ?",
-                (state, *changes.values(), message_id),
-            )
-            kind = "retry" if state == "scheduled" else state
-            self._log(at, kind, row["enrollment_id"], message_id, SYSTEM, detail)
-
-
-def _address(email: str) -> str:
-    """The stored form of an address: trimmed, with the domain in lower case."""
-    local, at, domain = email.strip().rpartition("@")
-    return f"{local}@{domain.lower()}" if at else email.strip()
-
-
-def _stamp(moment: dt.datetime, name: str) -> str:
-    """Fixed-width UTC text, so that text order is time order."""
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"{name} must be timezone-aware; got a naive datetime")
-    return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
-
-
-def _instant(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text)
-
-
-def _inserted(cursor: sqlite3.Cursor) -> int:
-    if cursor.lastrowid is None:
-        raise RuntimeError("the INSERT stored no row")
-    return cursor.lastrowid
-
 
 def _check_plan(plan: Plan) -> None:
     for entry in plan:
         _stamp(entry.due_at, "due_at")
         _stamp(entry.local_due, "local_due")
-
-
-def _where(filters: Mapping[str, object]) -> tuple[str, list[object]]:
-    chosen = {column: value for column, value in filters.items() if value is not None}
-    where = " AND ".join(f"{column} = ?" for column in chosen)
-    return (f"WHERE {where}" if where else ""), list(chosen.values())
-
-
-_READERS: Final[Mapping[str, Callable[[Any], object]]] = {
-    "email": EmailAddress,
-    "timezone": ZoneName,
-    "treated_on": dt.date.fromisoformat,
-    "due_at": _instant,
-    "sent_at": _instant,
-    "at": _instant,
-    "marketing_consent": bool,
-}
-
-
-def _read(cls: type[T], row: sqlite3.Row, **overrides: object) -> T:
-    """A dataclass from a row whose column names match its fields, stored text made typed."""
-    values = {**dict(zip(row.keys(), row, strict=True)), **overrides}
-    fields: dict[str, Any] = {}
-    for field in dataclasses.fields(cls):
-        value, reader = values[field.name], _READERS.get(field.name)
-        fields[field.name] = value if value is None or reader is None else reader(value)
-    return cls(**fields)

@@ -6,12 +6,19 @@ import binascii
 import datetime as dt
 import json
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec
 from sendgrid.helpers.eventwebhook import EventWebhook
+
+# The event types live with the outbox's records, which must not import the SendGrid library.
+from aftercare.records import KNOWN_EVENTS, SUPPRESSING, WebhookEvent
+
+__all__ = [
+    "KNOWN_EVENTS", "SIGNATURE_HEADER", "SUPPRESSING", "TIMESTAMP_HEADER", "WebhookEvent",
+    "load_public_key", "parse_events", "verify_signature",
+]
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
@@ -19,26 +26,8 @@ DEFAULT_MAX_AGE = dt.timedelta(minutes=10)
 MAX_CLOCK_SKEW = dt.timedelta(minutes=5)  # how far in the future a timestamp may be
 MAX_REASON = 200
 
-# Events that mean the address must get no more email.
-SUPPRESSING = frozenset({"bounce", "dropped", "spamreport", "unsubscribe", "group_unsubscribe"})
-# Events we keep. Open and click events (and account events) are ignored: the tool does not
-# enable tracking, and which patient read which aftercare email is data we do not want.
-KNOWN_EVENTS = SUPPRESSING | {"processed", "delivered", "deferred", "group_resubscribe"}
-
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 _ADDRESS = re.compile(r"<?[^\s<>\"'(),;:]+@[^\s<>\"'(),;:]+>?")
-
-
-@dataclass(frozen=True)
-class WebhookEvent:
-    """One delivery event SendGrid reported; ``message_id`` is our custom arg, if present."""
-
-    sg_event_id: str
-    event: str
-    message_id: str | None
-    email: str
-    timestamp: dt.datetime  # aware, UTC
-    reason: str | None  # bounce or drop reason, addresses removed, truncated
 
 
 def load_public_key(public_key: str) -> ec.EllipticCurvePublicKey:

@@ -374,8 +374,10 @@ def test_an_address_unsubscribed_before_its_time_is_never_claimed(world: World) 
 class UnsubscribesAfterClaim(Outbox):
     """An outbox where the patient unsubscribes between the claim and the send."""
 
-    def claim_due(self, now: dt.datetime, limit: int) -> list[Claim]:
-        claims = super().claim_due(now, limit)
+    def claim_due(
+        self, now: dt.datetime, limit: int, horizon: dt.datetime | None = None
+    ) -> list[Claim]:
+        claims = super().claim_due(now, limit, horizon)
         for claim in claims:
             self.unsubscribe(claim.email, now, source="link", actor="patient")
         return claims
@@ -433,9 +435,13 @@ class KillsItself:
 
 
 def run_until_killed(root: Path, now: dt.datetime, kill_after: int) -> None:
-    """The child process: send what is due with a backend that kills the process mid-run."""
+    """The child process: send what is due, one at a time, with a backend that kills the
+    process mid-run (tests/test_dispatch_crash.py kills parallel runs)."""
     world = open_world(root)
-    world.send(now, backend=KillsItself(world.files, kill_after))
+    one_at_a_time = dataclasses.replace(world.project.clinic.delivery, max_parallel=1)
+    clinic = dataclasses.replace(world.project.clinic, delivery=one_at_a_time)
+    project = dataclasses.replace(world.project, clinic=clinic)
+    world.send(now, backend=KillsItself(world.files, kill_after), project=project)
     raise SystemExit("the backend should have killed this process")
 
 
@@ -514,11 +520,11 @@ def test_logs_name_message_ids_and_counts_only(
     assert logged == [
         "1 message(s) left sending by an earlier run marked unknown",
         f"message {ids['ben@example.com day-1']}: unknown",
-        "dispatch: 1 due: 0 sent, 0 failed, 1 unknown, 0 asked to retry (kept as failed), "
+        "dispatch: 1 due: 0 sent, 0 failed, 1 unknown, 0 to retry later, "
         "0 cancelled, 0 too late; 1 left unfinished by an earlier run marked unknown",
         f"message {ids['ann@example.com week-2']}: sent",
         f"message {ids['ben@example.com week-2']}: sent",
-        "dispatch: 2 due: 2 sent, 0 failed, 0 unknown, 0 asked to retry (kept as failed), "
+        "dispatch: 2 due: 2 sent, 0 failed, 0 unknown, 0 to retry later, "
         "0 cancelled, 0 too late",
     ]
     text = "\n".join(logged)

@@ -19,10 +19,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aftercare.errors import InputError, PipelineError
+from aftercare.ledger import stamp as _stamp
 from aftercare.migrations import MIGRATIONS, SchemaTooNewError, migrate, read_version
 from aftercare.records import Enrollment
 from aftercare.schedule import Action, PlannedMessage
-from aftercare.store import _CLAIMABLE, UNSUBSCRIBED, Outbox, StateError, _stamp
+from aftercare.store import _CLAIMABLE, UNSUBSCRIBED, Outbox, StateError
 from aftercare.values import EmailAddress, ZoneName
 
 UTC = dt.UTC
@@ -191,7 +192,8 @@ def test_only_the_minimum_personal_data_has_columns(outbox: Outbox) -> None:
 
 def test_claiming_reads_the_state_and_due_index(outbox: Outbox) -> None:
     plan = [" ".join(map(str, row)) for row in outbox._db.execute(
-        f"EXPLAIN QUERY PLAN {_CLAIMABLE}", (_stamp(NOW, "now"), 10)
+        f"EXPLAIN QUERY PLAN {_CLAIMABLE}",
+        {"now": _stamp(NOW, "now"), "horizon": _stamp(NOW + DAY, "horizon"), "limit": 10},
     )]
     assert any("USING INDEX messages_by_state_due" in line for line in plan), plan
     assert not any("TEMP B-TREE" in line for line in plan), plan

@@ -6,8 +6,9 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
+from aftercare.content import DeliverySettings
 from aftercare.emails import RenderedEmail
 from aftercare.errors import UsageError
 from aftercare.values import EmailAddress
@@ -43,12 +44,20 @@ class Outcome:
 
     ``sent``: accepted; ``failed``: refused for good; ``retry``: refused for now, try again at
     ``retry_at``; ``unknown``: it may or may not have gone out, so it must never be resent blindly.
+    ``rate_limited``: the provider refuses every request until ``retry_at``, not just this one.
     """
 
     status: Status
     provider_id: str | None
     detail: str
     retry_at: dt.datetime | None = None
+    rate_limited: bool = False
+
+
+class ProviderError(Exception):
+    """A provider refused or did not answer a management call (a batch, a cancellation)."""
+
+    status: int | None = None  # the HTTP status, if the provider answered
 
 
 class Backend(Protocol):
@@ -59,30 +68,72 @@ class Backend(Protocol):
     def send(self, email: OutgoingEmail) -> Outcome: ...
 
 
-def _file_backend(env: Mapping[str, str], base: Path) -> Backend:
+@runtime_checkable
+class SchedulingBackend(Protocol):
+    """A provider that holds a message until its ``send_at`` and can cancel it until shortly
+    before, through the batch the message was submitted in (SendGrid)."""
+
+    name: str
+    can_schedule: bool
+
+    def send(
+        self, email: OutgoingEmail, *, attempt: int = 0, batch_id: str | None = None
+    ) -> Outcome: ...
+
+    def new_batch(self) -> str:
+        """A new batch id; raises ProviderError."""
+        ...
+
+    def cancel_batch(self, batch_id: str) -> str:
+        """Cancel a batch's held messages: "cancelled" or "already"; raises ProviderError."""
+        ...
+
+
+def scheduling(backend: Backend | None) -> SchedulingBackend | None:
+    """The backend, if it can hold messages until a send time and cancel them; else None."""
+    if isinstance(backend, SchedulingBackend) and backend.can_schedule is True:
+        return backend
+    return None
+
+
+def _file_backend(
+    env: Mapping[str, str], base: Path, delivery: DeliverySettings
+) -> Backend:
     from aftercare.delivery.files import FileBackend  # here, because files imports this module
 
     directory = Path(env.get("AFTERCARE_OUTBOX_DIR") or DEFAULT_OUTBOX_DIR).expanduser()
     return FileBackend(directory if directory.is_absolute() else base / directory)
 
 
-def _sendgrid_backend(env: Mapping[str, str], base: Path) -> Backend:
+def _sendgrid_backend(
+    env: Mapping[str, str], base: Path, delivery: DeliverySettings
+) -> Backend:
     from aftercare.delivery.sendgrid import SendGridBackend
 
     host = env.get("SENDGRID_API_HOST") or "https://api.sendgrid.com"
-    return SendGridBackend(env["SENDGRID_API_KEY"], host=host)
+    return SendGridBackend(
+        env["SENDGRID_API_KEY"],
+        host=host,
+        sandbox=delivery.sandbox,
+        unsubscribe_group_id=delivery.unsubscribe_group_id,
+    )
 
 
-BACKENDS: Mapping[str, Callable[[Mapping[str, str], Path], Backend]] = {
+BACKENDS: Mapping[str, Callable[[Mapping[str, str], Path, DeliverySettings], Backend]] = {
     "file": _file_backend,
     "sendgrid": _sendgrid_backend,
 }
 
 
 def backend_from_env(
-    env: Mapping[str, str], base: Path | None = None, *, name: str | None = None
+    env: Mapping[str, str],
+    base: Path | None = None,
+    *,
+    name: str | None = None,
+    delivery: DeliverySettings | None = None,
 ) -> Backend:
-    """The backend called ``name``, configured from ``env``; relative paths start at ``base``.
+    """The backend called ``name``, configured from ``env`` and the clinic's ``delivery``
+    settings (sandbox mode, unsubscribe group); relative paths start at ``base``.
 
     Without a name, a SENDGRID_API_KEY in the environment selects SendGrid; else the file
     backend, which needs no account.
@@ -92,4 +143,5 @@ def backend_from_env(
     factory = BACKENDS.get(name)
     if factory is None:
         raise UsageError(f"delivery backend: expected one of {', '.join(BACKENDS)}; got {name!r}")
-    return factory(env, base if base is not None else Path.cwd())
+    settings = delivery if delivery is not None else DeliverySettings()
+    return factory(env, base if base is not None else Path.cwd(), settings)

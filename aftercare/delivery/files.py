@@ -22,6 +22,7 @@ class FileBackend:
     """Delivers into a folder (mode 0700): one ``<public_id>.eml`` per message, written whole."""
 
     name = "file"
+    can_schedule = False  # written at once: nothing is held for later, so nothing to cancel
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory

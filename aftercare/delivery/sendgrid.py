@@ -12,11 +12,12 @@ import re
 import urllib.error
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 
-from aftercare.delivery import Outcome, OutgoingEmail
+from aftercare.delivery import Outcome, OutgoingEmail, ProviderError
 
 DEFAULT_HOST = "https://api.sendgrid.com"
 DEFAULT_TIMEOUT = 10.0  # seconds; the library's default is to wait forever
@@ -37,7 +38,7 @@ _ADDRESS = re.compile(r"<?[^\s<>\"'(),;:]+@[^\s<>\"'(),;:]+>?")
 logging.getLogger("python_http_client.client").setLevel(logging.INFO)
 
 
-class SendGridError(Exception):
+class SendGridError(ProviderError):
     """A SendGrid management call (batches) was refused; carries the status, never the key."""
 
     def __init__(self, action: str, status: int | None, detail: str) -> None:
@@ -53,6 +54,7 @@ class SendGridBackend:
     """
 
     name = "sendgrid"
+    can_schedule = True  # send_at up to 72 h ahead; cancellable by batch until 10 min before
 
     def __init__(
         self,
@@ -196,15 +198,27 @@ class SendGridBackend:
         try:
             self._client.client.user.scheduled_sends.post(request_body=body)
         except HTTPError as exc:
-            if exc.status_code == 400:
-                # SendGrid answers 400 when the batch already has a pause or cancel status.
-                return "already"
             detail = _error_messages(exc.body)
+            # SendGrid answers 400 both when the batch already has a status and when too many
+            # batches are cancelled at once (10): only the batch's own status tells them apart.
+            if exc.status_code == 400 and self._is_cancelled(batch_id):
+                return "already"
             raise SendGridError("cancel batch", exc.status_code, detail) from None
         except (OSError, http.client.HTTPException) as exc:
             detail = f"no response ({type(exc).__name__})"
             raise SendGridError("cancel batch", None, detail) from None
         return "cancelled"
+
+    def _is_cancelled(self, batch_id: str) -> bool:
+        """Whether the batch already has the cancel status (False when SendGrid cannot say)."""
+        try:
+            response = self._client.client.user.scheduled_sends._(quote(batch_id, safe="")).get()
+            data = json.loads(response.body)
+        except (HTTPError, OSError, http.client.HTTPException, ValueError):
+            return False
+        return isinstance(data, list) and any(
+            isinstance(item, dict) and item.get("status") == "cancel" for item in data
+        )
 
     def _refused(
         self, exc: HTTPError, email: OutgoingEmail, now: dt.datetime, attempt: int
@@ -214,7 +228,8 @@ class SendGridBackend:
         if status == 429:
             reset = _rate_limit_reset(_header(exc.headers, "X-RateLimit-Reset"))
             retry_at = reset if reset is not None and reset > now else now + RATE_LIMIT_DELAY
-            return Outcome("retry", None, f"rate limited by SendGrid (429): {messages}", retry_at)
+            detail = f"rate limited by SendGrid (429): {messages}"
+            return Outcome("retry", None, detail, retry_at, rate_limited=True)
         if status >= 500:
             return self._backoff(f"SendGrid error ({status}): {messages}", now, attempt)
         return Outcome("failed", None, f"refused by SendGrid ({status}): {messages}")

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from aftercare.delivery import Outcome, OutgoingEmail, backend_from_env
+from aftercare.content import DeliverySettings
+from aftercare.delivery import Outcome, OutgoingEmail, backend_from_env, scheduling
 from aftercare.delivery.files import FileBackend
+from aftercare.delivery.sendgrid import SendGridBackend
 from aftercare.errors import UsageError
 from tests.delivery import samples
 from tests.delivery.samples import ICS
@@ -169,3 +171,22 @@ def test_a_sendgrid_key_in_the_environment_selects_sendgrid(tmp_path: Path) -> N
     assert chosen.name == "sendgrid"
     assert "SG.test" not in repr(chosen)
     assert backend_from_env({}, tmp_path).name == "file"
+
+
+def test_the_clinics_delivery_settings_reach_sendgrid(tmp_path: Path) -> None:
+    env = {"SENDGRID_API_KEY": "SG.test", "SENDGRID_API_HOST": "http://127.0.0.1:9"}
+    plain = backend_from_env(env, tmp_path)
+    assert isinstance(plain, SendGridBackend)
+    assert (plain.sandbox, plain.unsubscribe_group_id, plain.host) == (
+        False, None, "http://127.0.0.1:9")
+    settings = DeliverySettings(sandbox=True, unsubscribe_group_id=42)
+    configured = backend_from_env(env, tmp_path, delivery=settings)
+    assert isinstance(configured, SendGridBackend)
+    assert (configured.sandbox, configured.unsubscribe_group_id) == (True, 42)
+
+
+def test_only_sendgrid_holds_messages_until_their_send_time(tmp_path: Path) -> None:
+    files = backend_from_env({}, tmp_path)
+    sendgrid = backend_from_env({"SENDGRID_API_KEY": "SG.test"}, tmp_path)
+    assert scheduling(files) is None and scheduling(None) is None
+    assert scheduling(sendgrid) is sendgrid

@@ -15,7 +15,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from aftercare.delivery import Backend, Outcome, OutgoingEmail
+from aftercare.delivery import Backend, Outcome, OutgoingEmail, ProviderError, scheduling
 from aftercare.delivery.sendgrid import SendGridBackend, SendGridError
 from tests.delivery import samples
 from tests.delivery.samples import ICS, PUBLIC_ID, TO
@@ -190,6 +190,7 @@ def test_rate_limit_retries_at_reset_time(httpserver: HTTPServer) -> None:
     assert outcome.status == "retry"
     assert outcome.retry_at == dt.datetime.fromtimestamp(reset, dt.UTC)
     assert "too many requests" in outcome.detail
+    assert outcome.rate_limited  # every request waits, not just this one
 
 
 def test_rate_limit_without_reset_waits_a_minute(httpserver: HTTPServer) -> None:
@@ -211,7 +212,7 @@ def test_server_errors_retry_with_bounded_backoff(httpserver: HTTPServer, status
     ]:
         sg = backend(host_of(httpserver), backoff_base=base, backoff_cap=cap, rand=lambda r=rand: r)
         outcome = sg.send(outgoing(), attempt=attempt)
-        assert outcome.status == "retry"
+        assert outcome.status == "retry" and not outcome.rate_limited
         assert outcome.detail.startswith(f"SendGrid error ({status})")
         assert outcome.retry_at == NOW + expected
 
@@ -285,6 +286,7 @@ def test_refused_connection_retries() -> None:
 def test_api_key_is_not_exposed() -> None:
     sg: Backend = SendGridBackend(API_KEY, host="https://api.sendgrid.com/")
     assert isinstance(sg, SendGridBackend) and sg.name == "sendgrid"
+    assert sg.can_schedule and scheduling(sg) is sg
     assert sg.host == "https://api.sendgrid.com"
     assert API_KEY not in repr(sg) and API_KEY not in str(sg)
     assert API_KEY not in repr(vars(sg).keys())
@@ -303,6 +305,9 @@ def test_new_batch_and_cancel(httpserver: HTTPServer) -> None:
     httpserver.expect_oneshot_request("/v3/user/scheduled_sends", method="POST").respond_with_json(
         {"errors": [{"field": None, "message": "batch already has a status"}]}, status=400
     )
+    httpserver.expect_oneshot_request(
+        "/v3/user/scheduled_sends/YOUR_BATCH_ID", method="GET"
+    ).respond_with_json([{"batch_id": "YOUR_BATCH_ID", "status": "cancel"}])
     httpserver.expect_oneshot_request("/v3/user/scheduled_sends", method="POST").respond_with_json(
         {"errors": [{"field": None, "message": "authorization required"}]}, status=401
     )
@@ -313,8 +318,27 @@ def test_new_batch_and_cancel(httpserver: HTTPServer) -> None:
     with pytest.raises(SendGridError, match="authorization required") as info:
         sg.cancel_batch("YOUR_BATCH_ID")
     assert info.value.status == 401
+    assert isinstance(info.value, ProviderError)  # what dispatch and withdrawal catch
     assert API_KEY not in str(info.value)
     assert all(r.headers["Authorization"] == f"Bearer {API_KEY}" for r, _ in httpserver.log)
+
+
+@pytest.mark.parametrize("statuses", [[], [{"batch_id": "B2", "status": "pause"}], None])
+def test_a_refused_cancel_is_only_already_done_if_the_batch_says_so(
+    httpserver: HTTPServer, statuses: list[dict[str, str]] | None
+) -> None:
+    # 400 also means "more than 10 batches cancelled at once": the message would go out.
+    httpserver.expect_request("/v3/user/scheduled_sends", method="POST").respond_with_json(
+        {"errors": [{"field": None, "message": "limit reached"}]}, status=400
+    )
+    status = httpserver.expect_request("/v3/user/scheduled_sends/B2", method="GET")
+    if statuses is None:
+        status.respond_with_data("", status=404)
+    else:
+        status.respond_with_json(statuses)
+    with pytest.raises(SendGridError, match="limit reached") as info:
+        backend(host_of(httpserver)).cancel_batch("B2")
+    assert info.value.status == 400
 
 
 def test_new_batch_without_id_raises(httpserver: HTTPServer) -> None:
