@@ -32,6 +32,9 @@ from aftercare.content import Campaign, Project, load_project
 from aftercare.errors import InputError, PipelineError, UsageError
 
 if TYPE_CHECKING:
+    from flask import Flask
+
+    from aftercare.delivery import Backend
     from aftercare.store import Outbox
 
 
@@ -181,16 +184,24 @@ def run_outbox(settings: Settings, args: argparse.Namespace) -> str:
         print(json.dumps([_message_json(r) for r in rows], indent=2))
     else:
         for r in rows:
+            held = (f"  held by SendGrid until {r.send_at:%Y-%m-%d %H:%M} UTC"
+                    if r.state == "sent" and r.send_at and r.send_at > _now() else "")
             print(f"{r.message_id:>6} {r.state:<9} {r.due_at:%Y-%m-%d %H:%M} UTC  "
-                  f"{r.campaign}/{r.step_key:<8} {r.email}  attempts={r.attempts}"
+                  f"{r.campaign}/{r.step_key:<8} {r.email}  attempts={r.attempts}{held}"
+                  + (f"  delivery={r.delivery}" if r.delivery else "")
                   + (f"  {r.last_error}" if r.last_error else ""))
     return f"{len(rows)} messages"
 
 
 def run_cancel(settings: Settings, args: argparse.Namespace) -> str:
+    from aftercare.withdrawal import withdraw
+
+    project, now, actor = load_project(settings.root), _now(), f"cli:{_user()}"
     with _outbox(settings) as outbox:
-        count = outbox.cancel(args.email, args.campaign, _now(), actor=f"cli:{_user()}")
-    return f"cancelled {count} unsent messages"
+        count = outbox.cancel(args.email, args.campaign, now, actor=actor)
+        report = withdraw(outbox, _backend(settings, project), args.email, now, actor,
+                          campaign=args.campaign)
+    return f"cancelled {count} unsent messages; {report.summary()}"
 
 
 def run_reschedule(settings: Settings, args: argparse.Namespace) -> str:
@@ -215,27 +226,127 @@ def run_unsubscribe(settings: Settings, args: argparse.Namespace) -> str:
         email = EmailAddress.parse(args.email)
     except ValueError as exc:
         raise InputError("EMAIL", f"{exc}; got {args.email!r}") from exc
+    from aftercare.withdrawal import withdraw
+
+    project, now, actor = load_project(settings.root), _now(), f"cli:{_user()}"
     with _outbox(settings) as outbox:
-        count = outbox.unsubscribe(email, _now(), source="cli", actor=f"cli:{_user()}")
-    return f"unsubscribed; cancelled {count} unsent messages; later enrolments are refused"
+        count = outbox.unsubscribe(email, now, source="cli", actor=actor)
+        report = withdraw(outbox, _backend(settings, project), email, now, actor)
+    return (f"unsubscribed; cancelled {count} unsent messages; {report.summary()}; "
+            "later enrolments are refused")
 
 
 def run_send_due(settings: Settings, args: argparse.Namespace) -> str:
-    from aftercare.delivery import backend_from_env
     from aftercare.dispatch import send_due
     from aftercare.emails import EmailRenderer
     from aftercare.tokens import load_secret_key
 
     project = load_project(settings.root)
+    backend = _backend(settings, project)
+    if args.now and getattr(backend, "can_schedule", False):
+        raise UsageError("--now is for trying the file backend; SendGrid schedules by the "
+                         "real clock, so send-due with SendGrid always uses the current time")
     now = _parse_now(args.now) if args.now else _now()
-    backend = backend_from_env(settings.env, settings.root)
     renderer = EmailRenderer(project, load_secret_key(settings.env, settings.secret_key_file))
     with _outbox(settings) as outbox:
         report = send_due(outbox, project, renderer, backend, now, args.limit)
     return report.summary()
 
 
+# ------------------------------------------------------------------ staff page
+
+
+def run_resolve(settings: Settings, args: argparse.Namespace) -> str:
+    with _outbox(settings) as outbox:
+        outbox.resolve_unknown(args.message_id, as_sent=args.sent, now=_now(),
+                               actor=f"cli:{_user()}")
+    return (f"message {args.message_id} marked sent" if args.sent
+            else f"message {args.message_id} queued to be sent again")
+
+
+def run_serve(settings: Settings, args: argparse.Namespace) -> str:
+    from waitress import create_server  # type: ignore[import-untyped]
+
+    # Beyond this machine the login must travel over HTTPS (a proxy in front): the session
+    # cookie is then marked Secure, and browsers refuse to send it over plain HTTP.
+    secure = args.secure_cookies or args.host not in _LOOPBACK
+    app = web_app(settings, secure_cookies=secure)
+    try:
+        server = create_server(app, host=args.host, port=args.port, threads=4, ident="")
+    except OSError as exc:
+        raise InputError("--port", f"cannot listen on {args.host}:{args.port}: "
+                                   f"{exc.strerror or exc}") from None
+    where = f"http://{_url_host(args.host)}:{server.effective_port}/"
+    print(f"serving the staff page on {where} (Ctrl+C stops it)", flush=True)
+    if args.host not in _LOOPBACK:
+        print("note: reachable from other machines; put it behind HTTPS (cookies are Secure)",
+              file=sys.stderr, flush=True)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+    return "stopped"
+
+
+def web_app(settings: Settings, *, secure_cookies: bool = False) -> Flask:
+    """The staff app as `pipeline serve` runs it: content, database, secret, delivery backend."""
+    from aftercare.tokens import load_secret_key
+    from aftercare.web import WebConfig, create_app
+
+    project = load_project(settings.root)
+    config = WebConfig(
+        db=settings.db,
+        secret_key=load_secret_key(settings.env, settings.secret_key_file),
+        secure_cookies=secure_cookies,
+        webhook_public_key=(project.clinic.delivery.webhook_public_key
+                            or settings.env.get("SENDGRID_WEBHOOK_PUBLIC_KEY") or None),
+    )
+    return create_app(project, config, now=_now, backend=lambda: _backend(settings, project))
+
+
+def run_staff(settings: Settings, args: argparse.Namespace) -> str:
+    from aftercare.migrations import connect
+    from aftercare.web.audit import record
+    from aftercare.web.auth import StaffAccounts, check_password, check_username
+
+    username = check_username(args.username)
+    password = check_password(_read_password(), username)
+    db = connect(settings.db)
+    try:
+        now = _now()
+        StaffAccounts(db).add(username, password, now)
+        record(db, now, "staff-added", f"cli:{_user()}", f"account {username}")
+    finally:
+        db.close()
+    return f"added staff account {username!r}; start the staff page with `pipeline serve`"
+
+
+def _read_password() -> str:
+    """From a prompt (typed twice, not shown) on a terminal; else the first line of stdin."""
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    password = getpass.getpass("Password (at least 12 characters): ")
+    if getpass.getpass("Repeat the password: ") != password:
+        raise InputError("password", "the two passwords differ; nothing was saved")
+    return password
+
+
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
 # ------------------------------------------------------------------ helpers
+
+
+def _backend(settings: Settings, project: Project) -> Backend:
+    from aftercare.delivery import backend_from_env
+
+    return backend_from_env(settings.env, settings.root, delivery=project.clinic.delivery)
 
 
 def _today(project: Project) -> dt.date:
@@ -379,9 +490,30 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("unsubscribe", run_unsubscribe, "stop all email to an address")
     p.add_argument("email", metavar="EMAIL")
 
+    p = command("resolve", run_resolve, "settle a message whose outcome is unknown")
+    p.add_argument("message_id", type=int, metavar="MESSAGE_ID")
+    outcome = p.add_mutually_exclusive_group(required=True)
+    outcome.add_argument("--sent", action="store_true", help="the patient did receive it")
+    outcome.add_argument("--requeue", action="store_true", help="send it again")
+
     p = command("send-due", run_send_due, "send every message that is due")
     p.add_argument("--now", metavar="ISO-8601", help="pretend it is this time (testing)")
     p.add_argument("--limit", type=int, default=500)
+
+    p = command("serve", run_serve,
+                "serve the staff page, the SendGrid webhook and the unsubscribe page")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default: 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    p.add_argument("--secure-cookies", action="store_true",
+                   help="mark the session cookie Secure (behind an HTTPS proxy on this machine;"
+                        " always on when --host is another address)")
+
+    p = command("staff", run_staff, "add a staff account for the staff page")
+    p.add_argument("action", choices=["add"], help="add: create an account")
+    p.add_argument("username", metavar="USERNAME")
+    p.epilog = ("The password is asked for twice (not shown), or read from the first line of "
+                "standard input when it is not a terminal; at least 12 characters.")
     return parser
 
 

@@ -194,3 +194,22 @@ def test_commands_that_render_nothing_do_not_import_weasyprint(argv: list[str]) 
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                             text=True, timeout=60, check=False)
     assert result.stdout.strip().splitlines()[-1] == "CLEAN", result.stderr
+
+
+def test_send_due_refuses_a_pretend_clock_with_sendgrid(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SENDGRID_API_KEY", "SG.not-a-real-key")
+    monkeypatch.setenv("SENDGRID_API_HOST", "http://127.0.0.1:9")
+    assert run("send-due", "--now", "2026-11-24T15:00Z") == 2
+    assert "real clock" in capsys.readouterr().err
+
+
+def test_resolve_settles_only_unknown_messages(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run("enroll", "botox-cosmetic", "--email", "cy@example.com", "--first-name", "Cy",
+               "--treated-on", "2026-11-23") == 0
+    capsys.readouterr()
+    assert run("resolve", "1", "--sent") == 1
+    assert "unknown" in capsys.readouterr().err

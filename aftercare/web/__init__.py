@@ -1,0 +1,104 @@
+"""The staff web app and the public endpoints, as one Flask app built by ``create_app``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from flask import Flask, render_template
+from werkzeug.exceptions import HTTPException
+
+from aftercare.content import Brand, Project
+from aftercare.web.state import EXTENSION, AppState, WebConfig, close_handles
+
+if TYPE_CHECKING:
+    from aftercare.delivery import Backend
+    from aftercare.handouts import HandoutRenderer
+
+__all__ = ["WebConfig", "create_app"]
+
+FONT_FACES = ("Regular", "Bold")
+
+
+def create_app(
+    project: Project,
+    config: WebConfig,
+    now: Callable[[], dt.datetime],
+    backend: Callable[[], Backend],
+    renderer: HandoutRenderer | None = None,
+) -> Flask:
+    """The app; ``now`` is the only clock it reads, ``backend`` makes the delivery backend.
+
+    Building the handout renderer loads WeasyPrint, fonts and CSS (about a second), so it is
+    done here once, not per request; tests may pass one they share.
+    """
+    from aftercare.handouts import HandoutRenderer, long_date
+    from aftercare.web.patients import patients
+    from aftercare.web.public import public
+    from aftercare.web.security import configure
+    from aftercare.web.staff import staff
+
+    staff_templates = project.templates / "staff"
+    app = Flask(__name__, template_folder=str(staff_templates), static_folder=None)
+    assets = project.templates / "assets"
+    app.extensions[EXTENSION] = AppState(
+        project=project,
+        config=config,
+        now=now,
+        backend=backend,
+        renderer=renderer if renderer is not None else HandoutRenderer(project),
+        stylesheet=_stylesheet(staff_templates / "staff.css", project.clinic.brand),
+        logo=(assets / project.clinic.logo).read_bytes(),
+        fonts=_fonts(assets / "fonts"),
+    )
+    configure(app, config.secret_key, config.secure_cookies, config.session_lifetime)
+    app.register_blueprint(public)
+    app.register_blueprint(staff)
+    app.register_blueprint(patients)
+    app.teardown_appcontext(close_handles)
+    app.register_error_handler(HTTPException, _error_page)
+    app.jinja_env.globals["clinic"] = project.clinic
+    app.jinja_env.filters["long_date"] = long_date
+    return app
+
+
+def _stylesheet(path: Path, brand: Brand) -> str:
+    """staff.css after a :root block of the clinic's colours, each checked for contrast."""
+    from aftercare.handouts import contrast_ratio, tint
+
+    # Buttons and the header put white text on the primary colour; a light brand colour
+    # would make them unreadable, so the text colour stands in for it.
+    primary = brand.primary if contrast_ratio("#ffffff", brand.primary) >= 4.5 else brand.text
+    colours = {
+        "primary": primary,
+        "primary-tint": tint(primary, 0.08),
+        "accent": brand.accent if contrast_ratio("#ffffff", brand.accent) >= 4.5 else brand.text,
+        "accent-tint": tint(brand.accent, 0.08),
+        "text": brand.text,
+        "muted": tint(brand.text, 0.8),
+        "rule": tint(brand.text, 0.6),  # field borders: 3:1 or more against white
+    }
+    properties = "".join(f"  --{name}: {value};\n" for name, value in colours.items())
+    return f":root {{\n{properties}}}\n\n" + path.read_text(encoding="utf-8")
+
+
+def _fonts(folder: Path) -> dict[str, bytes]:
+    names = [f"AtkinsonHyperlegible-{face}.ttf" for face in FONT_FACES]
+    return {name: (folder / name).read_bytes() for name in names if (folder / name).is_file()}
+
+
+def _error_page(error: HTTPException) -> tuple[str, int]:
+    titles = {404: "Page not found", 405: "Not allowed", 413: "Too large"}
+    code = error.code or 500
+    page = render_template(
+        "error.html",
+        title=titles.get(code, error.name),
+        message=(
+            "This page does not exist, or it has expired: checkout confirmations and searches "
+            "are kept for 15 minutes only." if code == 404 else error.description or ""
+        ),
+        advice=None,
+    )
+    return page, code

@@ -1,0 +1,180 @@
+"""Reads and checks the checkout form, turning every problem into a message for its field."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from aftercare.content import Campaign, Handout, Project
+from aftercare.errors import ContentError, InputError
+from aftercare.handouts import PatientCard, long_date
+from aftercare.intake import (
+    CLI_NAMES,
+    MAX_DAYS_AGO,
+    MAX_NAME,
+    parse_enrollment,
+    supported_languages,
+)
+from aftercare.records import Enrollment
+from aftercare.schema import parse_date
+from aftercare.values import EmailAddress
+
+Action = Literal["enrol", "print"]
+TEXT_FIELDS: Final = (
+    "treatment", "first_name", "last_name", "email", "treated_on", "areas", "provider", "language",
+)
+CHECKBOXES: Final = ("consent_aftercare", "consent_marketing")
+# The form's names for the fields intake.parse_enrollment reports by command-line option.
+_FROM_INTAKE: Final = {
+    option: {"campaign": "treatment", "marketing_consent": "consent_marketing"}.get(name, name)
+    for name, option in CLI_NAMES.items()
+}
+# What PatientCard and the renderer name the typed text by.
+_FROM_CARD: Final = {"--areas": "areas", "--provider": "provider", "--treated-on": "treated_on"}
+INDICATION_LABELS: Final = {"cosmetic": "Expression lines", "migraine": "Chronic migraine"}
+LANGUAGE_NAMES: Final = {"en": "English"}
+
+
+@dataclass(frozen=True)
+class Checkout:
+    """A checked checkout: what to print, and what to enrol (None when printing only)."""
+
+    campaign: Campaign
+    handout: Handout
+    card: PatientCard
+    enrollment: Enrollment | None
+
+
+def read_form(form: Mapping[str, str]) -> dict[str, str]:
+    """The form's values as typed (ticked boxes as "yes"), for checking and for re-showing."""
+    values = {name: form.get(name, "") for name in TEXT_FIELDS}
+    values.update({name: "yes" if form.get(name) else "" for name in CHECKBOXES})
+    return values
+
+
+def treatment_label(campaign: Campaign) -> str:
+    """Like "Expression lines (botox-cosmetic)"."""
+    return f"{INDICATION_LABELS.get(campaign.indication, campaign.title)} ({campaign.id})"
+
+
+def check_checkout(
+    values: Mapping[str, str],
+    action: Action,
+    project: Project,
+    now: dt.datetime,
+    recorded_by: str,
+) -> tuple[Checkout | None, dict[str, str]]:
+    """The checked checkout, or None and one message per field that needs fixing."""
+    errors: dict[str, str] = {}
+    enrolling = action == "enrol"
+
+    campaign = project.campaigns.get(values["treatment"])
+    if campaign is None:
+        errors["treatment"] = "Choose the treatment from the list."
+
+    first, last = values["first_name"].strip(), values["last_name"].strip()
+    if not first:
+        errors["first_name"] = "Enter the patient's first name."
+    for name, text in (("first_name", first), ("last_name", last)):
+        if len(text) > MAX_NAME:
+            errors[name] = f"Use at most {MAX_NAME} characters (this has {len(text)})."
+
+    if enrolling:
+        _check_email(values["email"], errors)
+        if not values["consent_aftercare"]:
+            errors["consent_aftercare"] = (
+                "The patient must agree to aftercare emails to be enrolled. If they do not "
+                "want emails, choose “Print handout only”."
+            )
+
+    today = now.astimezone(project.clinic.timezone.zone).date()
+    treated_on = _check_date(values["treated_on"], today, errors)
+
+    if values["language"] not in supported_languages(project):
+        errors["language"] = "Choose a language from the list."
+
+    card: PatientCard | None = None
+    if treated_on is not None and "first_name" not in errors and "last_name" not in errors:
+        try:
+            card = PatientCard(
+                f"{first} {last}".strip(), treated_on, values["areas"], values["provider"]
+            )
+        except InputError as exc:
+            errors.setdefault(card_field(exc, values), sentence(exc))
+
+    enrollment: Enrollment | None = None
+    if enrolling and not errors and campaign is not None:
+        fields = {
+            "email": values["email"], "first_name": first, "campaign": campaign.id,
+            "treated_on": values["treated_on"], "language": values["language"],
+            "marketing_consent": "true" if values["consent_marketing"] else "false",
+        }
+        try:
+            enrollment = parse_enrollment(fields, project, now, recorded_by)
+        except ContentError as exc:
+            for problem in exc.problems:
+                field = _FROM_INTAKE.get(problem.path, "treatment")
+                errors.setdefault(field, sentence(problem.message))
+
+    if errors or campaign is None or card is None:
+        return None, errors
+    return Checkout(campaign, project.handouts[campaign.handout], card, enrollment), errors
+
+
+def _check_email(text: str, errors: dict[str, str]) -> None:
+    if not text.strip():
+        errors["email"] = (
+            "Enter the patient's email address. If they do not want emails, choose "
+            "“Print handout only”."
+        )
+        return
+    try:
+        EmailAddress.parse(text)
+    except ValueError:
+        errors["email"] = "Enter an email address like name@example.com."
+
+
+def _check_date(text: str, today: dt.date, errors: dict[str, str]) -> dt.date | None:
+    try:
+        day = parse_date(text.strip())
+    except ValueError:
+        errors["treated_on"] = "Enter the treatment date as year-month-day, like 2026-11-23."
+        return None
+    if day > today:
+        errors["treated_on"] = (
+            f"The treatment date cannot be in the future: today is {long_date(today)}."
+        )
+        return None
+    earliest = today - dt.timedelta(days=MAX_DAYS_AGO)
+    if day < earliest:
+        errors["treated_on"] = (
+            f"Enter a date within the last {MAX_DAYS_AGO} days (on or after {long_date(earliest)})."
+        )
+        return None
+    return day
+
+
+def card_field(exc: InputError, values: Mapping[str, str]) -> str:
+    """The form field a PatientCard or renderer complaint is about."""
+    field = _FROM_CARD.get(exc.field)
+    if field is not None:
+        return field
+    # "--name" is first and last name together; the message names the characters by code point.
+    codes = set(re.findall(r"U\+([0-9A-F]{4,6})", str(exc)))
+    if any(f"{ord(c):04X}" in codes for c in values["last_name"]) and not any(
+        f"{ord(c):04X}" in codes for c in values["first_name"]
+    ):
+        return "last_name"
+    return "first_name"
+
+
+def sentence(message: object) -> str:
+    """A library message ("expected ...; got ...") as a sentence for the page."""
+    text = str(message)
+    if isinstance(message, InputError):
+        text = text.removeprefix(f"{message.field}: ")
+    text = text.strip()
+    return (text[:1].upper() + text[1:]).rstrip(".") + "."

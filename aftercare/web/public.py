@@ -1,0 +1,112 @@
+"""What anyone may reach: the SendGrid webhook, the unsubscribe page, and the pages' assets."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from flask import Blueprint, Response, abort, render_template, request
+
+from aftercare.records import MessageView
+from aftercare.tokens import verify
+from aftercare.web import state
+from aftercare.withdrawal import process_webhook, withdraw
+
+public = Blueprint("public", __name__)
+
+PUBLIC_KEY_ENV: Final = "SENDGRID_WEBHOOK_PUBLIC_KEY"
+PATIENT: Final = "patient"
+# Pages exist in these languages; a patient whose language has none gets English.
+PAGE_LANGUAGES: Final = ("en",)
+
+
+# ---------------------------------------------------------------- SendGrid Event Webhook
+
+
+@public.post("/webhooks/sendgrid")
+def sendgrid_webhook() -> Response:
+    """Signed delivery events; never behind a login or a CSRF token (SendGrid has neither)."""
+    app = state.current()
+    key = app.config.webhook_public_key
+    if not key:
+        return _text("webhook verification key not configured", 403)
+    result = process_webhook(
+        state.outbox(), app.backend(), request.get_data(cache=False), request.headers, key,
+        app.now(),
+    )
+    return _text(result.text, result.status_code)
+
+
+# ---------------------------------------------------------------- unsubscribe (RFC 8058)
+
+
+@public.get("/unsubscribe")
+def unsubscribe_page() -> tuple[str, int]:
+    message = _message_or_refusal()
+    done = state.outbox().is_suppressed(message.email)
+    return _page("unsubscribe.html", message, done=done, email=_masked(message.email)), 200
+
+
+@public.post("/unsubscribe")
+def unsubscribe() -> tuple[str, int]:
+    """One-click: the token alone decides; no login, no CSRF token, and never a redirect."""
+    message = _message_or_refusal()
+    app = state.current()
+    now = app.now()
+    box = state.outbox()
+    box.unsubscribe(message.email, now, source="link", actor=PATIENT)
+    withdraw(box, app.backend(), message.email, now, PATIENT)
+    return _page("unsubscribed.html", message, email=_masked(message.email)), 200
+
+
+# ---------------------------------------------------------------- assets
+
+
+@public.get("/assets/staff.css")
+def stylesheet() -> Response:
+    return Response(state.current().stylesheet, mimetype="text/css")
+
+
+@public.get("/assets/logo.svg")
+def logo() -> Response:
+    return Response(state.current().logo, mimetype="image/svg+xml")
+
+
+@public.get("/assets/fonts/<name>")
+def font(name: str) -> Response:
+    data = state.current().fonts.get(name)
+    if data is None:
+        abort(404)
+    return Response(data, mimetype="font/ttf")
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _message_or_refusal() -> MessageView:
+    """The message an unsubscribe token names; a bad token ends the request with a 400 page."""
+    token = request.args.get("t", "")
+    app = state.current()
+    public_id = verify(token, app.config.secret_key) if token else None
+    message = None if public_id is None else state.outbox().message_by_public_id(public_id)
+    if message is None:
+        page = render_template(
+            "refused.html", clinic=app.project.clinic, lang=app.project.clinic.language)
+        abort(Response(page, status=400))
+    return message
+
+
+def _page(template: str, message: MessageView, **context: object) -> str:
+    app = state.current()
+    lang = message.language if message.language in PAGE_LANGUAGES else PAGE_LANGUAGES[0]
+    return render_template(template, clinic=app.project.clinic, lang=lang,
+                           token=request.args.get("t", ""), **context)
+
+
+def _masked(email: str) -> str:
+    """Enough of the address to recognise it, should the link have been forwarded."""
+    local, _, domain = email.rpartition("@")
+    return f"{local[:1]}{'•' * max(len(local) - 1, 1)}@{domain}"
+
+
+def _text(body: str, status: int) -> Response:
+    return Response(body + "\n", status=status, mimetype="text/plain")

@@ -1,0 +1,195 @@
+"""The checkout desk: staff login and logout, the checkout form, its confirmation and the PDF."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response as BaseResponse
+
+from aftercare.errors import InputError
+from aftercare.intake import CONSENT_WORDING, enroll_one, supported_languages
+from aftercare.records import EnrollResult
+from aftercare.web import audit, security, state
+from aftercare.web.forms import (
+    LANGUAGE_NAMES,
+    Action,
+    Checkout,
+    card_field,
+    check_checkout,
+    read_form,
+    sentence,
+    treatment_label,
+)
+from aftercare.web.views import PlanRow, plan_rows
+
+staff = Blueprint("staff", __name__)
+security.guard(staff, public={"staff.login", "staff.login_post"})
+
+LOGIN_REFUSED = (
+    "The username or password is not right. After 5 wrong tries in a row an account is "
+    "locked for 15 minutes."
+)
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """One finished checkout, kept in memory for the confirmation page and the PDF link."""
+
+    full_name: str
+    email: str | None
+    treatment: str
+    handout_title: str
+    handout_id: str
+    treated_on: dt.date
+    created: bool  # False: already enrolled for that date, or printing only
+    plan: tuple[PlanRow, ...]
+    pdf: bytes
+
+
+# ---------------------------------------------------------------- login and logout
+
+
+@staff.get("/login")
+def login() -> str:
+    return render_template("login.html", username="", error=None)
+
+
+@staff.post("/login")
+def login_post() -> BaseResponse | tuple[str, int]:
+    username = request.form.get("username", "").strip()
+    password = request.form.get("password", "")
+    now = state.current().now()
+    result = state.accounts().login(username, password, now)
+    db = state.database()
+    if result.username is None:
+        who = audit.actor(username) if result.known else audit.ANONYMOUS
+        audit.record(db, now, audit.LOGIN_FAILED, who)
+        if result.locked_now:
+            audit.record(db, now, audit.LOCKED, who, "after 5 failed logins")
+        page = render_template("login.html", username=username, error=LOGIN_REFUSED)
+        return page, 401
+    security.log_in(result.username)
+    audit.record(db, now, audit.LOGIN, audit.actor(result.username))
+    return redirect(url_for("staff.checkout"), code=303)
+
+
+@staff.post("/logout")
+def logout() -> BaseResponse:
+    audit.record(state.database(), state.current().now(), audit.LOGOUT,
+                 audit.actor(security.current_user()))
+    security.log_out()
+    flash("You have logged out.")
+    return redirect(url_for("staff.login"), code=303)
+
+
+# ---------------------------------------------------------------- checkout
+
+
+@staff.get("/")
+def home() -> BaseResponse:
+    return redirect(url_for("staff.checkout"))
+
+
+@staff.get("/checkout")
+def checkout() -> str:
+    app = state.current()
+    values = read_form({})
+    values.update(treated_on=app.today().isoformat(), language=app.project.clinic.language,
+                  consent_aftercare="")
+    return _checkout_page(values, {})
+
+
+@staff.post("/checkout")
+def checkout_post() -> BaseResponse | tuple[str, int]:
+    app = state.current()
+    values = read_form(request.form)
+    action: Action = "print" if request.form.get("action") == "print" else "enrol"
+    user = security.current_user()
+    now = app.now()
+    checked, errors = check_checkout(values, action, app.project, now, audit.actor(user))
+    enrollment = None if checked is None else checked.enrollment
+    if enrollment is not None and state.outbox().is_suppressed(enrollment.email):
+        errors["email"] = (
+            "This address has unsubscribed or bounced, so it cannot be enrolled. "
+            "Choose “Print handout only”, or ask for another address."
+        )
+    if checked is None or errors:
+        return _checkout_page(values, errors), 400
+    try:
+        with app.render_lock:
+            pdf = app.renderer.pdf(checked.handout, checked.card)
+    except InputError as exc:  # a character the handout font does not have
+        errors[card_field(exc, values)] = sentence(exc)
+        return _checkout_page(values, errors), 400
+    result: EnrollResult | None = None
+    if checked.enrollment is not None:
+        try:
+            result = enroll_one(state.outbox(), app.project, checked.enrollment, now)
+        except InputError as exc:  # suppressed in the meantime
+            errors["email"] = sentence(exc)
+            return _checkout_page(values, errors), 400
+    audit.record(
+        state.database(), now, audit.PRINTED, audit.actor(user), f"handout {checked.handout.id}",
+        enrollment_id=None if result is None else result.enrollment_id,
+    )
+    key = app.scratch.put(user, _receipt(checked, result, pdf))
+    return redirect(url_for("staff.checked_out", key=key), code=303)
+
+
+@staff.get("/checkout/<key>")
+def checked_out(key: str) -> str:
+    receipt = _own_receipt(key)
+    return render_template(
+        "confirmation.html", receipt=receipt, key=key,
+        minutes=int(state.current().scratch.ttl.total_seconds() // 60),
+    )
+
+
+@staff.get("/checkout/<key>/handout.pdf")
+def handout_pdf(key: str) -> Response:
+    receipt = _own_receipt(key)
+    response = Response(receipt.pdf, mimetype="application/pdf")
+    name = f"{receipt.handout_id}-{receipt.treated_on.isoformat()}.pdf"
+    response.headers["Content-Disposition"] = f'inline; filename="{name}"'
+    return response
+
+
+def _own_receipt(key: str) -> Receipt:
+    receipt = state.current().scratch.get(key, security.current_user(), Receipt)
+    if receipt is None:
+        abort(404)
+    return receipt
+
+
+def _receipt(checked: Checkout, result: EnrollResult | None, pdf: bytes) -> Receipt:
+    app = state.current()
+    return Receipt(
+        full_name=checked.card.name,
+        email=None if checked.enrollment is None else str(checked.enrollment.email),
+        treatment=treatment_label(checked.campaign),
+        handout_title=checked.handout.title,
+        handout_id=checked.handout.id,
+        treated_on=checked.card.treated_on,
+        created=result is not None and result.created,
+        plan=() if result is None else plan_rows(checked.campaign, result.messages, app.local),
+        pdf=pdf,
+    )
+
+
+def _checkout_page(values: dict[str, str], errors: dict[str, str]) -> str:
+    app = state.current()
+    project = app.project
+    today = app.today()
+    return render_template(
+        "checkout.html",
+        values=values,
+        errors=errors,
+        treatments=[(c.id, treatment_label(c)) for c in sorted(
+            project.campaigns.values(), key=treatment_label)],
+        languages=[(code, LANGUAGE_NAMES.get(code, code)) for code in supported_languages(project)],
+        consent=CONSENT_WORDING,
+        today=today.isoformat(),
+        earliest=(today - dt.timedelta(days=365)).isoformat(),
+    )

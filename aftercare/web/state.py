@@ -1,0 +1,101 @@
+"""The app's long-lived objects, and the database handles each request opens and closes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from flask import current_app, g
+
+from aftercare.content import Campaign, Project
+from aftercare.migrations import connect
+from aftercare.store import Outbox
+from aftercare.web.auth import StaffAccounts
+from aftercare.web.cache import ScratchCache
+
+if TYPE_CHECKING:
+    from aftercare.delivery import Backend
+    from aftercare.handouts import HandoutRenderer
+
+EXTENSION = "aftercare"
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    """What the app needs from the environment (built by ``pipeline serve``, or by tests)."""
+
+    db: Path
+    secret_key: bytes
+    secure_cookies: bool = False
+    webhook_public_key: str | None = None
+    session_lifetime: dt.timedelta = dt.timedelta(hours=8)  # a working day; then log in again
+
+
+@dataclass
+class AppState:
+    """Shared by every request: content, config, the clock, one PDF renderer and short caches."""
+
+    project: Project
+    config: WebConfig
+    now: Callable[[], dt.datetime]
+    backend: Callable[[], Backend]
+    renderer: HandoutRenderer
+    stylesheet: str  # staff.css with the clinic's colours
+    logo: bytes
+    fonts: Mapping[str, bytes]  # file name -> the bundled font, for @font-face
+    # WeasyPrint promises nothing about threads; waitress serves with several.
+    render_lock: threading.Lock = field(default_factory=threading.Lock)
+    scratch: ScratchCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.scratch = ScratchCache(dt.timedelta(minutes=15), self.now)
+
+    def today(self) -> dt.date:
+        """Today in the clinic's time zone."""
+        return self.now().astimezone(self.project.clinic.timezone.zone).date()
+
+    def local(self, moment: dt.datetime) -> dt.datetime:
+        return moment.astimezone(self.project.clinic.timezone.zone)
+
+    def campaign(self, campaign_id: str) -> Campaign | None:
+        return self.project.campaigns.get(campaign_id)
+
+
+def current() -> AppState:
+    state: AppState = current_app.extensions[EXTENSION]
+    return state
+
+
+def outbox() -> Outbox:
+    """This request's outbox (one SQLite connection per request, closed at its end)."""
+    if "outbox" not in g:
+        g.outbox = Outbox.open(current().config.db)
+    box: Outbox = g.outbox
+    return box
+
+
+def database() -> sqlite3.Connection:
+    """This request's connection for the staff table and audit events."""
+    if "database" not in g:
+        g.database = connect(current().config.db)
+    db: sqlite3.Connection = g.database
+    return db
+
+
+def accounts() -> StaffAccounts:
+    return StaffAccounts(database())
+
+
+def close_handles(_: BaseException | None = None) -> None:
+    """Close whatever this request opened (registered as an app-context teardown)."""
+    box = g.pop("outbox", None)
+    if box is not None:
+        box.close()
+    db = g.pop("database", None)
+    if db is not None:
+        db.close()

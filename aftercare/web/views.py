@@ -1,0 +1,186 @@
+"""Turns outbox records into rows for the staff pages: step labels, local times, plain states."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from aftercare.content import Campaign, Project
+from aftercare.handouts import long_date
+from aftercare.records import MessageView
+from aftercare.schedule import PlannedMessage
+from aftercare.web.forms import treatment_label
+
+Localise = Callable[[dt.datetime], dt.datetime]
+
+STATE_LABELS: Final = {
+    "scheduled": "Scheduled",
+    "sending": "Sending now",
+    "sent": "Sent",
+    "failed": "Failed",
+    "cancelled": "Cancelled",
+    "unknown": "Unknown: check",
+}
+_ACTIONS: Final = {"send": "Will be sent", "send-now": "Sending now", "skip": "Not sent"}
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    """One planned email on the checkout confirmation."""
+
+    step: str  # "1 day after treatment"
+    label: str  # what the email is, in the campaign's words
+    when: str
+    status: str
+    note: str | None
+
+
+@dataclass(frozen=True)
+class MessageRow:
+    """One message of an enrolment on the lookup page."""
+
+    message_id: int
+    step: str
+    label: str
+    when: str
+    state: str
+    state_label: str
+    note: str | None
+
+
+@dataclass(frozen=True)
+class EnrollmentRow:
+    """One treatment a patient is enrolled for, with its messages."""
+
+    campaign: str
+    treatment: str
+    treated_on: dt.date
+    messages: tuple[MessageRow, ...]
+    latest: bool  # the one a reschedule moves (the newest in its campaign)
+
+    @property
+    def unsent(self) -> int:
+        return sum(m.state == "scheduled" for m in self.messages)
+
+
+@dataclass(frozen=True)
+class PatientRow:
+    """One patient found by a lookup."""
+
+    email: str
+    first_name: str
+    unsubscribed: bool
+    enrollments: tuple[EnrollmentRow, ...]
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """One message on the outbox page."""
+
+    message_id: int
+    first_name: str
+    email: str
+    treatment: str
+    step: str
+    label: str
+    when: str
+    state_label: str
+    note: str | None
+
+
+def when(moment: dt.datetime) -> str:
+    """Like "Tue 24 Nov 2026, 10:00 EST" (already in the zone it is shown in)."""
+    return f"{long_date(moment.date())}, {moment:%H:%M} {moment.tzname() or ''}".rstrip()
+
+
+def plan_rows(
+    campaign: Campaign, planned: Iterable[PlannedMessage], local: Localise
+) -> tuple[PlanRow, ...]:
+    """The stored plan of one enrolment, in the clinic's local time."""
+    return tuple(
+        PlanRow(*_step(campaign, p.step_key), when(local(p.due_at)), _ACTIONS[p.action], p.note)
+        for p in planned
+    )
+
+
+def patient_rows(
+    project: Project,
+    messages: Sequence[MessageView],
+    unsubscribed: Callable[[str], bool],
+    local: Localise,
+) -> list[PatientRow]:
+    """Messages grouped by patient, then by enrolment (campaign and treatment date)."""
+    by_patient: dict[str, list[MessageView]] = {}
+    for message in messages:
+        by_patient.setdefault(message.email, []).append(message)
+    patients: list[PatientRow] = []
+    for email, own in sorted(by_patient.items(), key=lambda item: item[0].casefold()):
+        by_enrollment: dict[tuple[str, dt.date], list[MessageView]] = {}
+        for message in own:
+            by_enrollment.setdefault((message.campaign, message.treated_on), []).append(message)
+        newest = {campaign: max(day for c, day in by_enrollment if c == campaign)
+                  for campaign, _ in by_enrollment}
+        enrollments = tuple(
+            EnrollmentRow(
+                campaign=campaign,
+                treatment=_treatment(project, campaign),
+                treated_on=day,
+                messages=tuple(_message_row(project, m, local) for m in rows),
+                latest=newest[campaign] == day,
+            )
+            for (campaign, day), rows in sorted(
+                by_enrollment.items(), key=lambda item: item[0][1], reverse=True)
+        )
+        patients.append(PatientRow(email, own[-1].first_name, unsubscribed(email), enrollments))
+    return patients
+
+
+def outbox_rows(
+    project: Project, messages: Iterable[MessageView], local: Localise
+) -> list[OutboxRow]:
+    """Messages for the outbox page, in due order."""
+    return [
+        OutboxRow(
+            message_id=m.message_id,
+            first_name=m.first_name,
+            email=m.email,
+            treatment=_treatment(project, m.campaign),
+            **_step_fields(project, m.campaign, m.step_key),
+            when=when(local(m.due_at)),
+            state_label=STATE_LABELS.get(m.state, m.state),
+            note=m.last_error,
+        )
+        for m in messages
+    ]
+
+
+def _message_row(project: Project, message: MessageView, local: Localise) -> MessageRow:
+    return MessageRow(
+        message_id=message.message_id,
+        **_step_fields(project, message.campaign, message.step_key),
+        when=when(local(message.due_at)),
+        state=message.state,
+        state_label=STATE_LABELS.get(message.state, message.state),
+        note=message.last_error,
+    )
+
+
+def _treatment(project: Project, campaign_id: str) -> str:
+    campaign = project.campaigns.get(campaign_id)
+    return campaign_id if campaign is None else treatment_label(campaign)
+
+
+def _step(campaign: Campaign | None, step_key: str) -> tuple[str, str]:
+    """("1 day after treatment", the step's label); a removed step shows its key."""
+    step = None if campaign is None else next(
+        (s for s in campaign.steps if s.key == step_key), None)
+    if step is None:
+        return step_key, "(no longer in the campaign)"
+    return f"{step.offset} after treatment", step.label
+
+
+def _step_fields(project: Project, campaign_id: str, step_key: str) -> dict[str, str]:
+    step, label = _step(project.campaigns.get(campaign_id), step_key)
+    return {"step": step, "label": label}

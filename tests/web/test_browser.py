@@ -1,0 +1,232 @@
+"""End to end in a real browser: Chromium, driven by Playwright, against `pipeline serve`.
+
+Screenshots of every page go to test-artifacts/. These tests skip only when Chromium is not
+installed and this is not CI; in CI (CI=true) a missing browser fails them.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from pypdf import PdfReader
+
+from aftercare.tokens import sign
+from tests.conftest import ROOT
+
+if TYPE_CHECKING:
+    from playwright.sync_api import BrowserContext, Page
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARTIFACTS = ROOT / "test-artifacts"
+SECRET = "b" * 40
+USER, PASSWORD = "frontdesk", "correct horse battery"
+# Every field of the checkout form, in the order Tab reaches them.
+FIELDS = ["f-treatment", "f-treated_on", "f-areas", "f-provider", "f-first_name", "f-last_name",
+          "f-email", "f-language", "f-consent_aftercare", "f-consent_marketing"]
+
+
+def _need_browser() -> None:
+    problem = None
+    if not CHROMIUM.exists():
+        problem = f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
+    else:
+        try:
+            import playwright.sync_api  # noqa: F401
+        except ImportError:
+            problem = "Playwright is not installed (pip install -e '.[test]')"
+    if problem is None:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{problem}: browser tests must run in CI")
+    pytest.skip(f"{problem}; browser tests skipped outside CI")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """`pipeline serve` on a free port with one staff account: (base URL, database)."""
+    _need_browser()
+    folder = tmp_path_factory.mktemp("serve")
+    env = {**os.environ, "AFTERCARE_DB": str(folder / "aftercare.db"),
+           "AFTERCARE_SECRET_KEY": SECRET, "PYTHONUNBUFFERED": "1"}
+    env.pop("SENDGRID_API_KEY", None)
+    command = [sys.executable, str(ROOT / "pipeline.py"), "--project", str(ROOT)]
+    subprocess.run([*command, "staff", "add", USER], input=PASSWORD + "\n", env=env, text=True,
+                   check=True, capture_output=True, timeout=60)
+    process = subprocess.Popen([*command, "serve", "--port", "0"], env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None
+    started = re.search(r"http://127\.0\.0\.1:\d+", process.stdout.readline())
+    try:
+        assert started, process.stderr.read() if process.stderr else "no output"
+        yield started[0], folder / "aftercare.db"
+    finally:
+        process.terminate()
+        process.communicate(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
+    _need_browser()
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch_persistent_context(
+            str(profile), executable_path=str(CHROMIUM), headless=True, args=ARGS,
+            viewport={"width": 1280, "height": 900},
+        )
+        browser.set_default_timeout(10_000)
+        try:
+            yield browser
+        finally:
+            browser.close()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture
+def page(context: BrowserContext, server: tuple[str, Path]) -> Iterator[Page]:
+    context.clear_cookies()
+    tab = context.new_page()
+    yield tab
+    tab.close()
+
+
+def shot(page: Page, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def log_in(page: Page, base: str) -> None:
+    page.goto(f"{base}/checkout")  # anonymous: sent to the login page
+    assert page.url == f"{base}/login"
+    page.get_by_label("Username").fill(USER)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{base}/checkout")
+
+
+def test_log_in_check_out_look_up_and_see_the_outbox(
+    page: Page, server: tuple[str, Path]
+) -> None:
+    base, database = server
+    page.goto(f"{base}/login")
+    shot(page, "01-login")
+    log_in(page, base)
+    assert page.get_by_label("Treatment date").input_value()  # today, filled in
+    shot(page, "02-checkout")
+
+    page.get_by_label("Treatment", exact=True).select_option("botox-cosmetic")
+    page.get_by_label("Areas treated").fill("frown lines, forehead")
+    page.get_by_label("Treated by").fill("Dr Rivera")
+    page.get_by_label("First name").fill("<b>Ann</b>")
+    page.get_by_label("Last name").fill("Quillfeather")
+    page.get_by_label("Email address", exact=True).fill("ann@example")  # a typing mistake
+    page.get_by_label("I agree that the clinic may email me").check()
+    page.get_by_role("button", name="Enrol and print handout").click()
+    error = page.locator("#email-error")
+    assert "Enter an email address like name@example.com." in error.inner_text()
+    assert page.evaluate("document.activeElement.className") == "error-summary"
+    assert page.get_by_label("First name").input_value() == "<b>Ann</b>"  # nothing lost
+    shot(page, "03-checkout-problem")
+
+    page.get_by_label("Email address", exact=True).fill("ann@example.com")
+    page.get_by_role("button", name="Enrol and print handout").click()
+    page.wait_for_url(re.compile(r"/checkout/[\w-]+$"))
+    assert "The handout for <b>Ann</b> Quillfeather is ready to print." in page.inner_text("main")
+    rows = page.locator("table tbody tr")
+    assert rows.count() == 3 and "Will be sent" in rows.nth(0).inner_text()
+    shot(page, "04-confirmation")
+
+    link = page.get_by_role("link", name=re.compile("Open the handout to print"))
+    assert link.get_attribute("target") == "_blank"
+    pdf = page.request.get(f"{base}{link.get_attribute('href')}")
+    assert pdf.headers["content-type"] == "application/pdf"
+    assert pdf.headers["content-disposition"].startswith("inline;")
+    body = pdf.body()
+    assert body.startswith(b"%PDF-")
+    text = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(body)).pages)
+    assert "<b>Ann</b> Quillfeather" in text and "Dr Rivera" in text
+
+    page.get_by_role("link", name="Find a patient").click()
+    page.get_by_label("Email address or first name").fill("ANN@example.com")
+    page.get_by_role("button", name="Search").click()
+    page.wait_for_url(re.compile(r"/patients/[\w-]+$"))
+    main = page.inner_text("main")
+    assert "<b>Ann</b>" in main and "ann@example.com" in main and "Scheduled" in main
+    shot(page, "05-lookup")
+
+    page.get_by_role("link", name="Outbox").click()
+    assert "Due in the next 7 days" in page.inner_text("main")
+    shot(page, "06-outbox")
+
+    db = sqlite3.connect(database)
+    public_id = db.execute("SELECT public_id FROM messages ORDER BY id LIMIT 1").fetchone()[0]
+    db.close()
+    page.goto(f"{base}/unsubscribe?t={sign(public_id, SECRET.encode())}")
+    assert "Stop aftercare emails?" in page.inner_text("main")
+    shot(page, "07-unsubscribe")
+    page.get_by_role("button", name="Unsubscribe").click()
+    assert "You are unsubscribed" in page.inner_text("main")
+    shot(page, "08-unsubscribed")
+
+
+def focus_style(page: Page) -> dict[str, Any]:
+    style: dict[str, Any] = page.evaluate("""() => {
+        const e = document.activeElement, s = getComputedStyle(e);
+        return {id: e.id || e.textContent.trim(), outline: s.outlineStyle,
+                width: parseFloat(s.outlineWidth), shadow: s.boxShadow};
+    }""")
+    return style
+
+
+def test_the_checkout_works_from_the_keyboard_with_focus_always_visible(
+    page: Page, server: tuple[str, Path]
+) -> None:
+    base, _ = server
+    page.goto(f"{base}/login")
+    # Login: the username has focus already.
+    page.wait_for_function("document.activeElement.id === 'f-username'")
+    page.keyboard.type(USER)
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{base}/checkout")
+
+    typed = {"f-areas": "forehead", "f-first_name": "Bea", "f-email": "bea@example.com"}
+    reached = []
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        style = focus_style(page)
+        reached.append(style["id"])
+        assert style["outline"] != "none" and style["width"] >= 2, style
+        if style["id"] == "f-areas":
+            shot(page, "09-keyboard-focus")
+        if style["id"] == "f-treatment":
+            page.keyboard.press("ArrowDown")  # the first treatment
+        elif style["id"] in typed:
+            page.keyboard.type(typed[style["id"]])
+        elif style["id"] == "f-consent_aftercare":
+            page.keyboard.press("Space")
+        elif style["id"] == "Enrol and print handout":
+            break
+    assert reached[0] == "Skip to main content"
+    # A date field takes three stops (month, day, year); each field comes once, in order.
+    fields = list(dict.fromkeys(r for r in reached if r in FIELDS))
+    assert fields == FIELDS, reached
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/checkout/[\w-]+$"))
+    assert "The handout for Bea is ready to print." in page.inner_text("main")
+    # The confirmation puts focus on the handout link: Enter opens it.
+    assert focus_style(page)["id"].startswith("Open the handout to print")
