@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Final
@@ -145,7 +146,7 @@ def connect(path: Path) -> sqlite3.Connection:
         connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}")
         connection.execute("PRAGMA foreign_keys = ON")
         connection.execute("PRAGMA synchronous = FULL")  # a committed claim survives power loss
-        connection.execute("PRAGMA journal_mode = WAL")
+        _use_wal(connection)
         migrate(connection, str(path))
         for suffix in ("-wal", "-shm"):
             with contextlib.suppress(FileNotFoundError):
@@ -159,6 +160,29 @@ def connect(path: Path) -> sqlite3.Connection:
         connection.close()
         raise
     return connection
+
+
+def _use_wal(connection: sqlite3.Connection) -> None:
+    """Switch a new file to WAL; the setting is kept in the file, so later opens skip this.
+
+    Changing the journal mode needs the file to itself and SQLite answers "database is
+    locked" at once, without its busy handler, while another connection is opening the same
+    new file; so wait a little and try again, up to the busy timeout.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+            continue
+        if str(mode).lower() == "wal":
+            return
+        if time.monotonic() > deadline:
+            raise PipelineError(f"cannot switch the outbox to WAL mode (it stays {mode})")
+        time.sleep(0.01)
 
 
 def migrate(
