@@ -84,14 +84,10 @@ def run_check(settings: Settings, args: argparse.Namespace) -> str:
 
 
 def run_build(settings: Settings, args: argparse.Namespace) -> str:
-    from aftercare.emails import build_previews
-    from aftercare.handouts import build_handouts
+    from aftercare.build import build
 
     project = load_project(settings.root, only=tuple(args.topics))
-    out = Path(args.out)
-    pdfs = build_handouts(project, out, tuple(args.topics))
-    previews = build_previews(project, out) if not args.topics else []
-    return f"wrote {len(pdfs)} handouts and {len(previews)} email previews to {out}/"
+    return build(project, Path(args.out), tuple(args.topics), jobs=args.jobs).summary()
 
 
 def run_handout(settings: Settings, args: argparse.Namespace) -> str:
@@ -437,8 +433,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("check", run_check, "validate all content and lint it; exit 1 on errors")
     p.add_argument("--strict", action="store_true", help="warnings fail too")
 
-    p = command("build", run_build, "render every handout and email preview")
+    p = command("build", run_build, "render every handout and email preview that changed")
     p.add_argument("--out", default="build", help="output folder (default: build)")
+    p.add_argument("--jobs", type=int, metavar="N",
+                   help="processes rendering handouts (default: one per core)")
     p.add_argument("topics", nargs="*", metavar="TOPIC", help="only these handouts")
 
     p = command("handout", run_handout, "print-ready handout for one patient")

@@ -55,7 +55,7 @@ class DeliverySettings:
     # time (SendGrid accepts at most 72 hours ahead). Short windows leave fewer queued
     # messages to cancel when a patient unsubscribes.
     lookahead_hours: int = 2
-    max_parallel: int = 4
+    max_parallel: int = 8
     sandbox: bool = False
     unsubscribe_group_id: int | None = None
     webhook_public_key: str | None = None

@@ -502,6 +502,29 @@ def test_wrap_hangs_list_items_and_keeps_long_addresses_whole() -> None:
     assert wrap("One\ntwo.\n\n- three\n- four") == "One two.\n\n- three\n- four"
 
 
+def test_a_renderer_that_remembers_wrapped_text_renders_what_a_fresh_one_does() -> None:
+    # One renderer remembers wrapped lines across messages (for speed); every email must
+    # still be exactly what a renderer seeing it first would produce.
+    remembering = EmailRenderer(PROJECT, KEY)
+    names = ("Ana", "Zephyrine", "Ana Ruiz", "")
+    for campaign_id, campaign in sorted(PROJECT.campaigns.items()):
+        for step in campaign.steps:
+            for name in names:
+                got = _render(remembering, campaign_id, step.key, first_name=name)
+                assert got == _render(EmailRenderer(PROJECT, KEY), campaign_id, step.key,
+                                      first_name=name)
+
+
+def test_remembered_wrapped_text_never_holds_the_recipients_name() -> None:
+    renderer = EmailRenderer(PROJECT, KEY)
+    for campaign_id, campaign in sorted(PROJECT.campaigns.items()):
+        for step in campaign.steps:
+            _render(renderer, campaign_id, step.key, first_name="Quillonia")
+    remembered = renderer._wrapped
+    assert remembered  # the sections and the templates' lines are there
+    assert not [text for text, _ in remembered if "Quillonia" in text]
+
+
 # ------------------------------------------------------------------ personal data
 
 

@@ -1,0 +1,449 @@
+"""Builds every handout PDF and email preview, in parallel, re-rendering only what has changed."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import json
+import multiprocessing
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aftercare.content import Campaign, Handout, Project
+from aftercare.errors import InputError, PipelineError, RenderError
+
+if TYPE_CHECKING:
+    from aftercare.handouts import HandoutRenderer
+
+# WeasyPrint is imported only when a handout has to be rendered: checking the manifest of an
+# up-to-date build must stay far below the half second an import of WeasyPrint costs.
+
+MANIFEST_NAME = ".build-manifest.json"
+MANIFEST_FORMAT = 1
+# Worker processes start from a clean interpreter: WeasyPrint drives Pango, fontconfig and
+# GLib through cffi, and a process forked after they started (or with threads running)
+# can deadlock or crash. "forkserver" forks each worker from a clean server process;
+# "spawn" is the fallback where it is missing.
+START_METHOD = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+# The server imports these once, and every worker is forked with them already imported:
+# importing WeasyPrint starts no thread and no font machinery (fonts are loaded by each
+# worker's renderer, after the fork), and doing it once instead of once per worker made the
+# pool ready about 0.4 s sooner on two cores.
+FORKSERVER_PRELOAD = ("__main__", "aftercare.handouts", "weasyprint")
+# Every library whose version can change the bytes of a handout or an email.
+_RENDERING_LIBRARIES = (
+    "aftercare-pipeline", "weasyprint", "pydyf", "tinyhtml5", "tinycss2", "cssselect2",
+    "pyphen", "pillow", "fonttools", "jinja2", "markupsafe", "css-inline", "segno", "pyyaml",
+)
+_PACKAGE = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class Target:
+    """One unit of output: a handout PDF, or one email step's .html, .txt and maybe .ics."""
+
+    key: str  # "handouts/<topic>" or "emails/<campaign>/<step>"
+    inputs: str  # sha256 over everything the output is made from
+    outputs: tuple[str, ...]  # paths relative to the output folder, "/"-separated
+
+    @property
+    def is_handout(self) -> bool:
+        return self.key.startswith("handouts/")
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    """What one build did: each target was either rendered and written, or already up to date."""
+
+    out_dir: Path
+    rendered: tuple[str, ...]  # target keys, e.g. "handouts/the-procedure", "emails/c/day-1"
+    up_to_date: tuple[str, ...]
+    written: tuple[Path, ...]  # every file written, in order
+    jobs: int  # handout renderers used: 0 none, 1 this process, more: worker processes
+
+    @property
+    def handouts_rendered(self) -> int:
+        return sum(key.startswith("handouts/") for key in self.rendered)
+
+    @property
+    def previews_rendered(self) -> int:
+        return len(self.rendered) - self.handouts_rendered
+
+    @property
+    def handouts_up_to_date(self) -> int:
+        return sum(key.startswith("handouts/") for key in self.up_to_date)
+
+    @property
+    def previews_up_to_date(self) -> int:
+        return len(self.up_to_date) - self.handouts_up_to_date
+
+    def summary(self) -> str:
+        """One line for the CLI, e.g. "wrote 1 handout and 3 email previews to build/; ..."."""
+        line = (
+            f"wrote {_count(self.handouts_rendered, 'handout')} and "
+            f"{_count(self.previews_rendered, 'email preview')} to {self.out_dir}/"
+        )
+        if self.up_to_date:
+            line += (
+                f"; {_count(self.handouts_up_to_date, 'handout')} and "
+                f"{_count(self.previews_up_to_date, 'email preview')} already up to date"
+            )
+        return line
+
+
+def build(
+    project: Project, out_dir: Path, topics: Sequence[str] = (), jobs: int | None = None
+) -> BuildReport:
+    """Render what is out of date to out_dir: handouts/<id>.pdf and emails/<campaign>/<step>.*
+
+    With topics, only those handouts (and no email previews). ``jobs`` worker processes
+    render handouts (default: one per available core); they start from a fresh interpreter,
+    so a script that calls this must guard its own work with ``if __name__ == "__main__"``.
+    Everything renders before anything is written, so a failure leaves the previous build
+    untouched.
+    """
+    if jobs is not None and jobs < 1:
+        raise InputError("--jobs", f"expected 1 or more; got {jobs}")
+    targets = plan(project, topics)
+    manifest_path = out_dir / MANIFEST_NAME
+    manifest = read_manifest(manifest_path)
+    stale = [t for t in targets if not _is_up_to_date(t, manifest, out_dir)]
+    stale_keys = {t.key for t in stale}
+    fresh = tuple(t.key for t in targets if t.key not in stale_keys)
+    handouts = [t for t in stale if t.is_handout]
+    previews = [t for t in stale if not t.is_handout]
+    workers = min(jobs or available_cores(), len(handouts))
+    rendered: dict[str, dict[str, bytes]] = {}
+    if workers > 1:
+        rendered.update(_render_in_workers(project, handouts, previews, workers))
+    else:
+        rendered.update(_render_handouts_here(project, handouts))
+        rendered.update(_render_previews(project, previews))
+    written = _write_outputs(out_dir, stale, rendered)
+    _write_manifest(manifest_path, project, manifest, stale, rendered)
+    return BuildReport(
+        out_dir, tuple(t.key for t in stale), fresh, tuple(written), workers if handouts else 0
+    )
+
+
+def available_cores() -> int:
+    """Cores this process may run on (a container or taskset can allow fewer than exist)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+# ---------------------------------------------------------------- what to build, and from what
+
+
+def plan(project: Project, topics: Sequence[str] = ()) -> list[Target]:
+    """Every target of the build with the hash of its inputs; raises InputError for a bad topic."""
+    chosen = list(dict.fromkeys(topics)) or sorted(project.handouts)
+    unknown = [topic for topic in chosen if topic not in project.handouts]
+    if unknown:
+        known = ", ".join(sorted(project.handouts))
+        raise InputError("TOPIC", f"expected one of {known}; got {', '.join(map(repr, unknown))}")
+    hasher = _InputHasher(project)
+    targets = [_handout_target(project, hasher, topic) for topic in chosen]
+    if not topics:
+        for campaign_id, campaign in sorted(project.campaigns.items()):
+            targets += [_preview_target(project, hasher, campaign_id, campaign, step.key)
+                        for step in campaign.steps]
+    return targets
+
+
+def _handout_target(project: Project, hasher: _InputHasher, topic: str) -> Target:
+    handout = project.handouts[topic]
+    campaign = project.campaign_for(handout.indication)  # its dates fill "What happens next"
+    parts = [
+        hasher.code(),
+        hasher.document("clinic.yaml", project.clinic),
+        hasher.document(f"handouts/{topic}.yaml", handout),
+        hasher.document(f"campaigns/{campaign.id}.yaml", campaign) if campaign else "no campaign",
+        # The template loader and the URL fetcher can both reach any file under templates/.
+        hasher.tree("templates"),
+    ]
+    return Target(f"handouts/{topic}", _digest(parts), (f"handouts/{topic}.pdf",))
+
+
+def _preview_target(
+    project: Project, hasher: _InputHasher, campaign_id: str, campaign: Campaign, step_key: str
+) -> Target:
+    handout: Handout | str = project.handouts.get(campaign.handout, "missing")
+    step = campaign.step(step_key)
+    parts = [
+        hasher.code(),
+        hasher.document("clinic.yaml", project.clinic),
+        hasher.document(f"campaigns/{campaign_id}.yaml", campaign),
+        hasher.document(f"handouts/{campaign.handout}.yaml", handout),  # sections are quoted
+        # Email templates are loaded from templates/email/ and can reach nothing else.
+        hasher.tree("templates/email"),
+    ]
+    stem = f"emails/{campaign_id}/{step_key}"
+    suffixes = (".html", ".txt") + ((".ics",) if step.calendar is not None else ())
+    return Target(stem, _digest(parts), tuple(stem + suffix for suffix in suffixes))
+
+
+class _InputHasher:
+    """sha256 of input files and folders, each read once per build."""
+
+    def __init__(self, project: Project) -> None:
+        self.root = project.root
+        self._files: dict[str, str] = {}
+        self._trees: dict[str, str] = {}
+        self._code: str | None = None
+
+    def document(self, name: str, model: object) -> str:
+        """The YAML file's bytes; a project built in code, without the file, hashes the model."""
+        digest = self._file(self.root / name)
+        return f"{name}:{digest}" if digest else f"{name}:model:{_digest([repr(model)])}"
+
+    def tree(self, folder: str) -> str:
+        if folder not in self._trees:
+            base = self.root / folder
+            parts = [f"{path.relative_to(base).as_posix()}:{self._file(path)}"
+                     for path in _files_under(base)]
+            self._trees[folder] = f"{folder}/:{_digest(parts)}"
+        return self._trees[folder]
+
+    def code(self) -> str:
+        """This package's own source and the versions of the libraries that render."""
+        if self._code is None:
+            versions = [f"{name}=={_version(name)}" for name in _RENDERING_LIBRARIES]
+            sources = [f"{path.name}:{self._file(path)}" for path in sorted(_PACKAGE.glob("*.py"))]
+            self._code = "code:" + _digest(versions + sources)
+        return self._code
+
+    def _file(self, path: Path) -> str:
+        key = str(path)
+        if key not in self._files:
+            try:
+                self._files[key] = hashlib.sha256(path.read_bytes()).hexdigest()
+            except FileNotFoundError:
+                self._files[key] = ""
+            except OSError as exc:
+                raise InputError(str(path), f"cannot read: {exc.strerror}") from None
+        return self._files[key]
+
+
+def _files_under(folder: Path) -> list[Path]:
+    found: list[Path] = []
+    for directory, subfolders, names in os.walk(folder):
+        subfolders.sort()
+        found += [Path(directory) / name for name in sorted(names)]
+    return found
+
+
+def _version(distribution: str) -> str:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "absent"
+
+
+def _digest(parts: Iterable[str]) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode("utf-8") + b"\0")
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------- the manifest
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """The targets of the last build; a missing or unreadable manifest means "build it all"."""
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
+        return {}
+    targets = data.get("targets")
+    return targets if isinstance(targets, dict) else {}
+
+
+def _is_up_to_date(target: Target, manifest: Mapping[str, Any], out_dir: Path) -> bool:
+    entry = manifest.get(target.key)
+    if not isinstance(entry, dict) or entry.get("inputs") != target.inputs:
+        return False
+    recorded = entry.get("outputs")
+    if not isinstance(recorded, dict) or sorted(recorded) != sorted(target.outputs):
+        return False
+    for name in target.outputs:
+        try:
+            actual = hashlib.sha256((out_dir / name).read_bytes()).hexdigest()
+        except OSError:
+            return False  # deleted, or unreadable: build it again
+        if actual != recorded[name]:
+            return False  # changed by hand since: build it again
+    return True
+
+
+def _write_manifest(
+    path: Path,
+    project: Project,
+    previous: Mapping[str, Any],
+    built: Sequence[Target],
+    rendered: Mapping[str, Mapping[str, bytes]],
+) -> None:
+    # Targets outside this build (other topics) keep their entries; ones whose content was
+    # deleted from the project are forgotten.
+    current = {f"handouts/{topic}" for topic in project.handouts} | {
+        f"emails/{campaign_id}/{step.key}"
+        for campaign_id, campaign in project.campaigns.items()
+        for step in campaign.steps
+    }
+    targets = {key: entry for key, entry in previous.items() if key in current}
+    for target in built:
+        outputs = rendered[target.key]
+        targets[target.key] = {
+            "inputs": target.inputs,
+            "outputs": {name: hashlib.sha256(outputs[name]).hexdigest() for name in outputs},
+        }
+    if targets == previous and path.is_file():
+        return  # nothing changed: leave the file (and the disk) alone
+    from aftercare.handouts import write_pdf_atomically
+
+    data = {"format": MANIFEST_FORMAT, "targets": dict(sorted(targets.items()))}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError("--out", f"cannot create {path.parent}: {exc.strerror}") from None
+    write_pdf_atomically((json.dumps(data, indent=1) + "\n").encode(), path)
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def _render_handouts_here(project: Project, targets: Sequence[Target]) -> Iterator[
+    tuple[str, dict[str, bytes]]
+]:
+    if not targets:
+        return
+    from aftercare.handouts import HandoutRenderer
+
+    renderer = HandoutRenderer(project)
+    for target in targets:
+        yield target.key, _render_handout(renderer, project, target)
+
+
+def _render_handout(
+    renderer: HandoutRenderer, project: Project, target: Target
+) -> dict[str, bytes]:
+    topic = target.key.removeprefix("handouts/")
+    return {target.outputs[0]: renderer.pdf(project.handouts[topic], None)}
+
+
+def _render_previews(project: Project, targets: Sequence[Target]) -> Iterator[
+    tuple[str, dict[str, bytes]]
+]:
+    if not targets:
+        return
+    from aftercare.emails import PREVIEW_KEY, EmailRenderer, preview_recipient
+
+    renderer = EmailRenderer(project, PREVIEW_KEY)
+    recipient = preview_recipient(project)
+    for target in targets:
+        _, campaign_id, step_key = target.key.split("/")
+        campaign = project.campaigns[campaign_id]
+        email = renderer.render(campaign, campaign.step(step_key), recipient)
+        files = {".html": email.html.encode(), ".txt": email.text.encode(), ".ics": email.ics}
+        yield target.key, {
+            name: data for name in target.outputs
+            if (data := files[name[name.rindex("."):]]) is not None
+        }
+
+
+def _render_in_workers(
+    project: Project, handouts: Sequence[Target], previews: Sequence[Target], workers: int
+) -> dict[str, dict[str, bytes]]:
+    """Handouts in ``workers`` processes, each holding one renderer; previews here meanwhile."""
+    # Longest first (content size stands in for render time), so no worker is left with a
+    # long handout at the end while the others sit idle.
+    order = sorted(handouts, key=lambda t: _content_size(project, t), reverse=True)
+    context = multiprocessing.get_context(START_METHOD)
+    if START_METHOD == "forkserver":
+        context.set_forkserver_preload(list(FORKSERVER_PRELOAD))
+    results: dict[str, dict[str, bytes]] = {}
+    with concurrent.futures.ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_start_worker, initargs=(project,)
+    ) as pool:
+        futures = [pool.submit(_work, target) for target in order]
+        try:
+            # The email previews need no WeasyPrint and take milliseconds: render them here
+            # while the workers import WeasyPrint.
+            results.update(_render_previews(project, previews))
+            for future in futures:
+                key, outputs, error = future.result()
+                if error is not None:
+                    raise RenderError(error)
+                results[key] = outputs
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+    return results
+
+
+def _content_size(project: Project, target: Target) -> int:
+    return len(repr(project.handouts[target.key.removeprefix("handouts/")]))
+
+
+# One renderer per worker process: fonts and stylesheets are loaded once, then reused. If it
+# cannot be built (a font missing from templates/), the message, for every task to report.
+_worker: tuple[Project, HandoutRenderer] | str | None = None
+
+
+def _start_worker(project: Project) -> None:
+    global _worker
+    from aftercare.handouts import HandoutRenderer
+
+    try:
+        _worker = (project, HandoutRenderer(project))
+    except PipelineError as exc:
+        # Raised here it would only break the pool, and the user would see a traceback.
+        _worker = str(exc)
+
+
+def _work(target: Target) -> tuple[str, dict[str, bytes], str | None]:
+    """Render one handout in a worker; a user-facing error comes back as its message."""
+    assert _worker is not None, "the pool initializer did not run"
+    if isinstance(_worker, str):
+        return target.key, {}, _worker
+    project, renderer = _worker
+    try:
+        return target.key, _render_handout(renderer, project, target), None
+    except PipelineError as exc:
+        # Our errors carry constructor arguments that do not survive pickling; their
+        # message does, and that is what the user sees.
+        return target.key, {}, str(exc)
+
+
+# ---------------------------------------------------------------- writing
+
+
+def _write_outputs(
+    out_dir: Path, targets: Sequence[Target], rendered: Mapping[str, Mapping[str, bytes]]
+) -> list[Path]:
+    from aftercare.handouts import write_pdf_atomically
+
+    written: list[Path] = []
+    for target in targets:
+        for name, data in rendered[target.key].items():
+            path = out_dir / name
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise InputError("--out", f"cannot create {path.parent}: {exc.strerror}") from None
+            write_pdf_atomically(data, path)  # any bytes: a temporary file, synced, renamed
+            written.append(path)
+    return written
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")

@@ -1,0 +1,1 @@
+"""Benchmarks of the aftercare pipeline; run them with `python bench/run.py`."""

@@ -1,0 +1,204 @@
+"""1. The personalised handout at checkout: our warm renderer, WeasyPrint alone, cold commands."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import html as html_module
+import io
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench import machine
+from bench.common import ROOT, Section, Sizes, interleaved, median, run_python, spread, timed
+
+TOPIC = "aftercare-cosmetic"  # the handout a cosmetic patient takes home from the desk
+TREATED_ON = dt.date(2026, 11, 23)
+NAMES = ("Ana Ruiz", "Zoë Novák", "Björn Ólafsson", "Li Wei", "Chloé Martin-Dubois",
+         "Mary-Kate O'Neill", "Jesús Peña", "Aroha Ngata")
+GOAL_FLOOR = 1.15
+GOAL_COLD = 5.0
+
+
+def run(sizes: Sizes, section: Section) -> None:
+    from aftercare.content import load_project
+    from aftercare.handouts import PDF_VARIANT, HandoutRenderer, PatientCard, clinic_css
+
+    project = load_project(ROOT)
+    handout = project.handouts[TOPIC]
+    start = timed(lambda: HandoutRenderer(project))  # WeasyPrint is imported by now
+    renderer = HandoutRenderer(project)
+    cards = [
+        PatientCard(NAMES[i % len(NAMES)], TREATED_ON - dt.timedelta(days=i % 3),
+                    areas="frown lines, forehead", provider="Dr Lee")
+        for i in range(max(sizes.checkout_reps, 2))
+    ]
+    pages, size = _describe(renderer.pdf(handout, cards[0]))
+    section.note(f"handout {TOPIC}: {pages} pages, {size // 1024} KiB, {PDF_VARIANT}, "
+                 f"{project.clinic.paper_size} paper")
+    section.line("renderer start-up (fonts, stylesheets, QR code)", f"{start:.3f} s")
+
+    # The floor: WeasyPrint alone, given the final HTML, with its font configuration and
+    # parsed stylesheets reused: the best a warm process can do with the same input.
+    from weasyprint import CSS, HTML
+    from weasyprint.text.fonts import FontConfiguration
+
+    templates = project.templates.resolve()
+    base_url = templates.as_uri() + "/"
+    fonts = FontConfiguration()
+    extra_css = clinic_css(project.clinic.brand, project.clinic.paper_size)
+    sheets = [CSS(filename=str(templates / "assets" / "handout.css"), font_config=fonts),
+              CSS(string=extra_css, base_url=base_url, font_config=fonts)]
+    pages_html = [renderer.html(handout, card) for card in cards]
+
+    def floor(i: int) -> bytes:
+        document = HTML(string=pages_html[i % len(cards)], base_url=base_url)
+        pdf: bytes = document.write_pdf(stylesheets=sheets, font_config=fonts,
+                                        pdf_variant=PDF_VARIANT)
+        return pdf
+
+    def ours(i: int) -> bytes:
+        return renderer.pdf(handout, cards[i % len(cards)])
+
+    same = ours(0) == floor(0)
+    for i in range(2):  # warm both up: first renders load fonts and caches
+        ours(i), floor(i)
+    warm = interleaved({"ours": ours, "floor": floor}, sizes.checkout_reps)
+    section.line("ours: HandoutRenderer.pdf(handout, PatientCard), warm",
+                 spread(warm["ours"]))
+    section.line("floor: WeasyPrint alone, same final HTML, warm", spread(warm["floor"]))
+    section.note(f"same PDF bytes from both: {'yes' if same else 'no'}")
+
+    with tempfile.TemporaryDirectory(prefix="bench-checkout-") as folder:
+        work = Path(folder)
+        (work / "handout.html").write_text(pages_html[0], encoding="utf-8")
+        (work / "clinic.css").write_text(extra_css, encoding="utf-8")
+        cold = _cold_weasyprint(work, templates, base_url, sizes.cold_reps)
+        section.line("cold `weasyprint` command per request", spread(cold))
+        chromium_cold, chromium_warm, why = _chromium(work, pages_html, templates, extra_css,
+                                                      sizes)
+    ours_s, floor_s, cold_s = median(warm["ours"]), median(warm["floor"]), median(cold)
+    if chromium_cold:
+        section.line("cold headless Chromium command per request", spread(chromium_cold))
+    else:
+        section.line("cold headless Chromium command per request", why)
+    if chromium_warm:
+        section.line("warm headless Chromium (Playwright: load page, page.pdf)",
+                     spread(chromium_warm))
+    else:
+        section.line("warm headless Chromium (Playwright: load page, page.pdf)", why)
+
+    section.goal("checkout render vs the floor", f"{ours_s:.3f} s vs {floor_s:.3f} s = "
+                 f"{ours_s / floor_s:.2f} times the floor", f"<= {GOAL_FLOOR} times",
+                 ours_s / floor_s <= GOAL_FLOOR)
+    section.goal("checkout render vs a cold command", f"{cold_s:.3f} s vs {ours_s:.3f} s = "
+                 f"{cold_s / ours_s:.1f} times faster", f">= {GOAL_COLD:.0f} times faster",
+                 cold_s / ours_s >= GOAL_COLD)
+    if chromium_warm:
+        chrome_s = median(chromium_warm)
+        section.goal("stretch: faster than warm headless Chromium",
+                     f"{ours_s:.3f} s vs {chrome_s:.3f} s = {chrome_s / ours_s:.2f} times",
+                     "> 1 times", ours_s < chrome_s)
+    else:
+        section.goal("stretch: faster than warm headless Chromium", why, "> 1 times", None)
+    _commands_that_render_nothing(section)
+
+
+def _describe(pdf: bytes) -> tuple[int, int]:
+    try:
+        from pypdf import PdfReader
+    except ImportError:
+        return pdf.count(b"/Type /Page\n"), len(pdf)
+    return len(PdfReader(io.BytesIO(pdf)).pages), len(pdf)
+
+
+def _cold_weasyprint(work: Path, templates: Path, base_url: str, reps: int) -> list[float]:
+    command = [sys.executable, "-m", "weasyprint", "--base-url", base_url,
+               "--stylesheet", str(templates / "assets" / "handout.css"),
+               "--stylesheet", str(work / "clinic.css"), "--pdf-variant", "pdf/ua-1",
+               str(work / "handout.html"), str(work / "cold.pdf")]
+
+    def once() -> None:
+        subprocess.run(command, check=True, capture_output=True, timeout=300)
+
+    once()  # untimed: the first run after boot also fills the disk cache
+    return [timed(once) for _ in range(reps)]
+
+
+def _chromium(
+    work: Path, pages_html: list[str], templates: Path, extra_css: str, sizes: Sizes
+) -> tuple[list[float], list[float], str]:
+    """Chromium prints the same HTML with the same stylesheets (its support for paged media
+    differs: running headers, for one, are WeasyPrint's), cold per request and warm."""
+    executable = machine.chromium()
+    if executable is None:
+        return [], [], "skipped: no chromium"
+    if sizes.smoke:  # a browser adds seconds and varies from one CI image to the next
+        return [], [], "skipped: smoke run"
+    head = (f'<base href="{html_module.escape(templates.as_uri())}/">'
+            '<link rel="stylesheet" href="assets/handout.css">'
+            f"<style>{extra_css}</style>")
+    files = []
+    for i, page in enumerate(pages_html):
+        path = work / f"chromium-{i}.html"
+        path.write_text(page.replace("<head>", "<head>" + head, 1), encoding="utf-8")
+        files.append(path)
+    command = [executable, "--headless", "--no-sandbox", "--disable-gpu",
+               "--no-pdf-header-footer", f"--print-to-pdf={work / 'chromium.pdf'}",
+               files[0].as_uri()]
+
+    def once() -> None:
+        subprocess.run(command, check=True, capture_output=True, timeout=300)
+
+    once()
+    cold = [timed(once) for _ in range(sizes.cold_reps)]
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return cold, [], "skipped: no playwright"
+    warm: list[float] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        tab = browser.new_page()
+
+        def render(i: int) -> None:
+            tab.goto(files[i % len(files)].as_uri(), wait_until="load")
+            tab.pdf(prefer_css_page_size=True, tagged=True, outline=True)
+
+        for i in range(2):
+            render(i)
+        warm = [timed(functools.partial(render, i)) for i in range(sizes.checkout_reps)]
+        browser.close()
+    return cold, warm, ""
+
+
+def _commands_that_render_nothing(section: Section) -> None:
+    today = dt.datetime.now(dt.UTC).date()
+    commands = {
+        "--help": ["--help"],
+        "check": ["check"],
+        "enroll": ["enroll", "botox-cosmetic", "--email", "bench@example.com",
+                   "--first-name", "Ann", "--treated-on", today.isoformat()],
+    }
+    code = (
+        "import sys, pipeline\n"
+        "try:\n"
+        "    pipeline.main(sys.argv[1:])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('WEASYPRINT' if 'weasyprint' in sys.modules else 'CLEAN')\n"
+    )
+    clean: dict[str, bool] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-commands-") as folder:
+        env = {"AFTERCARE_DB": str(Path(folder) / "outbox.db"),
+               "AFTERCARE_OUTBOX_DIR": str(Path(folder) / "outbox"), "SENDGRID_API_KEY": ""}
+        for name, argv in commands.items():
+            seconds, result = run_python(code, "--project", str(ROOT), *argv, env=env)
+            clean[name] = result.stdout.strip().splitlines()[-1] == "CLEAN"
+            section.line(f"`pipeline {name}` wall time, imports WeasyPrint?",
+                         f"{seconds:.3f} s, {'no' if clean[name] else 'YES'}")
+    section.goal("commands that render nothing do not import WeasyPrint",
+                 ", ".join(f"{name}: {'clean' if ok else 'imports it'}"
+                           for name, ok in clean.items()), "none import it", all(clean.values()))
