@@ -164,7 +164,7 @@ def run_enroll(settings: Settings, args: argparse.Namespace) -> str:
 
 
 def run_import(settings: Settings, args: argparse.Namespace) -> str:
-    from aftercare.intake import import_file
+    from aftercare.csvimport import import_file
 
     project = load_project(settings.root)
     path = Path(args.file)

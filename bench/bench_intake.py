@@ -33,7 +33,7 @@ def run(sizes: Sizes, section: Section) -> None:
 
 def _import(section: Section, work: Path, sizes: Sizes) -> None:
     from aftercare.content import load_project
-    from aftercare.intake import import_file
+    from aftercare.csvimport import import_file
     from aftercare.store import Outbox
 
     project = load_project(ROOT)

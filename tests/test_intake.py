@@ -25,6 +25,7 @@ from aftercare.content import (
     SourceRef,
     Step,
 )
+from aftercare.csvimport import import_file, read_import
 from aftercare.errors import ContentError, InputError
 from aftercare.intake import (
     CONSENT_WORDING,
@@ -32,9 +33,7 @@ from aftercare.intake import (
     check_treatment_date,
     describe_plan,
     enroll_one,
-    import_file,
     parse_enrollment,
-    read_import,
     replanner,
 )
 from aftercare.store import Outbox
