@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import email
 import email.policy
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -26,6 +28,21 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("AFTERCARE_SECRET_KEY", "k" * 40)
     monkeypatch.delenv("SENDGRID_API_KEY", raising=False)
     return tmp_path
+
+
+# The command line reads the clock in one place; pinning it keeps these journeys (and the
+# review-date lint) meaning the same whatever day the suite runs.
+FIXED_NOW = dt.datetime(2026, 11, 23, 20, 0, tzinfo=dt.UTC)  # Mon 15:00 in New York
+
+
+@pytest.fixture(autouse=True)
+def fixed_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pipeline, "_now", lambda: FIXED_NOW)
+
+
+def _days_ago(days: int) -> str:
+    """A treatment date relative to the real today, for commands run in a child process."""
+    return (dt.date.today() - dt.timedelta(days=days)).isoformat()
 
 
 def run(*argv: str) -> int:
@@ -180,20 +197,28 @@ def test_bad_enrolment_names_the_field_and_writes_nothing(
     assert not (env / "var" / "aftercare.db").exists()
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["check"], ["schedule", "botox-cosmetic",
-                                                           "--treated-on", "2026-11-20"]])
-def test_commands_that_render_nothing_do_not_import_weasyprint(argv: list[str]) -> None:
+@pytest.mark.parametrize("argv", [
+    ["--help"],
+    ["check"],
+    ["schedule", "botox-cosmetic", "--treated-on", _days_ago(3)],
+    ["enroll", "botox-cosmetic", "--email", "di@example.com", "--first-name", "Di",
+     "--treated-on", _days_ago(3)],
+    ["outbox"],
+])
+def test_commands_that_render_nothing_do_not_import_weasyprint(
+    argv: list[str], env: Path
+) -> None:
     code = (
         "import sys, pipeline\n"
         "try:\n"
-        f"    pipeline.main({['--project', str(ROOT), *argv]!r})\n"
-        "except SystemExit:\n"
-        "    pass\n"
-        "print('WEASYPRINT' if 'weasyprint' in sys.modules else 'CLEAN')\n"
+        f"    code = pipeline.main({['--project', str(ROOT), *argv]!r})\n"
+        "except SystemExit as exit:\n"
+        "    code = exit.code\n"
+        "print('WEASYPRINT' if 'weasyprint' in sys.modules else 'CLEAN', code)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                            text=True, timeout=60, check=False)
-    assert result.stdout.strip().splitlines()[-1] == "CLEAN", result.stderr
+                            text=True, timeout=60, check=False, env=dict(os.environ))
+    assert result.stdout.strip().splitlines()[-1] == "CLEAN 0", result.stderr
 
 
 def test_send_due_refuses_a_pretend_clock_with_sendgrid(
