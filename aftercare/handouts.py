@@ -11,6 +11,7 @@ import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jinja2
 
@@ -18,10 +19,16 @@ from aftercare.content import Brand, Handout, Project
 from aftercare.errors import InputError, RenderError
 from aftercare.schedule import follow_ups
 
+if TYPE_CHECKING:
+    from weasyprint import CSS
+    from weasyprint.document import Document
+
 # WeasyPrint (and the fetcher, which subclasses its classes) is imported inside the renderer
 # only: importing it costs about half a second, and commands that render nothing, which
 # import this module for PatientCard, must not pay for it.
 
+# Name, areas and provider print on page 1, which must stay one page even with the longest
+# of each (a test renders them).
 MAX_FIELD_LENGTH = 120
 # Lines to write on by hand: long enough for a name, and for a date such as "Tue 24 Nov".
 BLANK = "_" * 22
@@ -73,6 +80,14 @@ class DatedStep:
 class HandoutRenderer:
     """Renders many handouts of one project; built once because fonts and CSS are costly to load.
 
+    Page 1 ("Your aftercare plan") holds everything typed at the desk, and the topic starts on
+    page 2. So a personalised handout is composed: the pages after the first come from the
+    unpersonalised handout, laid out once per topic and kept (``_bodies``), and only page 1
+    is laid out per patient. WeasyPrint writes the structure tree of the tagged PDF page by
+    page from the laid-out boxes, so ``Document.copy`` of pages from two layouts of the same
+    template writes one valid tree. Whenever the shortcut cannot be exact (a page 1 that
+    would not fit on one page), the whole handout is laid out instead.
+
     Not safe to share between threads (WeasyPrint makes no such promise, and the log check
     listens to a process-wide logger): use one renderer per worker process.
     """
@@ -92,6 +107,10 @@ class HandoutRenderer:
         self._fonts = FontConfiguration()
         self._printable = _printable_characters(self.templates)
         self._qr_code = _qr_data_url(project.clinic.booking_url)
+        # Per topic: the unpersonalised HTML the pages were laid out from (a changed handout
+        # never reuses them) and its laid-out document, or None when page 1 is not one page.
+        self._bodies: dict[str, tuple[str, Document | None]] = {}
+        self._cover_css: dict[int, CSS] = {}
         with _failing_on_logs("the handout stylesheets"), _refusals_as_errors("the stylesheets"):
             self._stylesheets = (
                 CSS(
@@ -107,8 +126,13 @@ class HandoutRenderer:
                 ),
             )
 
-    def html(self, handout: Handout, patient: PatientCard | None) -> str:
-        """The handout as HTML; what staff typed is escaped, so it prints as typed."""
+    def html(
+        self, handout: Handout, patient: PatientCard | None, *, cover_only: bool = False
+    ) -> str:
+        """The handout as HTML; what staff typed is escaped, so it prints as typed.
+
+        ``cover_only`` leaves out everything after page 1, for composing (see the class).
+        """
         clinic = self.project.clinic
         return self._template.render(
             clinic=clinic,
@@ -117,27 +141,83 @@ class HandoutRenderer:
             follow_ups=self._dated_steps(handout, patient),
             qr_code=self._qr_code,
             logo_url=f"assets/{clinic.logo}",
+            cover_only=cover_only,
         )
 
     def pdf(self, handout: Handout, patient: PatientCard | None) -> bytes:
         """The handout as a tagged PDF; raises InputError or RenderError, never half a file."""
         if patient is not None:
             self._check_printable(patient)
-        return self.pdf_from_html(self.html(handout, patient), handout.id or handout.title)
+        what = handout.id or handout.title
+        body = self._body(handout, what)
+        if body is None:
+            return self.pdf_from_html(self.html(handout, patient), what)
+        if patient is None:
+            return self._write(body, what)
+        # Page 1 alone, its footer counting the pages of the whole handout.
+        cover = self._layout(
+            self.html(handout, patient, cover_only=True), what, self._cover_footer(len(body.pages))
+        )
+        if len(cover.pages) != 1:
+            # A page 1 that does not fit (not expected within the field limits): lay out
+            # the whole handout rather than cut anything.
+            return self.pdf_from_html(self.html(handout, patient), what)
+        return self._write(body.copy([cover.pages[0], *body.pages[1:]]), what)
 
     def pdf_from_html(self, html: str, what: str = "the handout") -> bytes:
         """Any HTML through the same fonts, styles and fetcher; fails on any refusal or warning."""
+        return self._write(self._layout(html, what), what)
+
+    def _body(self, handout: Handout, what: str) -> Document | None:
+        """The unpersonalised handout laid out once, if its page 1 is exactly the cover."""
+        html = self.html(handout, None)
+        key = handout.id or handout.title
+        cached = self._bodies.get(key)
+        if cached is not None and cached[0] == html:
+            return cached[1]
+        body: Document | None = self._layout(html, what)
+        blank_cover = self._layout(self.html(handout, None, cover_only=True), what)
+        if len(blank_cover.pages) != 1 or body is None or len(body.pages) < 2:
+            body = None
+        self._bodies[key] = (html, body)
+        return body
+
+    def _cover_footer(self, pages: int) -> CSS:
+        from weasyprint import CSS
+
+        sheet = self._cover_css.get(pages)
+        if sheet is None:
+            footer = f'"Page " counter(page) " of {pages}"'
+            sheet = CSS(
+                string=f"@page {{ @bottom-right {{ content: {footer}; }} }}",
+                font_config=self._fonts,
+            )
+            self._cover_css[pages] = sheet
+        return sheet
+
+    def _layout(self, html: str, what: str, *extra: CSS) -> Document:
         from weasyprint import HTML
 
+        with self._errors_named(what):
+            document = HTML(string=html, base_url=self._base_url, url_fetcher=self.fetcher)
+            return document.render(
+                stylesheets=[*self._stylesheets, *extra],
+                font_config=self._fonts,
+                pdf_variant=PDF_VARIANT,
+            )
+
+    def _write(self, document: Document, what: str) -> bytes:
+        with self._errors_named(what):
+            pdf: bytes = document.write_pdf(pdf_variant=PDF_VARIANT)
+        return pdf
+
+    @contextlib.contextmanager
+    def _errors_named(self, what: str) -> Iterator[None]:
+        """Fail on any refusal or WeasyPrint warning, as one RenderError naming ``what``."""
         refused_before = len(self.fetcher.refusals)
         try:
             with _refusals_as_errors(what), _failing_on_logs(what):
-                document = HTML(string=html, base_url=self._base_url, url_fetcher=self.fetcher)
-                pdf: bytes = document.write_pdf(
-                    stylesheets=list(self._stylesheets),
-                    font_config=self._fonts,
-                    pdf_variant=PDF_VARIANT,
-                )
+                yield
         except RenderError:
             # Inside SVG drawings WeasyPrint turns our refusal into a vague logged error;
             # name the refused resource instead, as for refusals anywhere else.
@@ -145,7 +225,6 @@ class HandoutRenderer:
             if refusals:
                 raise RenderError(f"{what}: {refusals[0]}; nothing was written") from None
             raise
-        return pdf
 
     def _dated_steps(self, handout: Handout, patient: PatientCard | None) -> tuple[DatedStep, ...]:
         campaign = self.project.campaign_for(handout.indication)

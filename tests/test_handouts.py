@@ -23,6 +23,7 @@ from pypdf.generic import ArrayObject, BooleanObject, DictionaryObject, StreamOb
 from aftercare.content import Campaign, Clinic, Handout, Project, load_project
 from aftercare.errors import InputError, RenderError
 from aftercare.handouts import (
+    MAX_FIELD_LENGTH,
     HandoutRenderer,
     PatientCard,
     build_handouts,
@@ -177,7 +178,7 @@ def test_call_and_emergency_boxes_carry_the_clinic_numbers(
     assert "Do not drive if you feel weak, dizzy or have vision problems." in text
     for item in (*handout.call_clinic_if, *handout.emergency_if):
         assert item in text
-    assert clinic.booking_url in text
+    assert clinic.booking_url in _squashed(text)  # may wrap in its box on page 1
 
 
 def test_callouts_are_labelled_in_words(blank_pdf: bytes) -> None:
@@ -214,6 +215,124 @@ def test_html_structure_is_the_reading_order(renderer: HandoutRenderer, handout:
         "Sources",
     ]
     assert all(alt for alt in outline.image_alts), "every image needs a text alternative"
+
+
+# ---------------------------------------------------------------- page 1, composed per patient
+
+
+def test_page_1_is_the_patients_plan_and_the_topic_starts_on_page_2(
+    handout: Handout, personal_pdf: bytes, blank_pdf: bytes
+) -> None:
+    pages = _pages(personal_pdf)
+    count = len(_pages(blank_pdf))
+    assert len(pages) == count
+    first = pages[0]
+    assert "Your aftercare plan" in first.replace("YOUR AFTERCARE PLAN", "Your aftercare plan")
+    assert handout.title in first
+    assert "Name: Ana Ruiz" in first
+    assert "Tue 24 Nov: we email you tips for the first days" in first
+    assert "Book your next visit" in first
+    assert "Emergency: 911" in first
+    assert f"Page 1 of {count}" in first
+    assert not any(section.heading in first for section in handout.sections)
+    assert handout.sections[0].heading in pages[1]
+    for number, text in enumerate(pages[1:], start=2):
+        assert f"Page {number} of {count}" in text
+        assert "Ana Ruiz" not in text
+
+
+def test_composed_pdf_is_the_same_file_as_a_whole_render(
+    renderer: HandoutRenderer, handout: Handout, patient: PatientCard, personal_pdf: bytes
+) -> None:
+    # Page 1 laid out alone plus the kept pages 2 to N write the very bytes of the handout
+    # laid out whole: same layout, same fonts, same structure tree.
+    assert personal_pdf == renderer.pdf_from_html(renderer.html(handout, patient))
+
+
+def test_composed_pdf_structure_tree_is_consistent(personal_pdf: bytes) -> None:
+    reader = PdfReader(io.BytesIO(personal_pdf))
+    root = _dictionary(reader.trailer["/Root"])
+    tree = _dictionary(root["/StructTreeRoot"])
+    nums = _array(_dictionary(tree["/ParentTree"])["/Nums"])
+    parents = {int(nums[i]): nums[i + 1].get_object() for i in range(0, len(nums), 2)}
+    seen: list[int] = []
+    for page in reader.pages:
+        index = int(page["/StructParents"])
+        seen.append(index)
+        assert index in parents, index
+        elements = parents[index]
+        assert isinstance(elements, ArrayObject)
+        content = page.get_contents()
+        assert content is not None
+        mcids = [int(n) for n in re.findall(rb"/MCID (\d+)", content.get_data())]
+        # One structure element per marked-content reference, numbered 0 to n-1.
+        assert sorted(mcids) == list(range(len(elements))), index
+        for element in elements:
+            element = _dictionary(element)
+            assert element["/Type"] == "/StructElem"
+            assert _dictionary(element["/Pg"]).indirect_reference == page.indirect_reference
+    assert len(seen) == len(set(seen)), "duplicate /StructParents"
+
+
+def test_patients_rendered_one_after_the_other_get_their_own_details(
+    project: Project, handout: Handout
+) -> None:
+    renderer = HandoutRenderer(project)
+    first = PatientCard("Ana Ruiz", TREATED_ON, areas="forehead", provider="Dr Lee")
+    second = PatientCard("Zoë Novák", TREATED_ON + dt.timedelta(days=1))
+    one, two, again = (renderer.pdf(handout, card) for card in (first, second, first))
+    text = _text(two)
+    assert "Name: Zoë Novák" in text and "Treatment date: Tue 24 Nov 2026" in text
+    assert "Ana Ruiz" not in text and "Dr Lee" not in text and "forehead" not in text
+    assert "Zoë" not in _text(one)
+    assert again == one
+    assert "Ana Ruiz" not in _text(renderer.pdf(handout, None))
+
+
+@pytest.mark.parametrize("paper_size", ["Letter", "A4"])
+def test_the_longest_details_still_fit_page_1(
+    project: Project, real_project: Project, paper_size: str
+) -> None:
+    # W is the widest letter: the most lines a field can take within the length limits.
+    longest = "W" * MAX_FIELD_LENGTH
+    areas = ("WMW " * 40)[:MAX_FIELD_LENGTH]
+    card = PatientCard(longest, TREATED_ON, areas=areas, provider=longest)
+    for source in (project, real_project):
+        clinic = dataclasses.replace(source.clinic, paper_size=paper_size)
+        renderer = HandoutRenderer(dataclasses.replace(source, clinic=clinic))
+        for topic, handout in sorted(source.handouts.items()):
+            pages = _pages(renderer.pdf(handout, card))
+            count = len(_pages(renderer.pdf(handout, None)))
+            assert len(pages) == count, topic
+            assert _squashed(longest) in _squashed(pages[0]), topic
+            assert f"Page 1 of {count}" in pages[0], topic
+            assert pages[1].startswith(handout.sections[0].heading), topic
+
+
+def test_a_page_1_that_cannot_fit_is_laid_out_whole_not_cut(
+    renderer: HandoutRenderer, handout: Handout, patient: PatientCard
+) -> None:
+    wordy = dataclasses.replace(handout, summary=" ".join([handout.summary] * 30))
+    data = renderer.pdf(wordy, patient)
+    assert data == renderer.pdf_from_html(renderer.html(wordy, patient))
+    pages = _pages(data)
+    assert "Name: Ana Ruiz" in _text(data)
+    assert "Ana Ruiz" not in " ".join(pages[3:])
+    for number, text in enumerate(pages, start=1):
+        assert f"Page {number} of {len(pages)}" in text
+
+
+def test_an_edited_handout_never_reuses_the_kept_pages(
+    project: Project, renderer: HandoutRenderer, handout: Handout, patient: PatientCard
+) -> None:
+    renderer.pdf(handout, patient)  # keeps the pages of the original
+    sections = [dataclasses.replace(handout.sections[0], heading="A brand new heading")]
+    edited = dataclasses.replace(handout, sections=(*sections, *handout.sections[1:]))
+    assert "A brand new heading" in _text(renderer.pdf(edited, patient))
+    edited_project = dataclasses.replace(project, handouts={"aftercare": edited})
+    fresh = HandoutRenderer(edited_project).pdf(edited, patient)
+    assert "A brand new heading" in _text(fresh)
+    assert "A brand new heading" not in _text(renderer.pdf(handout, patient))
 
 
 # ---------------------------------------------------------------- the PDF as a file
