@@ -149,11 +149,13 @@ class HandoutRenderer:
         if patient is not None:
             self._check_printable(patient)
         what = handout.id or handout.title
+        if patient is None:
+            # Rendered once (pipeline build): laying out and caching a body to compose with
+            # would only add work.
+            return self.pdf_from_html(self.html(handout, None), what)
         body = self._body(handout, what)
         if body is None:
             return self.pdf_from_html(self.html(handout, patient), what)
-        if patient is None:
-            return self._write(body, what)
         # Page 1 alone, its footer counting the pages of the whole handout.
         cover = self._layout(
             self.html(handout, patient, cover_only=True), what, self._cover_footer(len(body.pages))
