@@ -71,7 +71,7 @@ def run_check(settings: Settings, args: argparse.Namespace) -> str:
     project = load_project(settings.root)
     findings = lint(project, today=_today(project))
     for finding in findings:
-        print(f"{finding.severity}: {finding.problem}", file=sys.stderr)
+        print(finding, file=sys.stderr)
     errors = sum(f.severity == "error" for f in findings)
     warnings = len(findings) - errors
     summary = (

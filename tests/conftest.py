@@ -45,3 +45,11 @@ def assert_no_library_logs() -> Iterator[None]:
 def root() -> Path:
     """The repository root, holding the clinic's real content."""
     return ROOT
+
+
+def edit_file(root: Path, name: str, old: str, new: str) -> None:
+    """Replace the first ``old`` in a fixture copy; fail loudly if the fixture changed."""
+    path = root / name
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"fixture does not contain {old!r}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")

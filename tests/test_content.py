@@ -9,7 +9,7 @@ import pytest
 
 from aftercare.content import load_project
 from aftercare.errors import ContentError
-from tests.conftest import FIXTURES, ROOT
+from tests.conftest import FIXTURES, ROOT, edit_file
 
 MINIMAL = FIXTURES / "minimal"
 
@@ -19,13 +19,6 @@ def project_dir(tmp_path: Path) -> Path:
     target = tmp_path / "clinic"
     shutil.copytree(MINIMAL, target)
     return target
-
-
-def _edit(root: Path, name: str, old: str, new: str) -> None:
-    path = root / name
-    text = path.read_text(encoding="utf-8")
-    assert old in text, f"fixture does not contain {old!r}"
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
 def _problems(root: Path) -> list[str]:
@@ -203,14 +196,14 @@ CASES = [
 def test_each_mistake_is_reported_with_file_line_and_key(
     project_dir: Path, name: str, old: str, new: str, expected: str
 ) -> None:
-    _edit(project_dir, name, old, new)
+    edit_file(project_dir, name, old, new)
     assert expected in _problems(project_dir)
 
 
 def test_all_problems_of_a_run_are_reported_together(project_dir: Path) -> None:
-    _edit(project_dir, "handouts/aftercare.yaml", "kind: tip", "kind: danger")
-    _edit(project_dir, "clinic.yaml", "paper_size: A4", "paper_size: A5")
-    _edit(project_dir, "campaigns/care.yaml", "kind: marketing", "kind: promo")
+    edit_file(project_dir, "handouts/aftercare.yaml", "kind: tip", "kind: danger")
+    edit_file(project_dir, "clinic.yaml", "paper_size: A4", "paper_size: A5")
+    edit_file(project_dir, "campaigns/care.yaml", "kind: marketing", "kind: promo")
     problems = _problems(project_dir)
     assert [p.split(":")[0] for p in problems] == [
         "campaigns/care.yaml", "clinic.yaml", "handouts/aftercare.yaml",
@@ -218,7 +211,7 @@ def test_all_problems_of_a_run_are_reported_together(project_dir: Path) -> None:
 
 
 def test_unsafe_yaml_tags_are_refused_not_executed(project_dir: Path) -> None:
-    _edit(project_dir, "handouts/aftercare.yaml", "summary: What to do after your treatment.",
+    edit_file(project_dir, "handouts/aftercare.yaml", "summary: What to do after your treatment.",
           "summary: !!python/object/apply:os.system ['echo owned']")
     problems = _problems(project_dir)
     assert problems == [

@@ -11,7 +11,7 @@ import pytest
 from aftercare.content import load_project
 from aftercare.errors import Problem
 from aftercare.lint import Finding, has_errors, lint
-from tests.conftest import FIXTURES, ROOT
+from tests.conftest import FIXTURES, ROOT, edit_file
 
 LINT = FIXTURES / "lint"
 HANDOUT = "handouts/care.yaml"
@@ -29,13 +29,6 @@ def project_dir(tmp_path: Path) -> Path:
     return target
 
 
-def _edit(root: Path, name: str, old: str, new: str) -> None:
-    path = root / name
-    text = path.read_text(encoding="utf-8")
-    assert old in text, f"fixture does not contain {old!r}"
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
-
-
 def _lint(root: Path, today: dt.date = TODAY) -> list[str]:
     return [str(f) for f in lint(load_project(root), today)]
 
@@ -51,7 +44,7 @@ def test_clean_fixture_has_no_findings() -> None:
 
 def test_hard_section_is_a_warning_at_its_line(project_dir: Path) -> None:
     # 8 words, 24 syllables, 1 sentence: 0.39 × 8 + 11.8 × 24/8 − 15.59 = 22.93
-    _edit(
+    edit_file(
         project_dir, HANDOUT, "Do not rub the area today. Wash it gently.",
         "Immediately contact our information desk regarding unexpected complications.",
     )
@@ -63,12 +56,12 @@ def test_hard_section_is_a_warning_at_its_line(project_dir: Path) -> None:
 
 def test_summary_and_warning_sign_lists_are_each_scored(project_dir: Path) -> None:
     hard = "Immediately contact our information desk regarding unexpected complications."
-    _edit(project_dir, HANDOUT, "summary: What to do after your visit.", f"summary: {hard}")
-    _edit(project_dir, HANDOUT, "- Your eyelid droops", f"- {hard}")
+    edit_file(project_dir, HANDOUT, "summary: What to do after your visit.", f"summary: {hard}")
+    edit_file(project_dir, HANDOUT, "- Your eyelid droops", f"- {hard}")
     # A list is scored as one unit: two easy items pull a hard one down, here not far enough.
     # 8 + 2 + 2 = 12 words in 3 sentences, 24 + 2 + 2 = 28 syllables:
     # 0.39 × 12/3 + 11.8 × 28/12 − 15.59 = 1.56 + 27.533 − 15.59 = 13.503
-    _edit(
+    edit_file(
         project_dir, HANDOUT, "emergency_if:\n  - You find it hard to breathe",
         f"emergency_if:\n  - {hard}\n  - Call us\n  - Stay calm",
     )
@@ -87,9 +80,9 @@ def test_grade_that_rounds_to_the_maximum_is_not_above_it(project_dir: Path) -> 
         "Call the doctor if you are worried or if the area is not normal "
         "and the swelling does not settle this week."
     )
-    _edit(project_dir, HANDOUT, "What to do after your visit.", text)
+    edit_file(project_dir, HANDOUT, "What to do after your visit.", text)
     assert _lint(project_dir) == []
-    _edit(project_dir, "clinic.yaml", "max_reading_grade: 8", "max_reading_grade: 7")
+    edit_file(project_dir, "clinic.yaml", "max_reading_grade: 8", "max_reading_grade: 7")
     assert _lint(project_dir) == [
         "warning: handouts/care.yaml:4: summary: reading grade 8.0 is above the clinic's "
         "maximum of 7; use shorter sentences and everyday words",
@@ -113,7 +106,7 @@ def test_overdue_review_is_a_warning_naming_the_date(project_dir: Path) -> None:
 
 
 def test_treatment_handout_without_emergency_signs_is_an_error(project_dir: Path) -> None:
-    _edit(project_dir, HANDOUT, "emergency_if:\n  - You find it hard to breathe\n", "")
+    edit_file(project_dir, HANDOUT, "emergency_if:\n  - You find it hard to breathe\n", "")
     # The key is absent, so there is no line to name.
     assert _lint(project_dir) == [
         "error: handouts/care.yaml: emergency_if: a treatment handout must list the emergency "
@@ -122,7 +115,7 @@ def test_treatment_handout_without_emergency_signs_is_an_error(project_dir: Path
 
 
 def test_treatment_handout_with_empty_call_list_is_an_error(project_dir: Path) -> None:
-    _edit(project_dir, HANDOUT, "call_clinic_if:\n  - Your eyelid droops", "call_clinic_if: []")
+    edit_file(project_dir, HANDOUT, "call_clinic_if:\n  - Your eyelid droops", "call_clinic_if: []")
     assert _lint(project_dir) == [
         "error: handouts/care.yaml:22: call_clinic_if: a treatment handout must list when to "
         "call the clinic (call_clinic_if)",
@@ -130,7 +123,7 @@ def test_treatment_handout_with_empty_call_list_is_an_error(project_dir: Path) -
 
 
 def test_migraine_handout_is_a_treatment_handout(project_dir: Path) -> None:
-    _edit(project_dir, "handouts/about.yaml", "indication: general", "indication: migraine")
+    edit_file(project_dir, "handouts/about.yaml", "indication: general", "indication: migraine")
     assert _lint(project_dir) == [
         "error: handouts/about.yaml: call_clinic_if: a treatment handout must list when to "
         "call the clinic (call_clinic_if)",
@@ -179,14 +172,14 @@ PRIVACY_CASES = [
 def test_lock_screen_text_must_not_name_a_treatment(
     project_dir: Path, old: str, new: str, path: str, line: int, named: str
 ) -> None:
-    _edit(project_dir, "campaigns/care.yaml", old, new)
+    edit_file(project_dir, "campaigns/care.yaml", old, new)
     assert _lint(project_dir) == [
         f"error: campaigns/care.yaml:{line}: {path}: names {named}; {LOCK_SCREEN}",
     ]
 
 
 def test_private_words_match_whole_words_only(project_dir: Path) -> None:
-    _edit(
+    edit_file(
         project_dir, "campaigns/care.yaml", "subject: Looking after yourself today",
         "subject: Toxic fillets, jabber and botoxy cosmetology",
     )
@@ -194,9 +187,11 @@ def test_private_words_match_whole_words_only(project_dir: Path) -> None:
 
 
 def test_clinic_privacy_words_are_added_to_the_list(project_dir: Path) -> None:
-    _edit(project_dir, "clinic.yaml", "privacy_words: []", "privacy_words: [Lip flip, juvederm]")
-    _edit(project_dir, "campaigns/care.yaml", "preheader: A few tips", "preheader: Your lip  flips")
-    _edit(project_dir, "campaigns/care.yaml", "subject: How are you doing?", "subject: Juvederm")
+    campaign = "campaigns/care.yaml"
+    edit_file(project_dir, "clinic.yaml", "privacy_words: []",
+              "privacy_words: [Lip flip, juvederm]")
+    edit_file(project_dir, campaign, "preheader: A few tips", "preheader: Your lip  flips")
+    edit_file(project_dir, campaign, "subject: How are you doing?", "subject: Juvederm")
     assert _lint(project_dir) == [
         f"error: campaigns/care.yaml:12: steps[0].preheader: names 'lip  flips'; {LOCK_SCREEN}",
         f"error: campaigns/care.yaml:20: steps[1].subject: names 'Juvederm'; {LOCK_SCREEN}",
@@ -204,7 +199,8 @@ def test_clinic_privacy_words_are_added_to_the_list(project_dir: Path) -> None:
 
 
 def test_step_labels_are_not_checked(project_dir: Path) -> None:
-    _edit(project_dir, "campaigns/care.yaml", "label: a check-in", "label: your migraine check-in")
+    edit_file(project_dir, "campaigns/care.yaml", "label: a check-in",
+              "label: your migraine check-in")
     assert _lint(project_dir) == []
 
 
@@ -212,8 +208,8 @@ def test_step_labels_are_not_checked(project_dir: Path) -> None:
 
 
 def test_findings_are_sorted_by_file_and_line(project_dir: Path) -> None:
-    _edit(project_dir, "campaigns/care.yaml", "subject: How are you doing?", "subject: Botox")
-    _edit(project_dir, "campaigns/care.yaml", "preheader: A few tips", "preheader: Botox")
+    edit_file(project_dir, "campaigns/care.yaml", "subject: How are you doing?", "subject: Botox")
+    edit_file(project_dir, "campaigns/care.yaml", "preheader: A few tips", "preheader: Botox")
     findings = lint(load_project(project_dir), dt.date(2027, 1, 2))
     assert [(f.severity, f.problem.file, f.problem.line) for f in findings] == [
         ("error", "campaigns/care.yaml", 12),
