@@ -3,7 +3,7 @@
 Stages, in the order data flows (each is one module of the aftercare package):
 
     load      clinic.yaml, handouts/, campaigns/  -> typed Project       aftercare.content
-    lint      reading grade, safety blocks, lock-screen privacy           aftercare.lint
+    lint      reading grades, safety blocks, lock-screen privacy          aftercare.lint
     render    Project (+ patient)                 -> PDF handouts         aftercare.handouts
     preview   campaign steps                      -> email HTML + text    aftercare.emails
     plan      campaign + treatment date + now     -> due times (UTC)      aftercare.schedule
@@ -66,9 +66,12 @@ class Settings:
 
 
 def run_check(settings: Settings, args: argparse.Namespace) -> str:
-    from aftercare.lint import has_errors, lint
+    from aftercare.lint import has_errors, lint, reading_scores
 
     project = load_project(settings.root)
+    if args.scores:
+        for score in reading_scores(project):
+            print(score)
     findings = lint(project, today=_today(project))
     for finding in findings:
         print(finding, file=sys.stderr)
@@ -432,6 +435,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("check", run_check, "validate all content and lint it; exit 1 on errors")
     p.add_argument("--strict", action="store_true", help="warnings fail too")
+    p.add_argument("--scores", action="store_true",
+                   help="also print each handout's reading grades and SMOG")
 
     p = command("build", run_build, "render every handout and email preview that changed")
     p.add_argument("--out", default="build", help="output folder (default: build)")

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from aftercare.content import Handout, Project
+from aftercare.email_wording import OwnSentence, own_sentences
 from aftercare.errors import Problem
-from aftercare.readability import grade, section_text
+from aftercare.readability import grade, measure, section_text, smog, split_sentences
 
 Severity = Literal["error", "warning"]
 
@@ -25,6 +26,16 @@ PRIVATE_WORDS: tuple[str, ...] = (
     "wrinkle", "wrinkles", "frown lines", "crow's feet", "forehead lines",
     "ptosis", "botulism", "aesthetic", "cosmetic", "anti-wrinkle",
 )
+
+# One sentence or list item, read on its own: plain-language guides ask for at most 20 words,
+# and a sentence may read a little above the page's grade (the AMA's 6) but not far above it.
+MAX_SENTENCE_WORDS = 20
+MAX_SENTENCE_GRADE = 9
+# SMOG is calibrated for full understanding and scores about 2 grades above Flesch-Kincaid on
+# the same health text: a handout at the clinic's Flesch-Kincaid maximum of 6 is typically
+# SMOG 8 (the target patient-education programmes set for SMOG when they aim at grade 6).
+SMOG_ALLOWANCE = 2
+_EASIER = "use shorter sentences and everyday words"
 
 _LOCK_SCREEN = (
     "subjects and previews show on lock screens, "
@@ -70,9 +81,56 @@ def check_reading_grade(project: Project, today: dt.date) -> Iterator[Finding]:
             if score > maximum:
                 yield _finding(
                     project, "warning", _handout_file(handout_id), path,
-                    f"reading grade {score:.1f} is above the clinic's maximum of {maximum}; "
-                    "use shorter sentences and everyday words",
+                    _above_maximum(score, maximum),
                 )
+
+
+def check_sentences(project: Project, today: dt.date) -> Iterator[Finding]:
+    """Warn about each sentence or list item of a handout that is too long or too hard alone."""
+    for handout_id, handout in sorted(project.handouts.items()):
+        file = _handout_file(handout_id)
+        source = _Source(project, file)
+        for path, unit in _sentence_units(handout):
+            for sentence in split_sentences(unit):
+                line = source.line_of(path, unit, sentence)
+                for message in _sentence_problems(sentence):
+                    yield Finding("warning", Problem(file, line, path, message))
+
+
+def check_smog(project: Project, today: dt.date) -> Iterator[Finding]:
+    """Warn about a handout whose SMOG grade is above the clinic's maximum plus the allowance."""
+    limit = project.clinic.max_reading_grade + SMOG_ALLOWANCE
+    for handout_id, handout in sorted(project.handouts.items()):
+        score = round(handout_smog(handout), 1)
+        if score > limit:
+            yield Finding("warning", Problem(
+                _handout_file(handout_id), None, "",
+                f"SMOG grade {score:.1f} is above {limit} (the clinic's maximum of "
+                f"{project.clinic.max_reading_grade} plus {SMOG_ALLOWANCE}, as SMOG reads about "
+                f"{SMOG_ALLOWANCE} grades higher); use fewer words of three or more syllables",
+            ))
+
+
+def check_email_wording(project: Project, today: dt.date) -> Iterator[Finding]:
+    """Grade what the email templates say themselves: each sentence, and each template whole.
+
+    Every step is rendered as plain text for the sample patient; what it quotes from a handout
+    or from clinic.yaml is graded there, so only the templates' own sentences are read here.
+    """
+    sentences, problems = own_sentences(project)
+    yield from (Finding("error", problem) for problem in problems)
+    by_file: dict[str, list[OwnSentence]] = {}
+    for own in sentences:
+        by_file.setdefault(own.file, []).append(own)
+        for message in _sentence_problems(own.text):
+            yield Finding("warning", Problem(own.file, own.line, "", message))
+    maximum = project.clinic.max_reading_grade
+    for file, owns in by_file.items():
+        score = round(grade(list(dict.fromkeys(o.text for o in owns))), 1)
+        if score > maximum:
+            yield Finding("warning", Problem(
+                file, None, "own wording", _above_maximum(score, maximum)
+            ))
 
 
 def check_review_due(project: Project, today: dt.date) -> Iterator[Finding]:
@@ -127,13 +185,131 @@ def check_private_subjects(project: Project, today: dt.date) -> Iterator[Finding
 
 RULES: tuple[Rule, ...] = (
     check_reading_grade,
+    check_sentences,
+    check_smog,
+    check_email_wording,
     check_review_due,
     check_safety_lists,
     check_private_subjects,
 )
 
 
+# ---------------------------------------------------------------- scores
+
+
+@dataclass(frozen=True)
+class ReadingScore:
+    """How hard one handout reads: its hardest section and sentence, and its SMOG grade."""
+
+    file: str
+    section_grade: float
+    sentence_grade: float
+    longest_sentence: int       # words
+    smog: float
+
+    def __str__(self) -> str:
+        return (
+            f"{self.file}: highest section grade {self.section_grade:.1f}, highest sentence "
+            f"grade {self.sentence_grade:.1f}, longest sentence {self.longest_sentence} words, "
+            f"SMOG {self.smog:.1f}"
+        )
+
+
+def reading_scores(project: Project) -> list[ReadingScore]:
+    """Every handout's reading scores, by file name; what `pipeline check --scores` prints."""
+    scores = []
+    for handout_id, handout in sorted(project.handouts.items()):
+        sentences = [s for _, u in _sentence_units(handout) for s in split_sentences(u)]
+        scores.append(ReadingScore(
+            file=_handout_file(handout_id),
+            section_grade=max(grade(units) for _, units in _reading_units(handout) if units),
+            sentence_grade=max((grade([s]) for s in sentences), default=0.0),
+            longest_sentence=max((measure([s]).words for s in sentences), default=0),
+            smog=handout_smog(handout),
+        ))
+    return scores
+
+
+def handout_smog(handout: Handout) -> float:
+    """The SMOG grade of everything a reader reads in the handout, headings aside."""
+    return smog([unit for _, unit in _sentence_units(handout)])
+
+
 # ---------------------------------------------------------------- helpers
+
+
+def _above_maximum(score: float, maximum: int) -> str:
+    return f"reading grade {score:.1f} is above the clinic's maximum of {maximum}; {_EASIER}"
+
+
+def _sentence_problems(sentence: str) -> Iterator[str]:
+    words = measure([sentence]).words
+    if words > MAX_SENTENCE_WORDS:
+        yield (
+            f"sentence of {words} words is longer than {MAX_SENTENCE_WORDS}; "
+            f"split it: {_start(sentence)}"
+        )
+    # Compare what we show, as for sections.
+    score = round(grade([sentence]), 1)
+    if score > MAX_SENTENCE_GRADE:
+        yield (
+            f"sentence reading grade {score:.1f} is above {MAX_SENTENCE_GRADE} on its own; "
+            f"use shorter words: {_start(sentence)}"
+        )
+
+
+def _start(sentence: str, width: int = 48) -> str:
+    """The sentence quoted, cut at a word boundary when longer than ``width`` characters."""
+    if len(sentence) <= width:
+        return f'"{sentence}"'
+    cut = sentence[: width + 1].rsplit(" ", 1)[0].rstrip(",;:")
+    return f'"{cut}..."'
+
+
+def _sentence_units(handout: Handout) -> Iterator[tuple[str, str]]:
+    """Each unit a reader reads, with its key path: the summary, sections, the two lists."""
+    yield "summary", handout.summary
+    for index, section in enumerate(handout.sections):
+        where = f"sections[{index}]"
+        for kind in ("paragraphs", "bullets", "steps"):
+            for item, text in enumerate(getattr(section, kind)):
+                yield f"{where}.{kind}[{item}]", text
+        callout = section.callout
+        if callout is not None:
+            yield f"{where}.callout.title", callout.title
+            if callout.text is not None:
+                yield f"{where}.callout.text", callout.text
+            for item, text in enumerate(callout.bullets):
+                yield f"{where}.callout.bullets[{item}]", text
+    for key in ("call_clinic_if", "emergency_if"):
+        for item, text in enumerate(getattr(handout, key)):
+            yield f"{key}[{item}]", text
+
+
+class _Source:
+    """One content file's text, to find the line a sentence starts on inside a folded block."""
+
+    def __init__(self, project: Project, file: str) -> None:
+        self._project = project
+        self._file = file
+        self._text: str | None = None
+
+    def line_of(self, path: str, unit: str, sentence: str) -> int | None:
+        """The line the sentence starts on; the unit's own line if it cannot be found."""
+        line = self._project.line_of(self._file, path)
+        if line is None:
+            return None
+        if self._text is None:
+            self._text = (self._project.root / self._file).read_text(encoding="utf-8")
+        offset = sum(len(row) for row in self._text.splitlines(keepends=True)[: line - 1])
+        # YAML folds long text over lines: the sentence's first words, any spacing between,
+        # looked for only as far as the unit itself can reach with its indentation.
+        words = sentence.split()[:4]
+        pattern = r"\s+".join(re.escape(word) for word in words)
+        found = re.compile(pattern).search(self._text, offset, offset + 2 * len(unit) + 200)
+        if found is None:
+            return line
+        return line + self._text.count("\n", offset, found.start())
 
 
 def _reading_units(handout: Handout) -> Iterator[tuple[str, list[str]]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import shutil
 from pathlib import Path
@@ -51,6 +52,9 @@ def test_hard_section_is_a_warning_at_its_line(project_dir: Path) -> None:
     assert _lint(project_dir) == [
         "warning: handouts/care.yaml:6: sections[0]: reading grade 22.9 is above the clinic's "
         "maximum of 8; use shorter sentences and everyday words",
+        # The one sentence is as hard on its own.
+        "warning: handouts/care.yaml:9: sections[0].paragraphs[0]: sentence reading grade 22.9 "
+        'is above 9 on its own; use shorter words: "Immediately contact our information desk..."',
     ]
 
 
@@ -66,10 +70,17 @@ def test_summary_and_warning_sign_lists_are_each_scored(project_dir: Path) -> No
         f"emergency_if:\n  - {hard}\n  - Call us\n  - Stay calm",
     )
     rest = "is above the clinic's maximum of 8; use shorter sentences and everyday words"
+    alone = (
+        'is above 9 on its own; use shorter words: "Immediately contact our information desk..."'
+    )
     assert _lint(project_dir) == [
         f"warning: handouts/care.yaml:4: summary: reading grade 22.9 {rest}",
+        f"warning: handouts/care.yaml:4: summary: sentence reading grade 22.9 {alone}",
         f"warning: handouts/care.yaml:23: call_clinic_if: reading grade 22.9 {rest}",
+        f"warning: handouts/care.yaml:23: call_clinic_if[0]: sentence reading grade 22.9 {alone}",
         f"warning: handouts/care.yaml:25: emergency_if: reading grade 13.5 {rest}",
+        # Each item is also read on its own: the easy ones pass, the hard one does not.
+        f"warning: handouts/care.yaml:25: emergency_if[0]: sentence reading grade 22.9 {alone}",
     ]
 
 
@@ -81,12 +92,177 @@ def test_grade_that_rounds_to_the_maximum_is_not_above_it(project_dir: Path) -> 
         "and the swelling does not settle this week."
     )
     edit_file(project_dir, HANDOUT, "What to do after your visit.", text)
-    assert _lint(project_dir) == []
+    # Its length is a finding of its own, whatever the maximum grade.
+    too_long = (
+        "warning: handouts/care.yaml:4: summary: sentence of 22 words is longer than 20; "
+        'split it: "Call the doctor if you are worried or if the..."'
+    )
+    assert _lint(project_dir) == [too_long]
     edit_file(project_dir, "clinic.yaml", "max_reading_grade: 8", "max_reading_grade: 7")
     assert _lint(project_dir) == [
         "warning: handouts/care.yaml:4: summary: reading grade 8.0 is above the clinic's "
         "maximum of 7; use shorter sentences and everyday words",
+        too_long,
     ]
+
+
+# ---------------------------------------------------------------- each sentence on its own
+
+HARD = "Immediately contact our information desk regarding unexpected complications."
+SHORTER = "use shorter sentences and everyday words"
+
+
+def test_long_sentence_is_found_on_its_own_line_inside_a_folded_paragraph(
+    project_dir: Path,
+) -> None:
+    # 26 words, 29 syllables: 0.39 × 26 + 11.8 × 29/26 − 15.59 = 7.71, easy enough alone,
+    # and the section (32 words, 2 sentences, 37 syllables) reads 0.39 × 16 + 11.8 × 37/32
+    # − 15.59 = 4.30: only the length is wrong. YAML folds it onto line 11.
+    edit_file(
+        project_dir, HANDOUT, "      - Do not rub the area today. Wash it gently.",
+        "      - >-\n"
+        "        Do not rub the area today.\n"
+        "        Wash it gently with a soft cloth and warm water, and then pat it dry\n"
+        "        with a clean towel, and do not press hard on it.",
+    )
+    assert _lint(project_dir) == [
+        "warning: handouts/care.yaml:11: sections[0].paragraphs[0]: sentence of 26 words is "
+        'longer than 20; split it: "Wash it gently with a soft cloth and warm water..."',
+    ]
+
+
+def test_hard_list_item_is_a_warning_as_well_as_its_section(project_dir: Path) -> None:
+    # The bullet alone: 22.93 (see above). The section's bullets together: 8 + 6 = 14 words
+    # in 2 sentences, 24 + 6 = 30 syllables (a 1 mild 1 ache 1 for 1 a 1 day 1):
+    # 0.39 × 7 + 11.8 × 30/14 − 15.59 = 2.73 + 25.286 − 15.59 = 12.43
+    edit_file(project_dir, HANDOUT, "- A small red spot", f"- {HARD}")
+    assert _lint(project_dir) == [
+        f"warning: handouts/care.yaml:10: sections[1]: reading grade 12.4 is above the "
+        f"clinic's maximum of 8; {SHORTER}",
+        "warning: handouts/care.yaml:13: sections[1].bullets[0]: sentence reading grade 22.9 "
+        'is above 9 on its own; use shorter words: "Immediately contact our information desk..."',
+    ]
+
+
+def test_sentence_both_long_and_hard_gets_both_findings(project_dir: Path) -> None:
+    # HARD's 8 words three times, joined by "and": 26 words, 3 × 24 + 2 = 74 syllables in
+    # one sentence: 0.39 × 26 + 11.8 × 74/26 − 15.59 = 10.14 + 33.585 − 15.59 = 28.13
+    long_and_hard = " and ".join([HARD.rstrip(".")] * 3) + "."
+    edit_file(project_dir, HANDOUT, "summary: What to do after your visit.",
+              f"summary: {long_and_hard}")
+    start = '"Immediately contact our information desk..."'
+    assert _lint(project_dir) == [
+        # 3 × 5 words of three or more syllables in 9 sentences: 1.0430 × √(15 × 30/9) + 3.1291
+        # = 10.50, and the whole handout reads too hard as well.
+        "warning: handouts/care.yaml: SMOG grade 10.5 is above 10 (the clinic's maximum of 8 "
+        "plus 2, as SMOG reads about 2 grades higher); use fewer words of three or more "
+        "syllables",
+        f"warning: handouts/care.yaml:4: summary: reading grade 28.1 is above the clinic's "
+        f"maximum of 8; {SHORTER}",
+        f"warning: handouts/care.yaml:4: summary: sentence of 26 words is longer than 20; "
+        f"split it: {start}",
+        "warning: handouts/care.yaml:4: summary: sentence reading grade 28.1 is above 9 on its "
+        f"own; use shorter words: {start}",
+    ]
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        "Call (555) 010-0100 from 9 am to 5 pm, or see https://clinic.example/help",
+        "Open 9 a.m. to 5 p.m., Monday to Friday. Email desk@clinic.example any time.",
+        "See www.fda.gov/medwatch or call 1-800-FDA-1088",
+        "A small red spot (1 to 2 mm) that fades",
+    ],
+    ids=["phone-time-url", "dotted-times-email", "bare-address", "no-full-stop"],
+)
+def test_phone_numbers_times_addresses_and_list_items_are_read_as_written(
+    project_dir: Path, item: str
+) -> None:
+    # None of these is long or hard: numbers and addresses are not words, "a.m." ends no
+    # sentence, and an item without a full stop is one sentence.
+    edit_file(project_dir, HANDOUT, "- A small red spot", f"- {item}")
+    assert _lint(project_dir) == []
+
+
+# ---------------------------------------------------------------- SMOG per handout
+
+
+def test_smog_above_the_maximum_plus_allowance_is_a_warning(project_dir: Path) -> None:
+    # care.yaml has no word of three or more syllables: SMOG 3.13. This paragraph of 2
+    # sentences (for the 2 it replaces; 9 in all) has 6 such words (ev-er-y, med-i-cine,
+    # clin-i-cian, re-ac-tion, hos-pi-tal, im-me-di-ate-ly):
+    # 1.0430 × √(6 × 30/9) + 3.1291 = 1.0430 × 4.472 + 3.1291 = 7.79, above 5 (3 plus 2).
+    edit_file(
+        project_dir, HANDOUT, "Do not rub the area today. Wash it gently.",
+        "Take every medicine your clinician gave you. "
+        "If you have a reaction, go to a hospital immediately.",
+    )
+    edit_file(project_dir, "clinic.yaml", "max_reading_grade: 8", "max_reading_grade: 3")
+    smog = [f for f in _lint(project_dir) if "SMOG" in f]
+    assert smog == [
+        "warning: handouts/care.yaml: SMOG grade 7.8 is above 5 (the clinic's maximum of 3 "
+        "plus 2, as SMOG reads about 2 grades higher); use fewer words of three or more "
+        "syllables",
+    ]
+    edit_file(project_dir, "clinic.yaml", "max_reading_grade: 3", "max_reading_grade: 6")
+    assert [f for f in _lint(project_dir) if "SMOG" in f] == []
+
+
+# ---------------------------------------------------------------- the email templates' own words
+
+
+def test_long_template_sentence_names_the_template_and_line(project_dir: Path) -> None:
+    # Both steps render day-1; its sentence is reported once.
+    edit_file(
+        project_dir, "templates/email/day-1.txt", "Here are a few tips.",
+        "Here are a few tips for the next few days, so you know what to do and what to "
+        "expect and who to call.",
+    )
+    assert _lint(project_dir) == [
+        "warning: templates/email/day-1.txt:3: sentence of 24 words is longer than 20; "
+        'split it: "Here are a few tips for the next few days, so..."',
+    ]
+
+
+def test_hard_sentence_around_a_variable_is_traced_to_the_layout(project_dir: Path) -> None:
+    # "Immediately telephone (555) 010-0100 regarding unexpected complications.": 5 words,
+    # 5 + 3 + 3 + 4 + 4 = 19 syllables: 0.39 × 5 + 11.8 × 19/5 − 15.59 = 31.2. With the
+    # layout's other own sentence, "Hello Sample," (2 words, 4 syllables), the layout reads
+    # 0.39 × 7/2 + 11.8 × 23/7 − 15.59 = 1.365 + 38.771 − 15.59 = 24.55.
+    edit_file(
+        project_dir, "templates/email/_layout.txt",
+        "Call us on {{ clinic.phone }} if you are worried.",
+        "Immediately telephone {{ clinic.phone }} regarding unexpected complications.",
+    )
+    assert _lint(project_dir) == [
+        "warning: templates/email/_layout.txt: own wording: reading grade 24.5 is above the "
+        f"clinic's maximum of 8; {SHORTER}",
+        "warning: templates/email/_layout.txt:8: sentence reading grade 31.2 is above 9 on its "
+        'own; use shorter words: "Immediately telephone (555) 010-0100 regarding..."',
+    ]
+
+
+def test_text_quoted_from_a_handout_is_graded_in_the_handout_only(project_dir: Path) -> None:
+    # day-1 prints the "today" section: its hard sentence is the handout's, not the template's.
+    edit_file(project_dir, HANDOUT, "Do not rub the area today. Wash it gently.", HARD)
+    assert _lint(project_dir) == [
+        f"warning: handouts/care.yaml:6: sections[0]: reading grade 22.9 is above the "
+        f"clinic's maximum of 8; {SHORTER}",
+        "warning: handouts/care.yaml:9: sections[0].paragraphs[0]: sentence reading grade 22.9 "
+        'is above 9 on its own; use shorter words: "Immediately contact our information desk..."',
+    ]
+
+
+def test_template_that_cannot_render_is_an_error_per_step(project_dir: Path) -> None:
+    edit_file(project_dir, "templates/email/day-1.txt", "Here are a few tips.", "{{ tips }}")
+    findings = lint(load_project(project_dir), TODAY)
+    assert [str(f) for f in findings] == [
+        f"error: templates/email/day-1.txt: cannot render campaigns/care.yaml step {step} "
+        "for the sample patient: 'tips' is undefined"
+        for step in ("day-1", "week-2")
+    ]
+    assert has_errors(findings, strict=False)
 
 
 # ---------------------------------------------------------------- review dates
@@ -247,3 +423,20 @@ def test_finding_shows_its_severity_then_the_problem() -> None:
 def test_real_content_passes_lint_without_errors() -> None:
     findings = lint(load_project(ROOT), TODAY)
     assert not has_errors(findings, strict=False), "\n".join(map(str, findings))
+
+
+TOPICS = (
+    "what-is-botox", "choosing-a-clinician", "safety-and-side-effects", "the-procedure",
+    "results-and-maintenance", "lines-and-sagging-skin", "chronic-migraine",
+)
+
+
+def test_topic_handouts_meet_grade_6_sentence_by_sentence() -> None:
+    # The AMA's grade 6 for every section, and with it the sentence rules and SMOG 8.
+    project = load_project(ROOT)
+    at_6 = dataclasses.replace(
+        project, clinic=dataclasses.replace(project.clinic, max_reading_grade=6)
+    )
+    files = {f"handouts/{topic}.yaml" for topic in TOPICS}
+    findings = [str(f) for f in lint(at_6, TODAY) if f.problem.file in files]
+    assert findings == []

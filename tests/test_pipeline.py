@@ -17,7 +17,7 @@ import pytest
 from pypdf import PdfReader
 
 import pipeline
-from tests.conftest import ROOT
+from tests.conftest import FIXTURES, ROOT
 
 
 @pytest.fixture
@@ -49,12 +49,62 @@ def run(*argv: str) -> int:
     return pipeline.main(["--project", str(ROOT), *argv])
 
 
-def test_check_is_clean_and_strict_on_the_shipped_content(
+# What the sentence rules still find in the shipped content: all of it in the checkout
+# handouts and the email templates, which are being rewritten for grade 6. The topic
+# handouts have no finding (see test_lint); when these are fixed, --strict passes again.
+REMAINING_WARNINGS = [
+    "warning: handouts/aftercare-cosmetic.yaml:15: sections[0].bullets[4]: sentence of 21 "
+    'words is longer than 20; split it: "If an area is sore or swollen, hold a cool pack..."',
+    "warning: handouts/aftercare-cosmetic.yaml:16: sections[0].bullets[5]: sentence reading "
+    "grade 9.1 is above 9 on its own; use shorter words: "
+    '"If you bruise easily, limit alcohol today."',
+    "warning: handouts/aftercare-cosmetic.yaml:78: emergency_if[0]: sentence reading grade "
+    '10.0 is above 9 on its own; use shorter words: "Trouble swallowing, speaking or breathing"',
+    "warning: handouts/aftercare-migraine.yaml:13: sections[0].bullets[2]: sentence of 23 "
+    'words is longer than 20; split it: "If your neck or the injection points feel sore..."',
+    "warning: handouts/aftercare-migraine.yaml:14: sections[0].bullets[3]: sentence reading "
+    "grade 13.5 is above 9 on its own; use shorter words: "
+    '"Keep taking your regular medicines, including..."',
+    "warning: handouts/aftercare-migraine.yaml:51: sections[2].callout.text: sentence reading "
+    'grade 10.7 is above 9 on its own; use shorter words: "The benefit often builds over '
+    'several..."',
+    "warning: handouts/aftercare-migraine.yaml:80: emergency_if[0]: sentence reading grade "
+    '10.0 is above 9 on its own; use shorter words: "Trouble swallowing, speaking or breathing"',
+    "warning: templates/email/cosmetic-month-3.txt:15: sentence reading grade 9.2 is above 9 "
+    'on its own; use shorter words: "Book a consultation:"',
+    "warning: templates/email/cosmetic-month-3.txt:27: sentence reading grade 10.2 is above 9 "
+    'on its own; use shorter words: "New medicines, such as blood thinners, muscle..."',
+]
+
+
+def test_check_passes_on_the_shipped_content_and_strict_names_what_is_left(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert run("check", "--strict") == 0
+    assert run("check") == 0
     out, err = capsys.readouterr()
-    assert out.strip() == "checked 9 handouts and 2 campaigns: 0 errors, 0 warnings"
+    assert out.strip() == "checked 9 handouts and 2 campaigns: 0 errors, 9 warnings"
+    assert err.splitlines() == REMAINING_WARNINGS
+    assert run("check", "--strict") == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "error: checked 9 handouts and 2 campaigns: 0 errors, 9 warnings "
+        "(--strict: warnings fail)"
+    )
+
+
+def test_check_scores_print_each_handouts_reading_grades(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # about.yaml: "We are a small team. We are glad to help." is 10 one-syllable words in 2
+    # sentences: 0.39 × 5 + 11.8 − 15.59 = −1.84; no word of three syllables: SMOG 3.13.
+    assert pipeline.main(["--project", str(FIXTURES / "lint"), "check", "--scores"]) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [
+        "handouts/about.yaml: highest section grade -1.8, highest sentence grade -1.8, "
+        "longest sentence 5 words, SMOG 3.1",
+        "handouts/care.yaml: highest section grade 2.5, highest sentence grade 2.5, "
+        "longest sentence 6 words, SMOG 3.1",
+        "checked 2 handouts and 1 campaigns: 0 errors, 0 warnings",
+    ]
     assert err == ""
 
 

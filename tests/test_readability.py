@@ -1,4 +1,4 @@
-"""Flesch-Kincaid grade: hand-computed values, counting rules, monotonicity and empty text."""
+"""Reading grades: Flesch-Kincaid and SMOG by hand, sentence splitting, monotonicity, empty text."""
 
 from __future__ import annotations
 
@@ -7,7 +7,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aftercare.content import Callout, Section
-from aftercare.readability import Counts, _dictionary, grade, measure, section_text, syllables
+from aftercare.readability import (
+    Counts,
+    _dictionary,
+    grade,
+    measure,
+    section_text,
+    smog,
+    split_sentences,
+    syllables,
+    words_of,
+)
 from aftercare.values import Slug
 
 # Grade = 0.39 × words/sentences + 11.8 × syllables/words − 15.59
@@ -49,6 +59,53 @@ def test_hard_words_give_a_high_grade() -> None:
 def test_end_mark_inside_brackets_or_quotes_is_not_doubled() -> None:
     units = ["Call us (any time).", "Say “stop.”", "Rest"]
     assert measure(units).sentences == 3
+
+
+@pytest.mark.parametrize(
+    ("unit", "expected"),
+    [
+        ("Wash it. Then rest!", ["Wash it.", "Then rest!"]),
+        ("A list item without a full stop", ["A list item without a full stop"]),
+        # Times, decimals, web and email addresses hold dots that end nothing.
+        ("Open 9 a.m. to 5 p.m. on weekdays. Call us.", ["Open 9 a.m. to 5 p.m. on weekdays.",
+                                                          "Call us."]),
+        ("Use 1.5 units, e.g. here. Rest.", ["Use 1.5 units, e.g. here.", "Rest."]),
+        ("Book at https://clinic.example/book. Or call.", ["Book at https://clinic.example/book.",
+                                                           "Or call."]),
+        ("See www.fda.gov/medwatch or write to desk@clinic.example today.",
+         ["See www.fda.gov/medwatch or write to desk@clinic.example today."]),
+        ("Dr. Patel checks it.", ["Dr. Patel checks it."]),
+        # A closing bracket or quote stays with its sentence; folded spaces are joined.
+        ("Call us (any time). Say “stop.”  Then\n rest", ["Call us (any time).", "Say “stop.”",
+                                                        "Then rest"]),
+        # A piece without a word is not a sentence.
+        ("Call (617) 555-0142. 1-800-FDA-1088", ["Call (617) 555-0142.", "1-800-FDA-1088"]),
+        ("(617) 555-0142", []),
+        ("12. 14.", []),
+    ],
+)
+def test_split_sentences(unit: str, expected: list[str]) -> None:
+    assert split_sentences(unit) == expected
+
+
+def test_numbers_and_addresses_are_not_words() -> None:
+    text = "Call (617) 555-0142 or 1-800-FDA-1088, see https://a.example/b or mail x@a.example"
+    assert words_of(text) == ["Call", "or", "FDA", "see", "or", "mail"]
+    # 6 words, 1 sentence: the address adds no hard words to the grade.
+    assert measure([text]).words == 6
+
+
+def test_smog_by_hand() -> None:
+    # 2 sentences; words of three or more syllables: med-i-cine, in-jec-tion (cli-nic has 2).
+    # 1.0430 × √(2 × 30/2) + 3.1291 = 1.0430 × 5.4772 + 3.1291 = 8.8418
+    units = ["The medicine is given as an injection.", "Call the clinic"]
+    assert smog(units) == pytest.approx(8.8418, abs=1e-4)
+
+
+def test_smog_without_hard_words_is_its_floor_and_without_words_zero() -> None:
+    assert smog(["Call us. We can help you."]) == pytest.approx(3.1291)
+    assert smog([]) == 0.0
+    assert smog(["(617) 555-0142"]) == 0.0
 
 
 @pytest.mark.parametrize("units", [[], [""], ["   "], ["12, 14.", "3 - 4 %"]])
