@@ -349,9 +349,8 @@ def _raised(backend: Backend | SchedulingBackend, exc: Exception) -> Outcome:
 
 
 def _step(campaign: Campaign | None, key: str) -> Step | None:
-    if campaign is None:
-        return None
-    return next((s for s in campaign.steps if s.key == key), None)
+    # A message stored before a step was renamed is found under the step's former key.
+    return None if campaign is None else campaign.find_step(key)
 
 
 def _too_late(claim: Claim, step: Step, now: dt.datetime) -> str | None:

@@ -271,7 +271,7 @@ class Outbox(ProviderTracking):
             self._log(at, "rescheduled", row["id"], None, actor, change)
             plan = tuple(replan(_read(Enrollment, row, treated_on=day)))
             _check_plan(plan)
-            return self._retime(row["id"], {entry.step_key: entry for entry in plan}, at, actor)
+            return self._retime(row["id"], by_key(plan), at, actor)
 
     def unsubscribe(
         self, email: str, now: dt.datetime, source: str, actor: str, *, reason: str = "unsubscribed"
@@ -411,6 +411,11 @@ class Outbox(ProviderTracking):
             self._log(at, "rescheduled", enrollment_id, row["id"], actor, change)
             retimed += 1
         return retimed
+
+
+def by_key(plan: Plan) -> dict[str, PlannedMessage]:
+    """The plan's entries by step key, and by any key a step had before a rename."""
+    return {key: entry for entry in plan for key in (entry.step_key, *entry.formerly)}
 
 
 def _check_plan(plan: Plan) -> None:
