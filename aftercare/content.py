@@ -375,7 +375,7 @@ def _check_campaign(
 
 def _check_send_window(step: Step, where: str, doc: Document, clinic: Clinic | None) -> None:
     """A send_until closes the step's window: later than its send time and the morning one."""
-    opens = [t for t in (step.send_time, clinic and clinic.send_time) if t is not None]
+    opens = [t for t in (step.send_time, clinic.send_time if clinic else None) if t]
     latest = max(opens, default=None)
     if step.send_until is not None and latest is not None and step.send_until <= latest:
         doc.add_at(f"{where}.send_until", f"expected a time later than {latest} (the send "

@@ -41,6 +41,10 @@ _MONTH_NAMES = (
     "July", "August", "September", "October", "November", "December",
 )
 _LIST_ITEM = re.compile(r"^(\s*(?:[-*•]|\d+\.)\s+)(.*)$")
+NBSP = "\u00a0"
+# Only these break a plain-text line: a no-break space (in phone numbers) holds words together.
+_BREAKING_SPACE = re.compile(r"[ \t\n\r\f\v]+")
+_ALLERGY_WORDS = ("allerg", "hives", "welts", "wheez", "asthma")
 # Zero-width joiners shape some scripts' names correctly; every other control or format
 # character (bidi overrides, NUL, line breaks) could disguise or break the greeting.
 _KEEP_FORMAT_CHARS = {"\u200c", "\u200d"}
@@ -127,6 +131,8 @@ class EmailRenderer:
             "step": step,
             "handout": handout,
             "sections": self._sections(campaign, step, handout),
+            "emergency_signs": without_allergy(handout.emergency_if),
+            "call_signs": without_allergy(handout.call_clinic_if),
             "next_visit": long_date(next_treatment_on(campaign, recipient.treated_on)),
             "has_calendar": ics is not None,
             "unsubscribe_url": unsubscribe_url,
@@ -265,6 +271,17 @@ def preview_recipient(project: Project) -> Recipient:
     )
 
 
+def without_allergy(signs: tuple[str, ...]) -> tuple[str, ...]:
+    """A handout's warning signs less its allergy items: every email's warning block names the
+    allergy signs itself, split by urgency, so they are never said twice or at one urgency."""
+    return tuple(s for s in signs if not any(word in s.lower() for word in _ALLERGY_WORDS))
+
+
+def nbsp(text: str) -> str:
+    """Text whose spaces never break a line, such as a phone number."""
+    return text.replace(" ", NBSP)
+
+
 def next_treatment_on(campaign: Campaign, treated_on: dt.date) -> dt.date:
     """The day the next treatment (or next migraine cycle) is due."""
     return campaign.next_treatment_after.after(treated_on)
@@ -300,7 +317,7 @@ def wrap(text: str, marker: str = "") -> str:
     Words are never broken, so a long web address stays whole on its own line.
     """
     if marker:
-        return _fill(" ".join(text.split()), marker)
+        return _fill(" ".join(_BREAKING_SPACE.split(text.strip())), marker)
     blocks = re.split(r"\n\s*\n", text.strip("\n"))
     return "\n\n".join("\n".join(_fill(item, lead) for lead, item in _items(b)) for b in blocks)
 
@@ -314,7 +331,7 @@ def _items(block: str) -> Iterator[tuple[str, str]]:
         if match:
             lead, words = match[1], [match[2]]
         else:
-            words.append(line.strip())
+            words.append(line.strip(" \t"))
     if words:
         yield lead, " ".join(w for w in words if w)
 
@@ -396,6 +413,7 @@ def _environment(folder: Path) -> jinja2.Environment:
     )
     env.filters["wrap"] = wrap
     env.filters["tel"] = tel
+    env.filters["nbsp"] = nbsp
     return env
 
 

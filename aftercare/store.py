@@ -10,6 +10,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Final
 
+from aftercare.consent import ConsentChanges
 from aftercare.errors import InputError
 from aftercare.ledger import SYSTEM, UNSUBSCRIBING, StateError
 from aftercare.ledger import address as _address
@@ -66,7 +67,7 @@ _RETIMABLE = """
 """
 
 
-class Outbox(ProviderTracking):
+class Outbox(ProviderTracking, ConsentChanges):
     """The outbox in one SQLite file; every operation is its own short transaction."""
 
     @classmethod
@@ -331,9 +332,10 @@ class Outbox(ProviderTracking):
             " ON p.id = e.patient_id WHERE p.email = ? AND e.campaign = ? AND e.treated_on = ?",
             (address, item.campaign, day),
         ).fetchone()
-        if existing is not None:
+        if existing is not None:  # a repeat: only a change of consent changes anything
+            changes, held = self._change_consent(existing["id"], item, by_key(plan), at)
             plan_now = self._stored_plan(existing["id"], ZoneName(existing["timezone"]))
-            return EnrollResult(existing["id"], False, plan_now)
+            return EnrollResult(existing["id"], False, plan_now, changes, held)
         self._db.execute(
             "INSERT INTO patients (email, first_name, patient_ref, language, created_at)"
             " VALUES (?, ?, ?, ?, ?) ON CONFLICT (email) DO UPDATE SET"
@@ -351,7 +353,8 @@ class Outbox(ProviderTracking):
             ),
         ))
         consent = "yes" if item.marketing_consent else "no"
-        detail = f"marketing consent: {consent} (wording {item.consent_wording_version})"
+        detail = (f"aftercare consent: yes; reminder consent: {consent} "
+                  f"(wording {item.consent_wording_version})")
         self._log(at, "enrolled", enrollment_id, None, item.recorded_by, detail)
         stored: list[PlannedMessage] = []
         for entry in plan:

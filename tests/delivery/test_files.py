@@ -94,7 +94,7 @@ def test_a_long_unsubscribe_link_is_one_plain_header_line_not_encoded_words(
     assert not any(b"=?" in line for line in listed)  # no RFC 2047 encoded-words
     assert max(len(line) for line in lines) <= 998
     # Other headers are still folded at 78 columns.
-    subject = [line for line in lines if line.startswith(b"Subject:")][0]
+    subject = next(line for line in lines if line.startswith(b"Subject:"))
     assert len(subject) <= 78
     message = email.message_from_bytes(raw, policy=default)
     assert message["List-Unsubscribe"] == f"<{url}>"
