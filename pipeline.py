@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aftercare.content import Campaign, Project, load_project
-from aftercare.errors import InputError, PipelineError, UsageError
+from aftercare.errors import ContentError, InputError, PipelineError, Problem, UsageError
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -144,11 +144,9 @@ def run_schedule(settings: Settings, args: argparse.Namespace) -> str:
 
 
 def run_enroll(settings: Settings, args: argparse.Namespace) -> str:
-    from aftercare.intake import describe_plan, enroll_one, parse_enrollment
+    from aftercare.intake import TYPED_INPUT, describe_plan, enroll_one, parse_enrollment
     from aftercare.withdrawal import withdraw_held
 
-    if not args.aftercare_consent:
-        raise InputError("--aftercare-consent", NO_AFTERCARE_CONSENT)
     project = load_project(settings.root)
     now, actor = _now(), f"cli:{_user()}"
     fields = {
@@ -157,7 +155,15 @@ def run_enroll(settings: Settings, args: argparse.Namespace) -> str:
         "patient_id": args.patient_id or "",
         "marketing_consent": "true" if args.reminder_consent else "false",
     }
-    enrollment = parse_enrollment(fields, project, now, recorded_by=actor)
+    # The consent is checked with every other field, and all problems are reported together.
+    missing = [] if args.aftercare_consent else [
+        Problem(TYPED_INPUT, None, "--aftercare-consent", NO_AFTERCARE_CONSENT)]
+    try:
+        enrollment = parse_enrollment(fields, project, now, recorded_by=actor)
+    except ContentError as exc:
+        raise ContentError([*missing, *exc.problems]) from None
+    if missing:
+        raise ContentError(missing)
     with _outbox(settings) as outbox:
         result = enroll_one(outbox, project, enrollment, now)
         backend = _backend(settings, project) if result.to_withdraw else None

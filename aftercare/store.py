@@ -87,13 +87,15 @@ class Outbox(ProviderTracking, ConsentChanges):
         self.close()
 
     def enroll(self, enrollment: Enrollment, plan: Plan, now: dt.datetime) -> EnrollResult:
-        """Store the patient, the enrollment and one message per plan entry; a repeat is a no-op."""
-        return self._enroll_all([(enrollment, plan)], now, ["email"])[0]
+        """Store the patient, the enrollment and one message per plan entry; a repeat changes
+        only a reminder consent that differs (a repeat checkout), and says what changed."""
+        return self._enroll_all([(enrollment, plan)], now, ["email"], update_consent=True)[0]
 
     def enroll_many(
         self, items: Sequence[tuple[Enrollment, Plan]], now: dt.datetime
     ) -> list[EnrollResult]:
-        """Enroll every item in one transaction: all rows or none."""
+        """Enroll every item in one transaction: all rows or none. A row for an existing
+        enrollment changes nothing (a file without the consent column must not withdraw it)."""
         return self._enroll_all(items, now, [f"items[{i}].email" for i in range(len(items))])
 
     def is_suppressed(self, email: str) -> bool:
@@ -313,18 +315,21 @@ class Outbox(ProviderTracking, ConsentChanges):
             raise InputError(field, f"this address is suppressed ({reason}); it cannot be enrolled")
 
     def _enroll_all(
-        self, items: Sequence[tuple[Enrollment, Plan]], now: dt.datetime, fields: Sequence[str]
+        self, items: Sequence[tuple[Enrollment, Plan]], now: dt.datetime, fields: Sequence[str],
+        *, update_consent: bool = False,
     ) -> list[EnrollResult]:
         at = _stamp(now, "now")
         for _, plan in items:
             _check_plan(plan)
         with self._write():
             return [
-                self._enroll_one(enrollment, plan, at, field)
+                self._enroll_one(enrollment, plan, at, field, update_consent)
                 for (enrollment, plan), field in zip(items, fields, strict=True)
             ]
 
-    def _enroll_one(self, item: Enrollment, plan: Plan, at: str, field: str) -> EnrollResult:
+    def _enroll_one(
+        self, item: Enrollment, plan: Plan, at: str, field: str, update_consent: bool
+    ) -> EnrollResult:
         address, day = _address(item.email), item.treated_on.isoformat()
         self._refuse_suppressed(address, field)
         existing = self._db.execute(
@@ -333,7 +338,8 @@ class Outbox(ProviderTracking, ConsentChanges):
             (address, item.campaign, day),
         ).fetchone()
         if existing is not None:  # a repeat: only a change of consent changes anything
-            changes, held = self._change_consent(existing["id"], item, by_key(plan), at)
+            changes, held = ((), ()) if not update_consent else self._change_consent(
+                existing["id"], item, by_key(plan), at)
             plan_now = self._stored_plan(existing["id"], ZoneName(existing["timezone"]))
             return EnrollResult(existing["id"], False, plan_now, changes, held)
         self._db.execute(

@@ -135,7 +135,7 @@ def test_follow_ups_for_the_printed_handout_match_the_issue_example(root: Path) 
     cosmetic = project.campaigns["botox-cosmetic"]
     dates = follow_ups(project.clinic, cosmetic, dt.date(2026, 11, 23))
     assert [(f.local_date, f.label) for f in dates][:2] == [
-        (dt.date(2026, 11, 24), cosmetic.steps[0].label),
+        (dt.date(2026, 11, 23), cosmetic.steps[0].label),  # the evening of the treatment day
         (dt.date(2026, 12, 7), cosmetic.steps[1].label),
     ]
     assert dt.date(2027, 2, 23) in [f.local_date for f in dates]
