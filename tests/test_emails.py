@@ -434,10 +434,9 @@ def test_text_keeps_numbered_steps_and_callouts(renderer: EmailRenderer) -> None
 
 DRIVING = "Do not drive if you feel weak, dizzy or have vision problems."
 ALLERGY = (
-    "Signs of a bad allergic reaction: wheezing, asthma symptoms, a swollen face or throat, "
-    "or feeling dizzy or faint",
-    "Signs of a mild allergic reaction: itching, a rash, or red itchy welts (raised bumps) on "
-    "your skin",
+    "Signs of a bad allergy: wheezing, asthma symptoms, a swollen face or throat, or feeling "
+    "dizzy or faint",
+    "Signs of a mild allergy: itching, a rash, or red itchy welts (raised bumps) on your skin",
 )
 
 
@@ -902,3 +901,12 @@ def test_subjects_and_previews_hold_whenever_the_email_arrives() -> None:
             for text in (step.subject, step.preheader):
                 words = set(re.findall(r"[a-z]+", text.lower()))
                 assert not words & {"today", "tonight", "tomorrow", "yesterday"}, text
+
+
+@pytest.mark.parametrize(("campaign_id", "step_key"), STEPS)
+def test_the_footer_says_the_patient_agreed_to_these_emails(
+    renderer: EmailRenderer, campaign_id: str, step_key: str
+) -> None:
+    email = _render(renderer, campaign_id, step_key)
+    said = "You get these emails because you agreed to them at your visit."
+    assert said in Page(email.html).blocks[-1] and said in email.text.split("-" * 72)[-1]
