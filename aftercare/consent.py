@@ -6,8 +6,9 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from aftercare.ledger import Ledger, instant, read, stamp
+from aftercare.ledger import instant, read
 from aftercare.records import Enrollment, Submitted
+from aftercare.retiming import Retiming
 from aftercare.schedule import PlannedMessage
 
 WITHDRAWN: Final = "reminder consent withdrawn"
@@ -21,7 +22,7 @@ def short_day(moment: dt.datetime) -> str:
     return f"{moment:%a} {moment.day} {moment:%b}"
 
 
-class ConsentChanges(Ledger):
+class ConsentChanges(Retiming):
     """Changing the consents of an enrolment that already exists (a repeat checkout)."""
 
     def _change_consent(
@@ -97,12 +98,7 @@ class ConsentChanges(Ledger):
             if entry.action == "skip":
                 skipped.append(f"{r['step_key']}: {entry.note}")
                 continue
-            due = at if entry.action == "send-now" else stamp(entry.due_at, "due_at")
-            self._db.execute(
-                "UPDATE messages SET state = 'scheduled', due_at = ?, send_at = NULL,"
-                " last_error = NULL WHERE id = ?",
-                (due, r["id"]),
-            )
+            due = self._schedule_again(r["id"], entry, at)
             self._log(at, "scheduled", enrollment_id, r["id"], actor, "reminder consent given")
             scheduled.append({"step_key": r["step_key"], "due_at": due})
         line = "Reminder consent given: " + (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Final
@@ -21,6 +21,7 @@ from aftercare.ledger import stamp as _stamp
 from aftercare.ledger import where as _where
 from aftercare.migrations import connect
 from aftercare.records import Claim, Enrollment, EnrollResult, EventView, MessageView
+from aftercare.retiming import by_key
 from aftercare.schedule import Action, PlannedMessage
 from aftercare.tracking import ProviderTracking
 from aftercare.values import ZoneName
@@ -55,15 +56,6 @@ _CLAIMABLE = """
     WHERE m.state = 'scheduled' AND m.due_at <= :horizon
       AND (m.send_at IS NULL OR m.due_at <= :now)
     ORDER BY m.due_at, m.id LIMIT :limit
-"""
-# Messages a new treatment date re-times: the unsent ones, and the ones only a plan skipped (a
-# corrected date can bring a "too late" step back); never ones a person cancelled.
-_RETIMABLE = """
-    SELECT m.id, m.step_key, m.due_at, m.state FROM messages AS m
-    WHERE m.enrollment_id = ? AND (m.state = 'scheduled' OR (m.state = 'cancelled' AND (
-        SELECT v.kind FROM events AS v WHERE v.message_id = m.id
-        AND v.kind IN ('skipped', 'cancelled') ORDER BY v.id DESC LIMIT 1) = 'skipped'))
-    ORDER BY m.due_at, m.id
 """
 
 
@@ -394,37 +386,6 @@ class Outbox(ProviderTracking, ConsentChanges):
             local = due.astimezone(zone.zone)
             stored.append(PlannedMessage(row["step_key"], row["kind"], local, due, action, note))
         return tuple(stored)
-
-    def _retime(
-        self, enrollment_id: int, plan: Mapping[str, PlannedMessage], at: str, actor: str
-    ) -> int:
-        retimed = 0
-        for row in self._db.execute(_RETIMABLE, (enrollment_id,)).fetchall():
-            entry, scheduled = plan.get(row["step_key"]), row["state"] == "scheduled"
-            if entry is None or entry.action == "skip":
-                if scheduled:  # a step the new plan skips (or no longer has) is cancelled
-                    note = "step no longer in the campaign" if entry is None else entry.note
-                    self._db.execute(
-                        "UPDATE messages SET state = 'cancelled', last_error = ? WHERE id = ?",
-                        (note, row["id"]),
-                    )
-                    self._log(at, "skipped", enrollment_id, row["id"], actor, note)
-                continue
-            due = at if entry.action == "send-now" else _stamp(entry.due_at, "due_at")
-            self._db.execute(
-                "UPDATE messages SET state = 'scheduled', due_at = ?, send_at = NULL,"
-                " last_error = NULL WHERE id = ?",
-                (due, row["id"]),
-            )
-            change = f"due {row['due_at']} -> {due}" + ("" if scheduled else " (was skipped)")
-            self._log(at, "rescheduled", enrollment_id, row["id"], actor, change)
-            retimed += 1
-        return retimed
-
-
-def by_key(plan: Plan) -> dict[str, PlannedMessage]:
-    """The plan's entries by step key, and by any key a step had before a rename."""
-    return {key: entry for entry in plan for key in (entry.step_key, *entry.formerly)}
 
 
 def _check_plan(plan: Plan) -> None:
