@@ -133,6 +133,18 @@ def _plan_step(
     return planned("skip", due_at, f"skipped: was due {_short(day)}, more than {step.grace} ago")
 
 
+def evening_hold(
+    step: Step, rules: SendRules, zone: ZoneInfo, moment: dt.datetime
+) -> dt.datetime | None:
+    """For a step with send_until: None if ``moment`` is inside its sending window, else the
+    next morning at the send time (dispatch holds a late evening email rather than send it
+    at night)."""
+    if step.send_until is None:
+        return None
+    at = _next_in_window(step, step.send_until, moment, zone, rules)
+    return None if at == moment else at
+
+
 def _next_in_window(
     step: Step, until: ClockTime, now: dt.datetime, zone: ZoneInfo, rules: SendRules
 ) -> dt.datetime:

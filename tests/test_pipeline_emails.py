@@ -259,3 +259,21 @@ def test_a_csv_row_for_an_existing_enrolment_never_changes_its_consent(
     assert capsys.readouterr().out == "imported rows.csv: 0 enrolled, 1 already enrolled\n"
     assert _states(env)["month-3"] == "scheduled"
     assert _events(env, "consent-changed") == []
+
+
+def test_an_evening_email_the_sender_reaches_only_at_night_waits_for_the_morning(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Enrolled at 20:50 (sent at the next run), but cron does not run again before 23:30."""
+    at(monkeypatch, f"{SATURDAY}T20:50")
+    assert enroll("--aftercare-consent") == 0
+    capsys.readouterr()
+    assert send_due("2026-11-22T04:30Z") == 0  # 23:30 in New York
+    assert capsys.readouterr().out == (
+        "1 due: 0 sent, 0 failed, 0 unknown, 1 to retry later, 0 cancelled, 0 too late\n")
+    assert emls(env) == []
+    assert send_due("2026-11-22T14:59Z") == 0
+    assert emls(env) == []
+    assert send_due("2026-11-22T15:00Z") == 0  # Sunday 10:00: the next morning
+    assert len(emls(env)) == 1
+    assert _states(env)["day-0"] == "sent"
