@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aftercare.content import Campaign, Project, load_project
-from aftercare.errors import InputError, PipelineError, UsageError
+from aftercare.errors import ContentError, InputError, PipelineError, Problem, UsageError
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -125,7 +125,8 @@ def run_schedule(settings: Settings, args: argparse.Namespace) -> str:
     campaign = _campaign(project, args.campaign)
     zone = _zone(args.tz or project.clinic.timezone)
     now = _now()
-    treated_on = check_treatment_date("--treated-on", args.treated_on, ZoneName(zone).zone, now)
+    treated_on = check_treatment_date("--treated-on", args.treated_on,
+                                      project.clinic.timezone.zone, now)
     planned = plan(campaign, treated_on, ZoneName(zone).zone, now,
                    rules_for(project.clinic, campaign), marketing_consent=True)
     if args.json:
@@ -146,24 +147,46 @@ def run_schedule(settings: Settings, args: argparse.Namespace) -> str:
 
 
 def run_enroll(settings: Settings, args: argparse.Namespace) -> str:
-    from aftercare.intake import describe_plan, enroll_one, parse_enrollment
+    from aftercare.intake import TYPED_INPUT, describe_plan, enroll_one, parse_enrollment
+    from aftercare.withdrawal import withdraw_held
 
     project = load_project(settings.root)
-    now = _now()
+    now, actor = _now(), f"cli:{_user()}"
     fields = {
         "email": args.email, "first_name": args.first_name, "campaign": args.campaign,
         "treated_on": args.treated_on, "timezone": args.tz or "", "language": args.language or "",
         "patient_id": args.patient_id or "",
-        "marketing_consent": "true" if args.marketing_consent else "false",
+        "marketing_consent": "true" if args.reminder_consent else "false",
     }
-    enrollment = parse_enrollment(fields, project, now, recorded_by=f"cli:{_user()}")
+    # The consent is checked with every other field, and all problems are reported together.
+    missing = [] if args.aftercare_consent else [
+        Problem(TYPED_INPUT, None, "--aftercare-consent", NO_AFTERCARE_CONSENT)]
+    try:
+        enrollment = parse_enrollment(fields, project, now, recorded_by=actor)
+    except ContentError as exc:
+        raise ContentError([*missing, *exc.problems]) from None
+    if missing:
+        raise ContentError(missing)
     with _outbox(settings) as outbox:
         result = enroll_one(outbox, project, enrollment, now)
+        backend = _backend(settings, project) if result.to_withdraw else None
+        withdrawn = withdraw_held(outbox, backend, result.to_withdraw, now, actor)
     for line in describe_plan(result):
         print(line)
+    for change in result.changes:
+        print(change)
+    if result.to_withdraw:
+        print(f"Withdrawal: {withdrawn.summary()}")
     if not result.created:
-        return "already enrolled for that treatment date; nothing changed"
+        return ("already enrolled for that treatment date; consent updated" if result.changes
+                else "already enrolled for that treatment date; nothing changed")
     return f"enrolled in {args.campaign}: {len(result.messages)} messages planned"
+
+
+NO_AFTERCARE_CONSENT = (
+    "required: enrol a patient only once they agree to aftercare emails (read them the wording "
+    "on the checkout page, then pass --aftercare-consent); to print a handout without emails, "
+    "use `pipeline handout`")
 
 
 def run_import(settings: Settings, args: argparse.Namespace) -> str:
@@ -469,7 +492,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--treated-on", required=True, metavar="YYYY-MM-DD")
     p.add_argument("--tz", metavar="ZONE")
     p.add_argument("--patient-id")
-    p.add_argument("--marketing-consent", action="store_true")
+    p.add_argument("--aftercare-consent", action="store_true",
+                   help="the patient agreed to aftercare emails (required to enrol)")
+    p.add_argument("--reminder-consent", "--marketing-consent", dest="reminder_consent",
+                   action="store_true",
+                   help="the patient also agreed to reminders to book a next visit (optional)")
     p.add_argument("--language")
 
     p = command("import", run_import, "enrol every row of a CSV file, or none")

@@ -150,6 +150,11 @@ class CalendarEntry:
     description: str
 
 
+# Clinical steps due within this many days of treatment are safety messages: they go out on
+# their own day whatever quiet weekdays or closures say (an email is not the clinic opening).
+SAFETY_DAYS = 7
+
+
 @dataclass(frozen=True)
 class Step:
     key: Slug
@@ -161,9 +166,21 @@ class Step:
     template: Slug
     grace: Offset
     send_time: ClockTime | None = None
+    # The latest local time a late message still goes out that day; later, the next morning.
+    send_until: ClockTime | None = None
+    formerly: tuple[Slug, ...] = ()
     sections: tuple[Slug, ...] = ()
     warning_signs: bool = False
     calendar: CalendarEntry | None = None
+
+    @property
+    def is_safety(self) -> bool:
+        """A clinical step in the first days: never moved by quiet weekdays or closures."""
+        return self.kind == "clinical" and self.offset.longest_days() <= SAFETY_DAYS
+
+    def answers_to(self, key: str) -> bool:
+        """Whether a message stored under ``key`` belongs to this step (its key or a former one)."""
+        return key == self.key or key in self.formerly
 
 
 @dataclass(frozen=True)
@@ -178,7 +195,14 @@ class Campaign:
     id: str = field(default="", metadata={"yaml": False})
 
     def step(self, key: str) -> Step:
-        return next(s for s in self.steps if s.key == key)
+        found = self.find_step(key)
+        if found is None:
+            raise KeyError(key)
+        return found
+
+    def find_step(self, key: str) -> Step | None:
+        """The step a message stored under ``key`` belongs to, also under a key it had before."""
+        return next((s for s in self.steps if s.answers_to(key)), None)
 
 
 # ---------------------------------------------------------------- the project
@@ -224,7 +248,7 @@ def load_project(root: Path, only: tuple[str, ...] = ()) -> Project:
         doc = by_name[f"campaigns/{campaign_id}.yaml"]
         if f"handouts/{campaign.handout}.yaml" in by_name and campaign.handout not in handouts:
             continue  # that handout's own problems are reported; don't repeat them here
-        _check_campaign(root, campaign, handouts, doc)
+        _check_campaign(root, campaign, handouts, doc, clinic)
     _check_one_campaign_per_indication(campaigns, by_name)
     unknown = [t for t in only if t not in handouts and f"handouts/{t}.yaml" not in by_name]
     problems = [p for d in docs for p in d.problems]
@@ -297,7 +321,8 @@ def _check_handout(handout: Handout, doc: Document) -> None:
 
 
 def _check_campaign(
-    root: Path, campaign: Campaign, handouts: Mapping[str, Handout], doc: Document
+    root: Path, campaign: Campaign, handouts: Mapping[str, Handout], doc: Document,
+    clinic: Clinic | None = None,
 ) -> None:
     if campaign.indication not in TREATMENT_INDICATIONS:
         doc.add_at("indication", f"expected one of cosmetic, migraine; got {campaign.indication!r}")
@@ -319,6 +344,12 @@ def _check_campaign(
         if step.key in keys:
             doc.add_at(f"{where}.key", f"expected a unique key; got {step.key!r} again")
         keys.add(step.key)
+        for f_index, old in enumerate(step.formerly):
+            if old in keys or any(old == other.key for other in campaign.steps):
+                doc.add_at(f"{where}.formerly[{f_index}]",
+                           f"expected a key no other step uses; got {old!r}")
+            keys.add(old)
+        _check_send_window(step, where, doc, clinic)
         if step.offset.shortest_days() <= previous:
             doc.add_at(
                 f"{where}.offset", f"expected a span later than the step before; got {step.offset}"
@@ -340,6 +371,15 @@ def _check_campaign(
                     )
     if not campaign.steps:
         doc.add_at("steps", "expected at least one step")
+
+
+def _check_send_window(step: Step, where: str, doc: Document, clinic: Clinic | None) -> None:
+    """A send_until closes the step's window: later than its send time and the morning one."""
+    opens = [t for t in (step.send_time, clinic.send_time if clinic else None) if t]
+    latest = max(opens, default=None)
+    if step.send_until is not None and latest is not None and step.send_until <= latest:
+        doc.add_at(f"{where}.send_until", f"expected a time later than {latest} (the send "
+                   f"times of the step and of the clinic); got {step.send_until}")
 
 
 def _check_one_campaign_per_indication(

@@ -21,6 +21,7 @@ from aftercare.delivery import (
 )
 from aftercare.emails import Recipient, RenderedEmail, clean_name
 from aftercare.records import Claim
+from aftercare.schedule import evening_hold, rules_for
 from aftercare.store import Outbox, StateError
 from aftercare.withdrawal import (
     CANCEL_CUTOFF,
@@ -32,11 +33,9 @@ from aftercare.withdrawal import (
 )
 
 # The web app and the CLI reach withdrawal and webhook handling through this module too.
-__all__ = [
-    "CANCEL_CUTOFF", "DEFAULT_LEASE", "MAX_AHEAD", "MAX_ATTEMPTS", "MAX_PAUSE", "PAUSE_BUDGET",
-    "DispatchReport", "Renderer", "WebhookResult", "WithdrawReport", "process_webhook",
-    "send_due", "withdraw",
-]
+__all__ = ["CANCEL_CUTOFF", "DEFAULT_LEASE", "MAX_AHEAD", "MAX_ATTEMPTS", "MAX_PAUSE",
+           "PAUSE_BUDGET", "DispatchReport", "Renderer", "WebhookResult", "WithdrawReport",
+           "process_webhook", "send_due", "withdraw"]
 
 logger = logging.getLogger("aftercare.dispatch")
 
@@ -262,6 +261,10 @@ class _Sender:
             outbox.mark_failed(mid, f"not sent: {late}", now)
             return "too_late"
         send_at = max(claim.send_at, now) if self.scheduler is not None else now
+        rules, zone = rules_for(self.project.clinic, campaign), claim.timezone.zone
+        if (wait := evening_hold(step, rules, zone, send_at)) is not None:  # never at night
+            outbox.mark_retry(mid, "not sent yet: too late in the evening", wait, now)
+            return "retried"
         if send_at - now > MAX_AHEAD:
             # The provider would refuse it (and the backend raises): hand it over later.
             outbox.mark_retry(mid, "not sent yet: more than 72 hours before its send time",
@@ -349,9 +352,8 @@ def _raised(backend: Backend | SchedulingBackend, exc: Exception) -> Outcome:
 
 
 def _step(campaign: Campaign | None, key: str) -> Step | None:
-    if campaign is None:
-        return None
-    return next((s for s in campaign.steps if s.key == key), None)
+    # A message stored before a step was renamed is found under the step's former key.
+    return None if campaign is None else campaign.find_step(key)
 
 
 def _too_late(claim: Claim, step: Step, now: dt.datetime) -> str | None:

@@ -7,9 +7,8 @@ import hashlib
 import os
 import re
 import secrets
-import textwrap
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,14 +16,14 @@ from typing import Any
 import css_inline
 import jinja2
 import jinja2.meta
+from markupsafe import Markup
 
 from aftercare.calendar_invite import AllDayEvent, build_ics
 from aftercare.content import Campaign, Handout, Project, Section, Step
 from aftercare.errors import InputError, RenderError
+from aftercare.plaintext import nbsp, remembering_wrap, tidy, wrap
 from aftercare.tokens import sign
 from aftercare.values import EmailAddress
-
-TEXT_WIDTH = 72
 
 # Previews are rendered for this made-up patient so `pipeline build` output is reproducible.
 PREVIEW_FIRST_NAME = "Sample"
@@ -40,7 +39,7 @@ _MONTH_NAMES = (
     "January", "February", "March", "April", "May", "June",
     "July", "August", "September", "October", "November", "December",
 )
-_LIST_ITEM = re.compile(r"^(\s*(?:[-*•]|\d+\.)\s+)(.*)$")
+_ALLERGY_WORDS = ("allerg", "hives", "welts", "wheez", "asthma")
 # Zero-width joiners shape some scripts' names correctly; every other control or format
 # character (bidi overrides, NUL, line breaks) could disguise or break the greeting.
 _KEEP_FORMAT_CHARS = {"\u200c", "\u200d"}
@@ -93,6 +92,14 @@ class _CompiledStep:
     html: jinja2.Template
     text: jinja2.Template
     version: str
+    # The quoted handout sections, the warning block and the contact block are the same in
+    # every message of a step: rendered once, when the step is compiled.
+    quoted_html: Markup
+    quoted_text: str
+    warning_html: Markup
+    warning_text: str
+    contact_html: Markup
+    contact_text: str
 
 
 class EmailRenderer:
@@ -104,7 +111,7 @@ class EmailRenderer:
         folder = project.templates / "email"
         self._env = _environment(folder)
         self._wrapped: dict[tuple[str, str], str] = {}
-        self._env.filters["wrap"] = _remembering_wrap(self._wrapped)
+        self._env.filters["wrap"] = remembering_wrap(self._wrapped)
         self._inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
         self._compiled: dict[tuple[str, Step], _CompiledStep] = {}
 
@@ -127,12 +134,18 @@ class EmailRenderer:
             "step": step,
             "handout": handout,
             "sections": self._sections(campaign, step, handout),
+            "quoted_html": compiled.quoted_html,
+            "quoted_text": compiled.quoted_text,
+            "warning_html": compiled.warning_html,
+            "warning_text": compiled.warning_text,
+            "contact_html": compiled.contact_html,
+            "contact_text": compiled.contact_text,
             "next_visit": long_date(next_treatment_on(campaign, recipient.treated_on)),
             "has_calendar": ics is not None,
             "unsubscribe_url": unsubscribe_url,
         }
         html = _charset_first(self._inliner.inline(compiled.html.render(context)))
-        text = _tidy(compiled.text.render(context))
+        text = tidy(compiled.text.render(context))
         return RenderedEmail(
             subject=step.subject,
             preheader=step.preheader,
@@ -161,9 +174,41 @@ class EmailRenderer:
                 for used, source in _sources(self._env, name):
                     digest.update(f"{used}\0{source}\0".encode())
             digest.update(repr(step).encode())
-            compiled = _CompiledStep(html, text, digest.hexdigest()[:12])
+            clinic = self._project.clinic
+            compiled = _CompiledStep(html, text, digest.hexdigest()[:12],
+                                     *self._quoted(campaign, step),
+                                     *self._warning_blocks(campaign, step),
+                                     *self._blocks("contact", clinic))
             self._compiled[cache_key] = compiled
         return compiled
+
+    def _quoted(self, campaign: Campaign, step: Step) -> tuple[Markup, str]:
+        """The handout sections the step quotes, HTML and text, one after another."""
+        sections = self._sections(campaign, step, self._handout(campaign))
+        pairs = [self._blocks("section", s) for s in sections]
+        return Markup("\n".join(h for h, _ in pairs)), "\n".join(t for _, t in pairs)
+
+    def _warning_blocks(self, campaign: Campaign, step: Step) -> tuple[Markup, str]:
+        """The step's warning block, HTML and text, from the macros every email shares."""
+        if not step.warning_signs:
+            return Markup(""), ""
+        handout = self._handout(campaign)
+        return self._blocks("warning_signs", self._project.clinic,
+                            without_allergy(handout.emergency_if),
+                            without_allergy(handout.call_clinic_if))
+
+    def _blocks(self, macro: str, *args: object) -> tuple[Markup, str]:
+        """A macro of _macros.html and _macros.txt called once (empty where a project's
+        templates do not have it)."""
+        called = []
+        for kind in ("html", "txt"):
+            try:
+                module = self._env.get_template(f"_macros.{kind}").module
+            except jinja2.TemplateNotFound:
+                module = None
+            function = getattr(module, macro, None)
+            called.append("" if function is None else str(function(*args)))
+        return Markup(called[0]), called[1]
 
     def _handout(self, campaign: Campaign) -> Handout:
         handout = self._project.handouts.get(campaign.handout)
@@ -265,6 +310,18 @@ def preview_recipient(project: Project) -> Recipient:
     )
 
 
+def without_allergy(signs: tuple[str, ...]) -> tuple[str, ...]:
+    """A handout's warning signs less its allergy items: every email's warning block names the
+    allergy signs itself, split by urgency, so they are never said twice or at one urgency."""
+    return tuple(s for s in signs if not any(word in s.lower() for word in _ALLERGY_WORDS))
+
+
+def phone_link(number: str) -> Markup:
+    """A phone number as an HTML tel: link that never wraps (a filter: cheaper than a macro,
+    and every email shows several)."""
+    return Markup('<a class="phone" href="{}">{}</a>').format(tel(number), nbsp(number))
+
+
 def next_treatment_on(campaign: Campaign, treated_on: dt.date) -> dt.date:
     """The day the next treatment (or next migraine cycle) is due."""
     return campaign.next_treatment_after.after(treated_on)
@@ -293,71 +350,6 @@ def content_hash(subject: str, preheader: str, html: str, text: str, ics: bytes 
     return digest.hexdigest()
 
 
-def wrap(text: str, marker: str = "") -> str:
-    """Plain text wrapped at 72 columns; blank lines part paragraphs, '- ' or '1. ' start items.
-
-    With ``marker`` the whole text is one item hung under the marker (a bullet or a number).
-    Words are never broken, so a long web address stays whole on its own line.
-    """
-    if marker:
-        return _fill(" ".join(text.split()), marker)
-    blocks = re.split(r"\n\s*\n", text.strip("\n"))
-    return "\n\n".join("\n".join(_fill(item, lead) for lead, item in _items(b)) for b in blocks)
-
-
-def _items(block: str) -> Iterator[tuple[str, str]]:
-    lead, words = "", list[str]()
-    for line in block.splitlines():
-        match = _LIST_ITEM.match(line)
-        if match and words:
-            yield lead, " ".join(words)
-        if match:
-            lead, words = match[1], [match[2]]
-        else:
-            words.append(line.strip())
-    if words:
-        yield lead, " ".join(w for w in words if w)
-
-
-def _fill(text: str, lead: str) -> str:
-    return textwrap.fill(
-        text,
-        width=TEXT_WIDTH,
-        initial_indent=lead,
-        subsequent_indent=" " * len(lead),
-        break_long_words=False,
-        break_on_hyphens=False,
-    )
-
-
-# Distinct texts a renderer remembers wrapped; real content has a few hundred (the handouts'
-# sections, the templates' own lines). Past this, the memory starts again: it only saves time.
-_WRAP_MEMORY = 4096
-
-
-def _remembering_wrap(memory: dict[tuple[str, str], str]) -> Callable[..., str]:
-    """``wrap`` remembering its results in ``memory``: the same sections and lines come back
-    in every message, and wrapping them was a third of the time spent rendering one.
-
-    Text holding the recipient's name (the greeting) is wrapped afresh and never kept.
-    """
-
-    @jinja2.pass_context
-    def wrap_filter(context: jinja2.runtime.Context, text: str, marker: str = "") -> str:
-        name = context.get("first_name")
-        if name and name in text:
-            return wrap(text, marker)
-        key = (text, marker)
-        wrapped = memory.get(key)
-        if wrapped is None:
-            if len(memory) >= _WRAP_MEMORY:
-                memory.clear()
-            wrapped = memory[key] = wrap(text, marker)
-        return wrapped
-
-    return wrap_filter
-
-
 def _charset_first(html: str) -> str:
     """The document with <meta charset> first in <head>, within the 1024 bytes browsers sniff."""
     # The inliner writes the kept @media rules at the top of <head>, pushing the meta down.
@@ -365,12 +357,6 @@ def _charset_first(html: str) -> str:
     if meta not in html or "<head>" not in html:
         return html
     return html.replace(meta, "", 1).replace("<head>", "<head>" + meta, 1)
-
-
-def _tidy(text: str) -> str:
-    """Plain text without trailing spaces, at most one blank line in a row, one final newline."""
-    lines = [line.rstrip() for line in text.strip("\n").splitlines()]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)) + "\n"
 
 
 def tel(phone: str) -> str:
@@ -396,6 +382,8 @@ def _environment(folder: Path) -> jinja2.Environment:
     )
     env.filters["wrap"] = wrap
     env.filters["tel"] = tel
+    env.filters["nbsp"] = nbsp
+    env.filters["phone"] = phone_link
     return env
 
 

@@ -47,14 +47,17 @@ FIELDS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 CLI_NAMES: Mapping[str, str] = MappingProxyType({
     "email": "--email", "first_name": "--first-name", "campaign": "CAMPAIGN",
     "treated_on": "--treated-on", "timezone": "--tz", "language": "--language",
-    "marketing_consent": "--marketing-consent", "patient_id": "--patient-id",
+    "marketing_consent": "--reminder-consent", "patient_id": "--patient-id",
 })
 TYPED_INPUT = "command line"
 
 MAX_NAME = 60
 MAX_PATIENT_ID = 64
+# The treatment-date rule, the same for the command line, the checkout page and CSV import:
+# never in the future at the clinic (the treatment happened there, whatever the patient's
+# zone), and at most a year back, so staff can catch up on a late entry; a step already past
+# its grace is then recorded as skipped, never sent late.
 MAX_DAYS_AGO = 365
-MAX_DAYS_AHEAD = 1
 _PATIENT_ID = re.compile(r"[A-Za-z0-9._-]+")
 _YES = {"true", "yes", "1"}
 _NO = {"false", "no", "0", ""}
@@ -118,10 +121,7 @@ def parse_enrollment(
     except ValueError as exc:
         problem("timezone", f"{exc}; got {_shown(zone_text)}")
 
-    # "Today" is the patient's today: late evening in one zone is already tomorrow in another.
-    treated_on, date_problem = _treatment_date(
-        text("treated_on"), (zone or clinic.timezone).zone, now
-    )
+    treated_on, date_problem = _treatment_date(text("treated_on"), clinic.timezone.zone, now)
     if date_problem:
         problem("treated_on", date_problem)
 
@@ -169,7 +169,7 @@ def parse_enrollment(
 
 
 def check_treatment_date(field: str, text: str, zone: ZoneInfo, now: dt.datetime) -> dt.date:
-    """A typed treatment date (YYYY-MM-DD), from a year ago to tomorrow in ``zone``."""
+    """A typed treatment date (YYYY-MM-DD), from a year ago to today in ``zone`` (the clinic's)."""
     _require_aware(now)
     day, problem = _treatment_date(text.strip(), zone, now)
     if problem or day is None:
@@ -182,17 +182,19 @@ def _treatment_date(text: str, zone: ZoneInfo, now: dt.datetime) -> tuple[dt.dat
         day = parse_date(text)
     except ValueError as exc:
         return None, f"{exc}; got {_shown(text)}"
-    today = now.astimezone(zone).date()
-    latest = today + dt.timedelta(days=MAX_DAYS_AHEAD)
+    problem = treatment_date_problem(day, now.astimezone(zone).date())
+    return (None, f"{problem}; got {text!r}") if problem else (day, "")
+
+
+def treatment_date_problem(day: dt.date, today: dt.date) -> str | None:
+    """What is wrong with a treatment date, ``today`` being the clinic's; None when it is fine."""
+    if day > today:
+        return (f"expected today ({today} at the clinic) or earlier: a treatment date cannot "
+                "be in the future")
     earliest = today - dt.timedelta(days=MAX_DAYS_AGO)
-    if day > latest:
-        return None, f"expected a date no later than tomorrow ({latest}); got {text!r}"
     if day < earliest:
-        return None, (
-            f"expected a date within the last {MAX_DAYS_AGO} days (on or after {earliest}); "
-            f"got {text!r}"
-        )
-    return day, ""
+        return f"expected a date within the last {MAX_DAYS_AGO} days (on or after {earliest})"
+    return None
 
 
 def supported_languages(project: Project) -> tuple[str, ...]:

@@ -26,11 +26,6 @@ class Enrollment:
     patient_ref: str | None = None  # optional external patient id
 
 
-@dataclass(frozen=True)
-class EnrollResult:
-    enrollment_id: int
-    created: bool  # False: the same patient + campaign + treatment date already existed (a no-op)
-    messages: tuple[PlannedMessage, ...]  # the plan as stored (for display)
 
 
 @dataclass(frozen=True)
@@ -90,6 +85,18 @@ SUPPRESSING: Final = frozenset(
 # Events we keep. Open and click events (and account events) are ignored: the tool does not
 # enable tracking, and which patient read which aftercare email is data we do not want.
 KNOWN_EVENTS: Final = SUPPRESSING | {"processed", "delivered", "deferred", "group_resubscribe"}
+
+
+@dataclass(frozen=True)
+class EnrollResult:
+    enrollment_id: int
+    created: bool  # False: the same patient + campaign + treatment date already existed
+    messages: tuple[PlannedMessage, ...]  # the plan as stored (for display)
+    # A repeat with other consents: what changed, in words for staff ("Reminder consent
+    # withdrawn: cancelled 1 reminder (month-3, Tue 23 Feb)"); empty when nothing changed.
+    changes: tuple[str, ...] = ()
+    # Reminders the provider holds that the new consent withdraws: cancel them there.
+    to_withdraw: tuple[Submitted, ...] = ()
 
 
 @dataclass(frozen=True)

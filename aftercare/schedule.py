@@ -1,4 +1,10 @@
-"""Pure scheduling: campaign + treatment date + zone + now -> when each step is due (UTC)."""
+"""Pure scheduling: campaign + treatment date + zone + now -> when each step is due (UTC).
+
+Safety steps (clinical, in the first days: ``Step.is_safety``) go out on their own day;
+other steps move past quiet weekdays and closures. A step with ``send_until`` (the evening
+email of the treatment day) that is planned after its send time goes at the next run while
+the local time is before ``send_until``, else the next morning at the clinic's send time.
+"""
 
 from __future__ import annotations
 
@@ -33,6 +39,7 @@ class PlannedMessage:
     due_at: dt.datetime  # aware, UTC
     action: Action
     note: str | None
+    formerly: tuple[str, ...] = ()  # keys the step had before a rename (stored messages)
 
 
 @dataclass(frozen=True)
@@ -67,7 +74,7 @@ def follow_ups(clinic: Clinic, campaign: Campaign, treated_on: dt.date) -> tuple
     """The patient's own dates for the printed handout: each step, then the next treatment."""
     rules = rules_for(clinic, campaign)
     dates = [
-        FollowUp(_allowed_day(step.offset.after(treated_on), rules), step.label)
+        FollowUp(_send_day(step, step.offset.after(treated_on), rules), step.label)
         for step in campaign.steps
     ]
     dates.append(
@@ -95,7 +102,7 @@ def _plan_step(
     marketing_consent: bool,
 ) -> PlannedMessage:
     nominal = step.offset.after(treated_on)
-    day = _allowed_day(nominal, rules)
+    day = _send_day(step, nominal, rules)
     local_due = local_moment(day, step.send_time or rules.send_time, zone)
     due_at = local_due.astimezone(UTC)
     note = None
@@ -104,16 +111,56 @@ def _plan_step(
 
     def planned(action: Action, at: dt.datetime, text: str | None) -> PlannedMessage:
         local, utc = at.astimezone(zone), at.astimezone(UTC)
-        return PlannedMessage(step.key, step.kind, local, utc, action, text)
+        return PlannedMessage(step.key, step.kind, local, utc, action, text, step.formerly)
 
     if step.kind == "marketing" and not marketing_consent:
         return planned("skip", due_at, "skipped: no consent to reminders")
     if due_at >= now:
         return planned("send", due_at, note)
     grace_end = local_due + (step.grace.after(day) - day)
+    if step.send_until is not None:
+        at = _next_in_window(step, step.send_until, now, zone, rules)
+        was_due = f"was due {_short(day)} {step.send_time or rules.send_time}"
+        if at > grace_end:
+            return planned("skip", due_at, f"skipped: {was_due}, more than {step.grace} ago")
+        if at == now:
+            return planned("send-now", now, f"{was_due}; sent at the next run, before "
+                                            f"{step.send_until}")
+        morning = f"{_short(at.astimezone(zone).date())} {rules.send_time}"
+        return planned("send", at, f"{was_due}; too late that evening, so sent {morning}")
     if now <= grace_end:
         return planned("send-now", now, f"was due {_short(day)}; sent now (within {step.grace})")
     return planned("skip", due_at, f"skipped: was due {_short(day)}, more than {step.grace} ago")
+
+
+def evening_hold(
+    step: Step, rules: SendRules, zone: ZoneInfo, moment: dt.datetime
+) -> dt.datetime | None:
+    """For a step with send_until: None if ``moment`` is inside its sending window, else the
+    next morning at the send time (dispatch holds a late evening email rather than send it
+    at night)."""
+    if step.send_until is None:
+        return None
+    at = _next_in_window(step, step.send_until, moment, zone, rules)
+    return None if at == moment else at
+
+
+def _next_in_window(
+    step: Step, until: ClockTime, now: dt.datetime, zone: ZoneInfo, rules: SendRules
+) -> dt.datetime:
+    """``now`` if its local time is between the morning send time and ``until``; else the
+    next morning at the send time (a safety step on any day, others on an allowed day)."""
+    local = now.astimezone(zone)
+    if rules.send_time.as_time() <= local.time() < until.as_time():
+        return now
+    day = local.date() if local.time() < rules.send_time.as_time() else (
+        local.date() + dt.timedelta(days=1))
+    return local_moment(_send_day(step, day, rules), rules.send_time, zone)
+
+
+def _send_day(step: Step, day: dt.date, rules: SendRules) -> dt.date:
+    """Safety steps keep their day; others move past quiet weekdays and closures."""
+    return day if step.is_safety else _allowed_day(day, rules)
 
 
 def _allowed_day(day: dt.date, rules: SendRules) -> dt.date:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Final
 
+from aftercare.consent import ConsentChanges
 from aftercare.errors import InputError
 from aftercare.ledger import SYSTEM, UNSUBSCRIBING, StateError
 from aftercare.ledger import address as _address
@@ -20,6 +21,7 @@ from aftercare.ledger import stamp as _stamp
 from aftercare.ledger import where as _where
 from aftercare.migrations import connect
 from aftercare.records import Claim, Enrollment, EnrollResult, EventView, MessageView
+from aftercare.retiming import by_key
 from aftercare.schedule import Action, PlannedMessage
 from aftercare.tracking import ProviderTracking
 from aftercare.values import ZoneName
@@ -55,18 +57,9 @@ _CLAIMABLE = """
       AND (m.send_at IS NULL OR m.due_at <= :now)
     ORDER BY m.due_at, m.id LIMIT :limit
 """
-# Messages a new treatment date re-times: the unsent ones, and the ones only a plan skipped (a
-# corrected date can bring a "too late" step back); never ones a person cancelled.
-_RETIMABLE = """
-    SELECT m.id, m.step_key, m.due_at, m.state FROM messages AS m
-    WHERE m.enrollment_id = ? AND (m.state = 'scheduled' OR (m.state = 'cancelled' AND (
-        SELECT v.kind FROM events AS v WHERE v.message_id = m.id
-        AND v.kind IN ('skipped', 'cancelled') ORDER BY v.id DESC LIMIT 1) = 'skipped'))
-    ORDER BY m.due_at, m.id
-"""
 
 
-class Outbox(ProviderTracking):
+class Outbox(ProviderTracking, ConsentChanges):
     """The outbox in one SQLite file; every operation is its own short transaction."""
 
     @classmethod
@@ -86,13 +79,15 @@ class Outbox(ProviderTracking):
         self.close()
 
     def enroll(self, enrollment: Enrollment, plan: Plan, now: dt.datetime) -> EnrollResult:
-        """Store the patient, the enrollment and one message per plan entry; a repeat is a no-op."""
-        return self._enroll_all([(enrollment, plan)], now, ["email"])[0]
+        """Store the patient, the enrollment and one message per plan entry; a repeat changes
+        only a reminder consent that differs (a repeat checkout), and says what changed."""
+        return self._enroll_all([(enrollment, plan)], now, ["email"], update_consent=True)[0]
 
     def enroll_many(
         self, items: Sequence[tuple[Enrollment, Plan]], now: dt.datetime
     ) -> list[EnrollResult]:
-        """Enroll every item in one transaction: all rows or none."""
+        """Enroll every item in one transaction: all rows or none. A row for an existing
+        enrollment changes nothing (a file without the consent column must not withdraw it)."""
         return self._enroll_all(items, now, [f"items[{i}].email" for i in range(len(items))])
 
     def is_suppressed(self, email: str) -> bool:
@@ -271,7 +266,7 @@ class Outbox(ProviderTracking):
             self._log(at, "rescheduled", row["id"], None, actor, change)
             plan = tuple(replan(_read(Enrollment, row, treated_on=day)))
             _check_plan(plan)
-            return self._retime(row["id"], {entry.step_key: entry for entry in plan}, at, actor)
+            return self._retime(row["id"], by_key(plan), at, actor)
 
     def unsubscribe(
         self, email: str, now: dt.datetime, source: str, actor: str, *, reason: str = "unsubscribed"
@@ -312,18 +307,21 @@ class Outbox(ProviderTracking):
             raise InputError(field, f"this address is suppressed ({reason}); it cannot be enrolled")
 
     def _enroll_all(
-        self, items: Sequence[tuple[Enrollment, Plan]], now: dt.datetime, fields: Sequence[str]
+        self, items: Sequence[tuple[Enrollment, Plan]], now: dt.datetime, fields: Sequence[str],
+        *, update_consent: bool = False,
     ) -> list[EnrollResult]:
         at = _stamp(now, "now")
         for _, plan in items:
             _check_plan(plan)
         with self._write():
             return [
-                self._enroll_one(enrollment, plan, at, field)
+                self._enroll_one(enrollment, plan, at, field, update_consent)
                 for (enrollment, plan), field in zip(items, fields, strict=True)
             ]
 
-    def _enroll_one(self, item: Enrollment, plan: Plan, at: str, field: str) -> EnrollResult:
+    def _enroll_one(
+        self, item: Enrollment, plan: Plan, at: str, field: str, update_consent: bool
+    ) -> EnrollResult:
         address, day = _address(item.email), item.treated_on.isoformat()
         self._refuse_suppressed(address, field)
         existing = self._db.execute(
@@ -331,9 +329,11 @@ class Outbox(ProviderTracking):
             " ON p.id = e.patient_id WHERE p.email = ? AND e.campaign = ? AND e.treated_on = ?",
             (address, item.campaign, day),
         ).fetchone()
-        if existing is not None:
+        if existing is not None:  # a repeat: only a change of consent changes anything
+            changes, held = ((), ()) if not update_consent else self._change_consent(
+                existing["id"], item, by_key(plan), at)
             plan_now = self._stored_plan(existing["id"], ZoneName(existing["timezone"]))
-            return EnrollResult(existing["id"], False, plan_now)
+            return EnrollResult(existing["id"], False, plan_now, changes, held)
         self._db.execute(
             "INSERT INTO patients (email, first_name, patient_ref, language, created_at)"
             " VALUES (?, ?, ?, ?, ?) ON CONFLICT (email) DO UPDATE SET"
@@ -351,7 +351,8 @@ class Outbox(ProviderTracking):
             ),
         ))
         consent = "yes" if item.marketing_consent else "no"
-        detail = f"marketing consent: {consent} (wording {item.consent_wording_version})"
+        detail = (f"aftercare consent: yes; reminder consent: {consent} "
+                  f"(wording {item.consent_wording_version})")
         self._log(at, "enrolled", enrollment_id, None, item.recorded_by, detail)
         stored: list[PlannedMessage] = []
         for entry in plan:
@@ -385,32 +386,6 @@ class Outbox(ProviderTracking):
             local = due.astimezone(zone.zone)
             stored.append(PlannedMessage(row["step_key"], row["kind"], local, due, action, note))
         return tuple(stored)
-
-    def _retime(
-        self, enrollment_id: int, plan: Mapping[str, PlannedMessage], at: str, actor: str
-    ) -> int:
-        retimed = 0
-        for row in self._db.execute(_RETIMABLE, (enrollment_id,)).fetchall():
-            entry, scheduled = plan.get(row["step_key"]), row["state"] == "scheduled"
-            if entry is None or entry.action == "skip":
-                if scheduled:  # a step the new plan skips (or no longer has) is cancelled
-                    note = "step no longer in the campaign" if entry is None else entry.note
-                    self._db.execute(
-                        "UPDATE messages SET state = 'cancelled', last_error = ? WHERE id = ?",
-                        (note, row["id"]),
-                    )
-                    self._log(at, "skipped", enrollment_id, row["id"], actor, note)
-                continue
-            due = at if entry.action == "send-now" else _stamp(entry.due_at, "due_at")
-            self._db.execute(
-                "UPDATE messages SET state = 'scheduled', due_at = ?, send_at = NULL,"
-                " last_error = NULL WHERE id = ?",
-                (due, row["id"]),
-            )
-            change = f"due {row['due_at']} -> {due}" + ("" if scheduled else " (was skipped)")
-            self._log(at, "rescheduled", enrollment_id, row["id"], actor, change)
-            retimed += 1
-        return retimed
 
 
 def _check_plan(plan: Plan) -> None:

@@ -85,7 +85,7 @@ class ZoneName(str):
         return zoneinfo.ZoneInfo(self)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class ClockTime:
     """A local wall-clock time written HH:MM (24-hour)."""
 

@@ -80,6 +80,21 @@ def withdraw(
     return withdraw_messages(outbox, scheduler, held, now, actor)
 
 
+def withdraw_held(
+    outbox: Outbox,
+    backend: Backend | None,
+    held: Sequence[Submitted],
+    now: dt.datetime,
+    actor: str,
+) -> WithdrawReport:
+    """Cancel at the provider these messages it holds (a reminder whose consent was withdrawn);
+    a backend that sends at once holds nothing, and this does nothing."""
+    scheduler = scheduling(backend)
+    if scheduler is None or not held:
+        return WithdrawReport()
+    return withdraw_messages(outbox, scheduler, held, now, actor)
+
+
 def withdraw_messages(
     outbox: Outbox,
     scheduler: SchedulingBackend,

@@ -22,7 +22,7 @@ from tests.conftest import ROOT
 # one (no campaign), and the campaign, so each kind of dependency is present.
 HANDOUTS = ("aftercare-cosmetic", "the-procedure")
 CAMPAIGN = "botox-cosmetic"
-PREVIEWS = {f"emails/{CAMPAIGN}/{step}" for step in ("day-1", "week-2", "month-3")}
+PREVIEWS = {f"emails/{CAMPAIGN}/{step}" for step in ("day-0", "week-2", "month-3")}
 EVERYTHING = {f"handouts/{topic}" for topic in HANDOUTS} | PREVIEWS
 
 
@@ -93,7 +93,7 @@ def test_the_first_build_renders_every_handout_and_preview(
     assert report.up_to_date == ()
     assert sorted(p.name for p in (out / "handouts").iterdir()) == [
         "aftercare-cosmetic.pdf", "the-procedure.pdf"]
-    assert (out / "emails" / CAMPAIGN / "day-1.html").is_file()
+    assert (out / "emails" / CAMPAIGN / "day-0.html").is_file()
     assert (out / "emails" / CAMPAIGN / "week-2.ics").is_file()  # a calendar step
     assert report.summary().startswith("wrote 2 handouts and 3 email previews to ")
 

@@ -36,6 +36,7 @@ from aftercare.emails import (
     preview_recipient,
     preview_step,
     preview_text,
+    without_allergy,
     wrap,
 )
 from aftercare.errors import InputError, RenderError
@@ -309,7 +310,8 @@ def test_real_content_renders_and_quotes_the_real_handouts() -> None:
                     assert _flat(line) in _flat(email.text)
                     assert _flat(line) in Page(email.html).blocks
             if step.warning_signs:
-                for sign in handout.call_clinic_if + handout.emergency_if:
+                signs = without_allergy(handout.call_clinic_if + handout.emergency_if)
+                for sign in (*signs, DRIVING, *ALLERGY):
                     assert sign in Page(email.html).blocks
 
 
@@ -338,7 +340,7 @@ def test_html_is_accessible_and_inlined(
 
 
 def test_brand_header_is_real_text_in_brand_colours(renderer: EmailRenderer) -> None:
-    email = _render(renderer, "botox-cosmetic", "day-1")
+    email = _render(renderer, "botox-cosmetic", "day-0")
     brand = PROJECT.clinic.brand
     assert re.search(rf'class="header" style="background-color: {brand.primary};', email.html)
     assert ">Juniper Lane Clinic</p>" in email.html
@@ -415,13 +417,13 @@ def test_changing_a_handout_paragraph_changes_the_email() -> None:
         cosmetic, sections=tuple(edited if s is first_day else s for s in cosmetic.sections)
     )
     project = dataclasses.replace(PROJECT, handouts=handouts)
-    email = _render(EmailRenderer(project, KEY), "botox-cosmetic", "day-1")
+    email = _render(EmailRenderer(project, KEY), "botox-cosmetic", "day-0")
     assert new in _flat(email.text) and new in Page(email.html).blocks
     assert _flat(old) not in _flat(email.text) and old not in email.html
 
 
 def test_text_keeps_numbered_steps_and_callouts(renderer: EmailRenderer) -> None:
-    text = _render(renderer, "botox-cosmetic", "day-1").text
+    text = _render(renderer, "botox-cosmetic", "day-0").text
     assert "  1. First-day step one C\n  2. First-day step two C\n" in text
     assert "TIP TITLE C\n\nTip text C\n" in text
     assert "  - Callout bullet C\n" in text
@@ -430,26 +432,60 @@ def test_text_keeps_numbered_steps_and_callouts(renderer: EmailRenderer) -> None
 # ------------------------------------------------------------------ safety and contact blocks
 
 
+DRIVING = "Do not drive if you feel weak, dizzy or have vision problems."
+ALLERGY = (
+    "Signs of a bad allergy: wheezing, asthma symptoms, a swollen face or throat, or feeling "
+    "dizzy or faint",
+    "Signs of a mild allergy: itching, a rash, or red itchy welts (raised bumps) on your skin",
+)
+
+
 @pytest.mark.parametrize(("campaign_id", "step_key"), STEPS)
-def test_warning_signs_only_where_the_step_asks(
+def test_every_shipped_email_has_the_warning_block_with_driving_and_allergy_signs(
     renderer: EmailRenderer, campaign_id: str, step_key: str
 ) -> None:
     campaign = PROJECT.campaigns[campaign_id]
     handout = PROJECT.handouts[campaign.handout]
+    assert campaign.step(step_key).warning_signs
     email = _render(renderer, campaign_id, step_key)
-    blocks = Page(email.html).blocks
-    signs = handout.call_clinic_if + handout.emergency_if
-    if campaign.step(step_key).warning_signs:
-        for sign in signs:
-            assert sign in blocks and f"  - {sign}\n" in email.text
-        intro = (
-            "Call us on (617) 555-0142 if you have any of these. "
-            "After hours, call (617) 555-0199."
-        )
-        assert intro in blocks and intro in _flat(email.text)
-        assert "Call 911 now" in blocks and "CALL 911 NOW" in email.text
-    else:
-        assert not any(sign in email.html or sign in email.text for sign in signs)
+    blocks, text = Page(email.html).blocks, _flat(email.text)
+    for sign in without_allergy(handout.call_clinic_if + handout.emergency_if):
+        assert sign in blocks and _flat(f"- {sign}") in text
+    intro = (
+        "Call us on (617) 555-0142 if you have any of these. "
+        "After hours, call (617) 555-0199."
+    )
+    assert intro in blocks and intro in text
+    assert "Get emergency care now" in blocks and "GET EMERGENCY CARE NOW" in email.text
+    emergency = ("Call 911 or go to the nearest emergency room right away if you have any of "
+                 "these. They can start hours or even weeks after your visit.")
+    assert emergency in blocks and emergency in text
+    # The allergy signs by urgency: the bad ones in the emergency box, the mild ones in the
+    # call-the-clinic box; the driving rule in the emergency box.
+    html = email.html
+    emergency_box = html[html.index("Get emergency care now"):html.index("Call the clinic</h3>")]
+    call_box = html[html.index("Call the clinic</h3>"):]
+    assert ALLERGY[0] in emergency_box and DRIVING in emergency_box
+    assert ALLERGY[1] in call_box and ALLERGY[1] not in emergency_box
+    for line in (DRIVING, *ALLERGY):
+        assert _flat(line) in text
+    assert text.index(ALLERGY[0]) < text.index(DRIVING) < text.index("CALL THE CLINIC")
+    assert "emergency department" not in html.lower() + text.lower()
+
+
+def test_a_step_without_warning_signs_shows_none(renderer: EmailRenderer) -> None:
+    campaign = PROJECT.campaigns["botox-cosmetic"]
+    step = dataclasses.replace(campaign.step("month-3"), warning_signs=False)
+    handout = PROJECT.handouts[campaign.handout]
+    email = renderer.render(campaign, step, _recipient())
+    for sign in (*handout.call_clinic_if, *handout.emergency_if, DRIVING, *ALLERGY):
+        assert sign not in email.html and _flat(sign) not in _flat(email.text)
+
+
+def test_the_handouts_allergy_items_are_left_to_the_emails_own_lines() -> None:
+    signs = ("Trouble swallowing", "Signs of an allergic reaction, such as hives",
+             "Wheezing or asthma symptoms", "Red itchy welts", "Dry eyes")
+    assert without_allergy(signs) == ("Trouble swallowing", "Dry eyes")
 
 
 @pytest.mark.parametrize(("campaign_id", "step_key"), STEPS)
@@ -551,7 +587,7 @@ def test_lock_screen_and_calendar_text_names_no_treatment(
 
 
 def test_name_is_escaped_in_html_and_literal_in_text(renderer: EmailRenderer) -> None:
-    email = _render(renderer, "botox-cosmetic", "day-1", first_name="<b>Ann</b> & co")
+    email = _render(renderer, "botox-cosmetic", "day-0", first_name="<b>Ann</b> & co")
     assert "Hello &lt;b&gt;Ann&lt;/b&gt; &amp; co," in email.html
     assert "<b>Ann</b>" not in email.html
     assert "Hello <b>Ann</b> & co,\n" in email.text
@@ -559,14 +595,14 @@ def test_name_is_escaped_in_html_and_literal_in_text(renderer: EmailRenderer) ->
 
 def test_name_cannot_add_lines_or_reorder_text(renderer: EmailRenderer) -> None:
     email = _render(
-        renderer, "botox-cosmetic", "day-1", first_name="Ann\r\n\r\nCall 555-0000\u202e now"
+        renderer, "botox-cosmetic", "day-0", first_name="Ann\r\n\r\nCall 555-0000\u202e now"
     )
     assert "Hello Ann Call 555-0000 now,\n" in email.text
     assert "\u202e" not in email.html + email.text
 
 
 def test_blank_name_gives_a_plain_greeting(renderer: EmailRenderer) -> None:
-    email = _render(renderer, "botox-cosmetic", "day-1", first_name="  ")
+    email = _render(renderer, "botox-cosmetic", "day-0", first_name="  ")
     assert "\nHello,\n" in email.text and ">Hello,</p>" in email.html
 
 
@@ -617,7 +653,7 @@ def test_ics_day_is_the_local_due_date_and_stamp_is_reproducible(renderer: Email
 
 def test_migraine_booking_step_names_the_next_cycle_date(renderer: EmailRenderer) -> None:
     due = dt.datetime(2027, 2, 1, 10, 0, tzinfo=NY)  # 10 weeks on: the reminder email
-    email = _render(renderer, "botox-migraine", "month-3", local_due=due)
+    email = _render(renderer, "botox-migraine", "week-10", local_due=due)
     assert email.ics is not None and email.ics_filename == "next-visit.ics"
     assert _value(_unfold(email.ics), "DTSTART;VALUE=DATE") == "20270215"  # 12 weeks on
     assert "Monday 15 February" in _flat(email.text)
@@ -696,11 +732,11 @@ def test_template_version_follows_the_step_definition(renderer: EmailRenderer) -
 def test_template_version_follows_the_template_files(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "templates", tmp_path / "templates")
     project = _fixture_project(tmp_path)
-    before = _render(EmailRenderer(project, KEY), "botox-cosmetic", "day-1")
+    before = _render(EmailRenderer(project, KEY), "botox-cosmetic", "day-0")
     other_step = _render(EmailRenderer(project, KEY), "botox-cosmetic", "week-2")
     macros = tmp_path / "templates" / "email" / "_macros.txt"
     macros.write_text(macros.read_text() + "{# a comment changes the source #}\n")
-    after = _render(EmailRenderer(project, KEY), "botox-cosmetic", "day-1")
+    after = _render(EmailRenderer(project, KEY), "botox-cosmetic", "day-0")
     assert before.template_version != other_step.template_version
     assert after.template_version != before.template_version
     assert after.content_hash == before.content_hash  # the comment renders as nothing
@@ -708,7 +744,7 @@ def test_template_version_follows_the_template_files(tmp_path: Path) -> None:
 
 def test_missing_template_is_a_clear_error(renderer: EmailRenderer) -> None:
     campaign = PROJECT.campaigns["botox-cosmetic"]
-    step = dataclasses.replace(campaign.step("day-1"), template=Slug("no-such-step"))
+    step = dataclasses.replace(campaign.step("day-0"), template=Slug("no-such-step"))
     with pytest.raises(RenderError) as caught:
         renderer.render(campaign, step, _recipient())
     assert str(caught.value) == "templates/email/no-such-step.html: no such template"
@@ -716,11 +752,11 @@ def test_missing_template_is_a_clear_error(renderer: EmailRenderer) -> None:
 
 def test_missing_section_is_a_clear_error(renderer: EmailRenderer) -> None:
     campaign = PROJECT.campaigns["botox-cosmetic"]
-    step = dataclasses.replace(campaign.step("day-1"), sections=(Slug("gone"),))
+    step = dataclasses.replace(campaign.step("day-0"), sections=(Slug("gone"),))
     with pytest.raises(RenderError) as caught:
         renderer.render(campaign, step, _recipient())
     assert str(caught.value) == (
-        "campaigns/botox-cosmetic.yaml: step day-1: no section 'gone' "
+        "campaigns/botox-cosmetic.yaml: step day-0: no section 'gone' "
         "in handouts/aftercare-cosmetic.yaml"
     )
 
@@ -751,16 +787,16 @@ def test_build_previews_writes_every_step_reproducibly(tmp_path: Path) -> None:
     for path in written:
         twin = tmp_path / "b" / path.relative_to(tmp_path / "a")
         assert twin.read_bytes() == path.read_bytes()
-    text = (tmp_path / "a" / "emails" / "botox-cosmetic" / "day-1.txt").read_text()
+    text = (tmp_path / "a" / "emails" / "botox-cosmetic" / "day-0.txt").read_text()
     assert "Hello Sample," in text
-    ics = (tmp_path / "a" / "emails" / "botox-migraine" / "month-3.ics").read_bytes()
+    ics = (tmp_path / "a" / "emails" / "botox-migraine" / "week-10.ics").read_bytes()
     assert b"UID:preview@juniperlane.example\r\n" in ics
     assert b"DTSTART;VALUE=DATE:20270215\r\n" in ics
 
 
 def test_build_previews_overwrites_in_place(tmp_path: Path) -> None:
     build_previews(PROJECT, tmp_path)
-    target = tmp_path / "emails" / "botox-cosmetic" / "day-1.html"
+    target = tmp_path / "emails" / "botox-cosmetic" / "day-0.html"
     target.write_text("stale")
     build_previews(PROJECT, tmp_path)
     assert target.read_text().startswith("<!DOCTYPE html>")
@@ -778,7 +814,7 @@ def test_build_previews_reports_an_unwritable_folder(tmp_path: Path) -> None:
 def test_preview_links_never_verify_with_a_real_key() -> None:
     email = EmailRenderer(PROJECT, PREVIEW_KEY).render(
         PROJECT.campaigns["botox-cosmetic"],
-        PROJECT.campaigns["botox-cosmetic"].step("day-1"),
+        PROJECT.campaigns["botox-cosmetic"].step("day-0"),
         preview_recipient(PROJECT),
     )
     token = email.unsubscribe_url.split("?t=", 1)[1]
@@ -787,18 +823,18 @@ def test_preview_links_never_verify_with_a_real_key() -> None:
 
 
 def test_preview_text_shows_subject_preview_paths_and_text(tmp_path: Path) -> None:
-    shown = preview_text(PROJECT, "botox-migraine", "month-3", tmp_path)
+    shown = preview_text(PROJECT, "botox-migraine", "week-10", tmp_path)
     folder = tmp_path / "emails" / "botox-migraine"
     assert shown.startswith(
         "Subject: Time to book your next visit\n"
         "Preview: Your next appointment is coming up\n"
-        f"HTML: {folder / 'month-3.html'}\n"
-        f"ICS: {folder / 'month-3.ics'}\n\n"
+        f"HTML: {folder / 'week-10.html'}\n"
+        f"ICS: {folder / 'week-10.ics'}\n\n"
         "JUNIPER LANE CLINIC\n"
     )
     assert "Hello Sample," in shown
-    assert (folder / "month-3.html").is_file()
-    preview = preview_step(PROJECT, "botox-cosmetic", "day-1", tmp_path)
+    assert (folder / "week-10.html").is_file()
+    preview = preview_step(PROJECT, "botox-cosmetic", "day-0", tmp_path)
     assert [p.suffix for p in preview.paths] == [".html", ".txt"]
 
 
@@ -810,7 +846,7 @@ def test_preview_of_unknown_campaign_or_step_names_the_choices(tmp_path: Path) -
     )
     with pytest.raises(InputError) as caught:
         preview_text(PROJECT, "botox-cosmetic", "week-9", tmp_path)
-    assert str(caught.value) == "STEP: expected one of day-1, week-2, month-3; got 'week-9'"
+    assert str(caught.value) == "STEP: expected one of day-0, week-2, month-3; got 'week-9'"
 
 
 def test_step_is_hashable_so_compiled_templates_can_be_cached() -> None:
@@ -827,6 +863,50 @@ def test_html_entities_in_handout_text_are_shown_not_run() -> None:
         cosmetic, sections=tuple(risky if s is normal else s for s in cosmetic.sections)
     )
     project = dataclasses.replace(PROJECT, handouts=handouts)
-    email = _render(EmailRenderer(project, KEY), "botox-cosmetic", "day-1")
+    email = _render(EmailRenderer(project, KEY), "botox-cosmetic", "day-0")
     assert "<script>" not in email.html and "<i>more</i>" not in email.html
     assert html.escape('<script>alert("x")</script>', quote=False) in email.html
+
+
+# ------------------------------------------------------------------ wording that holds
+
+
+@pytest.mark.parametrize(("campaign_id", "step_key"), STEPS)
+def test_phone_numbers_never_wrap_in_html_or_text(
+    renderer: EmailRenderer, campaign_id: str, step_key: str
+) -> None:
+    email = _render(renderer, campaign_id, step_key)
+    clinic = PROJECT.clinic
+    links = re.findall(r'<a class="phone" href="tel:[0-9+]+" style="([^"]*)">([^<]*)</a>',
+                       email.html)
+    assert links and all("white-space: nowrap" in style for style, _ in links)
+    for number in (clinic.phone, clinic.urgent_line):
+        kept = number.replace(" ", "&nbsp;")
+        # Written only with no-break spaces, and in HTML only inside a nowrap phone link.
+        assert number not in email.html and number not in email.text
+        assert email.html.count(kept) == sum(shown == kept for _, shown in links) > 0
+        assert number.replace(" ", "\u00a0") in email.text
+
+
+def test_a_phone_number_is_never_split_across_plain_text_lines() -> None:
+    long_line = "word " * 13 + "call us on (617)\u00a0555-0142 today"
+    wrapped = wrap(long_line)
+    assert "(617)\u00a0555-0142" in wrapped.splitlines()[-1]
+    assert wrap(long_line, "  - ").count("(617)\u00a0555-0142") == 1
+
+
+def test_subjects_and_previews_hold_whenever_the_email_arrives() -> None:
+    for campaign in load_project(ROOT).campaigns.values():
+        for step in campaign.steps:
+            for text in (step.subject, step.preheader):
+                words = set(re.findall(r"[a-z]+", text.lower()))
+                assert not words & {"today", "tonight", "tomorrow", "yesterday"}, text
+
+
+@pytest.mark.parametrize(("campaign_id", "step_key"), STEPS)
+def test_the_footer_says_the_patient_agreed_to_these_emails(
+    renderer: EmailRenderer, campaign_id: str, step_key: str
+) -> None:
+    email = _render(renderer, campaign_id, step_key)
+    said = "You get these emails because you agreed to them at your visit."
+    assert said in Page(email.html).blocks[-1] and said in email.text.split("-" * 72)[-1]

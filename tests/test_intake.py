@@ -250,22 +250,24 @@ def test_badly_written_date(project: Project) -> None:
     ]
 
 
-def test_tomorrow_is_accepted_but_not_the_day_after(project: Project) -> None:
-    assert parse_enrollment({**GOOD, "treated_on": "2026-03-03"}, project, NOW, BY)
-    assert typed_problems(project, treated_on="2026-03-04") == [
-        "command line: --treated-on: expected a date no later than tomorrow (2026-03-03); "
-        "got '2026-03-04'"
+def test_today_is_accepted_but_not_tomorrow(project: Project) -> None:
+    assert parse_enrollment({**GOOD, "treated_on": "2026-03-02"}, project, NOW, BY)
+    assert typed_problems(project, treated_on="2026-03-03") == [
+        "command line: --treated-on: expected today (2026-03-02 at the clinic) or earlier: "
+        "a treatment date cannot be in the future; got '2026-03-03'"
     ]
 
 
-def test_future_limit_uses_today_in_the_patients_time_zone(project: Project) -> None:
-    # 02:00 UTC on 3 March: still 2 March in New York, already 3 March in Tokyo.
+def test_future_limit_uses_today_at_the_clinic_whatever_the_patients_zone(
+    project: Project,
+) -> None:
+    # 02:00 UTC on 3 March: still 2 March at the clinic in New York, already 3 March in Tokyo.
     late_evening = dt.datetime(2026, 3, 3, 2, 0, tzinfo=UTC)
-    fields = {**GOOD, "treated_on": "2026-03-04"}
-    tokyo = parse_enrollment({**fields, "timezone": "Asia/Tokyo"}, project, late_evening, BY)
-    assert tokyo.treated_on == dt.date(2026, 3, 4)
-    with pytest.raises(ContentError, match="no later than tomorrow"):
-        parse_enrollment(fields, project, late_evening, BY)
+    fields = {**GOOD, "timezone": "Asia/Tokyo"}
+    tokyo = parse_enrollment({**fields, "treated_on": "2026-03-02"}, project, late_evening, BY)
+    assert tokyo.treated_on == dt.date(2026, 3, 2)
+    with pytest.raises(ContentError, match=r"expected today \(2026-03-02 at the clinic\)"):
+        parse_enrollment({**fields, "treated_on": "2026-03-03"}, project, late_evening, BY)
 
 
 def test_a_date_more_than_a_year_ago_is_refused(project: Project) -> None:
@@ -332,7 +334,7 @@ def test_marketing_consent_spellings(project: Project, text: str, expected: bool
 
 def test_marketing_consent_must_be_a_yes_or_no(project: Project) -> None:
     assert typed_problems(project, marketing_consent="maybe") == [
-        "command line: --marketing-consent: expected true, false, yes, no, 1, 0 or nothing; "
+        "command line: --reminder-consent: expected true, false, yes, no, 1, 0 or nothing; "
         "got 'maybe'"
     ]
 
@@ -364,12 +366,12 @@ def test_every_problem_of_a_typed_enrolment_is_reported_together(project: Projec
 
 def test_check_treatment_date_for_commands_that_take_only_a_date() -> None:
     zone = ZoneName("America/New_York").zone
-    assert check_treatment_date("--treated-on", " 2026-03-03 ", zone, NOW) == dt.date(2026, 3, 3)
+    assert check_treatment_date("--treated-on", " 2026-03-02 ", zone, NOW) == dt.date(2026, 3, 2)
     with pytest.raises(InputError) as caught:
-        check_treatment_date("--treated-on", "2026-03-04", zone, NOW)
+        check_treatment_date("--treated-on", "2026-03-03", zone, NOW)
     assert caught.value.show() == (
-        "error: --treated-on: expected a date no later than tomorrow (2026-03-03); "
-        "got '2026-03-04'"
+        "error: --treated-on: expected today (2026-03-02 at the clinic) or earlier: a treatment "
+        "date cannot be in the future; got '2026-03-03'"
     )
     with pytest.raises(InputError) as empty:
         check_treatment_date("--treated-on", "", zone, NOW)
@@ -459,7 +461,8 @@ def test_every_bad_row_is_listed_by_line(project: Project) -> None:
         "got 'botox-hair'",
         "bad-rows.csv:5: treated_on: expected a real calendar date "
         "(day is out of range for month); got '2026-02-30'",
-        "bad-rows.csv:6: treated_on: expected a date no later than tomorrow (2026-03-03); "
+        "bad-rows.csv:6: treated_on: expected today (2026-03-02 at the clinic) or earlier: "
+        "a treatment date cannot be in the future; "
         "got '2026-03-09'",
         "bad-rows.csv:7: timezone: expected an IANA time zone such as America/New_York; "
         "got 'Mars/Olympus'",
@@ -555,14 +558,16 @@ def test_enroll_one_stores_the_plan_and_describes_it(project: Project, outbox: O
 def test_describe_plan_shows_skips_and_moves_with_their_reason(
     project: Project, outbox: Outbox
 ) -> None:
-    # Treated on Saturday 28 Feb: day-1 falls on a Sunday (a quiet day) and moves to Monday.
-    enrollment = parse_enrollment({**GOOD, "treated_on": "2026-02-28"}, project, NOW, BY)
+    # Treated on Sunday 15 Feb: day-1 (a safety message) was due more than its grace ago;
+    # week-2 falls on Sunday 1 Mar (a quiet day) and moves to Monday.
+    enrollment = parse_enrollment({**GOOD, "treated_on": "2026-02-15"}, project, NOW, BY)
     lines = describe_plan(enroll_one(outbox, project, enrollment, NOW))
     assert lines == [
-        "day-1    Mon 02 Mar 2026 10:00 EST (2026-03-02 15:00 UTC)  to send"
+        "day-1    Mon 16 Feb 2026 10:00 EST (2026-02-16 15:00 UTC)  not sent"
+        " — skipped: was due Mon 16 Feb, more than 2 days ago",
+        "week-2   Mon 02 Mar 2026 10:00 EST (2026-03-02 15:00 UTC)  to send"
         " — moved from Sun 1 Mar (quiet day)",
-        "week-2   Sat 14 Mar 2026 10:00 EDT (2026-03-14 14:00 UTC)  to send",
-        "month-3  Thu 28 May 2026 10:00 EDT (2026-05-28 14:00 UTC)  not sent"
+        "month-3  Fri 15 May 2026 10:00 EDT (2026-05-15 14:00 UTC)  not sent"
         " — skipped: no consent to reminders",
     ]
 
@@ -602,7 +607,8 @@ def test_nothing_is_written_when_one_row_is_bad(project: Project, outbox: Outbox
     with pytest.raises(ContentError) as caught:
         import_file(outbox, project, CSV / "one-bad-row.csv", NOW, "import:one-bad-row.csv")
     assert [str(p) for p in caught.value.problems] == [
-        "one-bad-row.csv:4: treated_on: expected a date no later than tomorrow (2026-03-03); "
+        "one-bad-row.csv:4: treated_on: expected today (2026-03-02 at the clinic) or earlier: "
+        "a treatment date cannot be in the future; "
         "got '2026-03-20'"
     ]
     assert outbox.messages() == []

@@ -148,9 +148,9 @@ def test_build_writes_every_handout_and_email_preview(
         reader = PdfReader(pdf)
         assert "/StructTreeRoot" in reader.trailer["/Root"]
     for campaign in ("botox-cosmetic", "botox-migraine"):
-        for step in ("day-1", "week-2", "month-3"):
-            assert (out / "emails" / campaign / f"{step}.html").is_file()
-            assert (out / "emails" / campaign / f"{step}.txt").is_file()
+        for step in pipeline.load_project(ROOT).campaigns[campaign].steps:
+            assert (out / "emails" / campaign / f"{step.key}.html").is_file()
+            assert (out / "emails" / campaign / f"{step.key}.txt").is_file()
     assert capsys.readouterr().out.startswith("wrote 9 handouts and ")
 
 
@@ -163,7 +163,7 @@ def test_personalised_handout_prints_typed_text_literally(
                "--provider", "Dr Lee", "--out", str(out)) == 0
     text = "".join(page.extract_text() for page in PdfReader(out).pages)
     assert "<b>Ann</b> Ruiz" in text
-    for day in ("Tue 24 Nov", "Mon 7 Dec", "Tue 23 Feb"):
+    for day in ("Mon 23 Nov", "Mon 7 Dec", "Tue 23 Feb"):
         assert day in text
 
 
@@ -182,7 +182,7 @@ def test_schedule_prints_the_plan_and_writes_nothing(
     assert run("schedule", "botox-migraine", "--treated-on", "2026-11-20",
                "--tz", "Europe/London", "--json") == 0
     plan = json.loads(capsys.readouterr().out.split("\n]")[0] + "\n]")
-    assert [p["step"] for p in plan] == ["day-1", "week-2", "month-3"]
+    assert [p["step"] for p in plan] == ["day-0", "week-2", "week-10"]
     assert not (env / "var").exists()
 
 
@@ -197,13 +197,13 @@ def test_enrol_then_send_due_at_each_step_time_sends_exactly_one_email_per_step(
 ) -> None:
     # The clinic is in America/New_York; emails go at 10:00 local (15:00 UTC in winter).
     assert run("enroll", "botox-cosmetic", "--email", "ana@example.com", "--first-name", "Ana",
-               "--treated-on", "2026-11-23", "--marketing-consent") == 0
+               "--treated-on", "2026-11-23", "--aftercare-consent", "--marketing-consent") == 0
     assert run("enroll", "botox-cosmetic", "--email", "ana@example.com", "--first-name", "Ana",
-               "--treated-on", "2026-11-23", "--marketing-consent") == 0
+               "--treated-on", "2026-11-23", "--aftercare-consent", "--marketing-consent") == 0
     assert "already enrolled" in capsys.readouterr().out
     outbox = env / "var" / "outbox"
     expected = {
-        "2026-11-24T14:59Z": 0, "2026-11-24T15:00Z": 1,  # day-1, Tue 24 Nov 10:00
+        "2026-11-23T22:59Z": 0, "2026-11-23T23:00Z": 1,  # day-0, Mon 23 Nov 18:00
         "2026-12-07T15:00Z": 2,  # week-2, Mon 7 Dec 10:00
         "2027-02-23T14:59Z": 2, "2027-02-23T15:00Z": 3,  # month-3, Tue 23 Feb 10:00
         "2027-02-24T15:00Z": 3,  # running again sends nothing new
@@ -229,11 +229,11 @@ def test_unsubscribe_cancels_and_refuses_later_enrolment(
     env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert run("enroll", "botox-migraine", "--email", "bo@example.com", "--first-name", "Bo",
-               "--treated-on", "2026-11-23") == 0
+               "--treated-on", "2026-11-23", "--aftercare-consent") == 0
     assert run("unsubscribe", "bo@example.com") == 0
     assert "cancelled 3 unsent messages" in capsys.readouterr().out
     assert run("enroll", "botox-cosmetic", "--email", "bo@example.com", "--first-name", "Bo",
-               "--treated-on", "2026-11-23") == 1
+               "--treated-on", "2026-11-23", "--aftercare-consent") == 1
     assert "unsubscribed" in capsys.readouterr().err
 
 
@@ -244,6 +244,7 @@ def test_bad_enrolment_names_the_field_and_writes_nothing(
                "--treated-on", "2026-02-30") == 1
     err = capsys.readouterr().err
     assert "--email" in err and "--treated-on" in err
+    assert "--aftercare-consent: required" in err  # reported with the others, not instead
     assert not (env / "var" / "aftercare.db").exists()
 
 
@@ -252,7 +253,7 @@ def test_bad_enrolment_names_the_field_and_writes_nothing(
     ["check"],
     ["schedule", "botox-cosmetic", "--treated-on", _days_ago(3)],
     ["enroll", "botox-cosmetic", "--email", "di@example.com", "--first-name", "Di",
-     "--treated-on", _days_ago(3)],
+     "--treated-on", _days_ago(3), "--aftercare-consent"],
     ["outbox"],
 ])
 def test_commands_that_render_nothing_do_not_import_weasyprint(
@@ -284,7 +285,7 @@ def test_resolve_settles_only_unknown_messages(
     env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert run("enroll", "botox-cosmetic", "--email", "cy@example.com", "--first-name", "Cy",
-               "--treated-on", "2026-11-23") == 0
+               "--treated-on", "2026-11-23", "--aftercare-consent") == 0
     capsys.readouterr()
     assert run("resolve", "1", "--sent") == 1
     assert "unknown" in capsys.readouterr().err

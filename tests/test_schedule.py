@@ -135,7 +135,7 @@ def test_follow_ups_for_the_printed_handout_match_the_issue_example(root: Path) 
     cosmetic = project.campaigns["botox-cosmetic"]
     dates = follow_ups(project.clinic, cosmetic, dt.date(2026, 11, 23))
     assert [(f.local_date, f.label) for f in dates][:2] == [
-        (dt.date(2026, 11, 24), cosmetic.steps[0].label),
+        (dt.date(2026, 11, 23), cosmetic.steps[0].label),  # the evening of the treatment day
         (dt.date(2026, 12, 7), cosmetic.steps[1].label),
     ]
     assert dt.date(2027, 2, 23) in [f.local_date for f in dates]
@@ -185,8 +185,14 @@ def test_every_due_time_is_at_the_send_time_on_an_allowed_day_in_order_after_tre
         assert message.due_at.tzinfo is UTC
         assert message.local_due.utcoffset() is not None
         assert (message.local_due.hour, message.local_due.minute) == (hour, 0)
-        assert message.local_due.weekday() not in quiet
-        assert message.local_due.date() not in closed
+        step = campaign.step(message.step_key)
+        nominal = step.offset.after(treated_on)
+        if step.is_safety:  # safety messages keep their day, whatever the quiet days
+            assert message.local_due.date() == nominal
+        else:
+            assert message.local_due.weekday() not in quiet
+            assert message.local_due.date() not in closed
+            assert message.local_due.date() >= nominal
         assert message.local_due.date() > treated_on
         assert message.due_at == message.local_due.astimezone(UTC)
         if previous is not None:
@@ -214,3 +220,107 @@ def test_rules_come_from_clinic_and_campaign() -> None:
     rules = rules_for(PROJECT.clinic, BASE)
     assert rules.quiet_weekdays == frozenset({6})
     assert rules.send_time == TEN
+
+
+# ------------------------------------------------------------------ the evening email
+
+EVENING, UNTIL = ClockTime(18, 0), ClockTime(21, 0)
+NY = ZoneInfo("America/New_York")
+SATURDAY = dt.date(2026, 11, 21)
+
+
+def evening_campaign() -> Campaign:
+    """Day 0 at 18:00 (until 21:00), then a week-2 step that quiet days and closures move."""
+    first = dataclasses.replace(
+        BASE.steps[0], key="day-0", offset=Offset.parse("0 days"), send_time=EVENING,
+        send_until=UNTIL, formerly=("day-1",))
+    later = dataclasses.replace(BASE.steps[0], key="week-2", offset=Offset.parse("2 weeks"),
+                                grace=Offset.parse("7 days"))
+    return dataclasses.replace(BASE, steps=(first, later))
+
+
+def ny(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=NY)
+
+
+QUIET_SUNDAY_CLOSED_SATURDAY = SendRules(TEN, frozenset({5, 6}), frozenset({SATURDAY}))
+
+
+def test_enrolled_at_two_on_saturday_the_first_email_goes_that_evening() -> None:
+    first, later = plan(evening_campaign(), SATURDAY, NY, ny(SATURDAY, 14), NO_RULES, True)
+    assert (first.step_key, first.action, first.local_due) == ("day-0", "send", ny(SATURDAY, 18))
+    assert first.due_at == dt.datetime(2026, 11, 21, 23, tzinfo=UTC)
+    assert first.note is None
+    assert later.local_due == ny(dt.date(2026, 12, 5), 10)
+
+
+def test_quiet_days_and_closures_never_move_the_safety_email_but_move_later_steps() -> None:
+    first, later = plan(evening_campaign(), SATURDAY, NY, ny(SATURDAY, 14),
+                        QUIET_SUNDAY_CLOSED_SATURDAY, True)
+    assert first.local_due == ny(SATURDAY, 18)  # Saturday: quiet and closed, still sent
+    assert later.local_due == ny(dt.date(2026, 12, 7), 10)  # Sat 5 Dec -> Mon 7 Dec
+    assert later.note == "moved from Sat 5 Dec (quiet day)"
+    follow = follow_ups(PROJECT.clinic, evening_campaign(), SATURDAY)
+    assert follow[0].local_date == SATURDAY
+
+
+def test_enrolled_after_the_send_time_but_before_the_latest_hour_goes_at_the_next_run() -> None:
+    now = ny(SATURDAY, 19, 30)
+    first, _ = plan(evening_campaign(), SATURDAY, NY, now, NO_RULES, True)
+    assert (first.action, first.due_at) == ("send-now", now)
+    assert first.note == "was due Sat 21 Nov 18:00; sent at the next run, before 21:00"
+
+
+@pytest.mark.parametrize(("enrolled", "expected"), [
+    (ny(SATURDAY, 21), ny(dt.date(2026, 11, 22), 10)),  # at the latest hour: next morning
+    (ny(SATURDAY, 23, 59), ny(dt.date(2026, 11, 22), 10)),
+    (ny(dt.date(2026, 11, 22), 3), ny(dt.date(2026, 11, 22), 10)),  # small hours: that morning
+])
+def test_enrolled_too_late_in_the_evening_it_goes_the_next_morning(
+    enrolled: dt.datetime, expected: dt.datetime
+) -> None:
+    # Sunday is quiet and Saturday closed: the safety email still goes on Sunday morning.
+    first, _ = plan(evening_campaign(), SATURDAY, NY, enrolled, QUIET_SUNDAY_CLOSED_SATURDAY, True)
+    assert (first.action, first.local_due) == ("send", expected)
+    assert first.note == "was due Sat 21 Nov 18:00; too late that evening, so sent Sun 22 Nov 10:00"
+
+
+def test_enrolled_past_the_grace_the_evening_email_is_skipped() -> None:
+    first, _ = plan(evening_campaign(), SATURDAY, NY, ny(dt.date(2026, 11, 23), 19), NO_RULES, True)
+    assert (first.action, first.note) == (
+        "skip", "skipped: was due Sat 21 Nov 18:00, more than 2 days ago")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    zone=ZONES,
+    treated_on=st.dates(dt.date(2025, 1, 1), dt.date(2030, 12, 31)),
+    minutes_after_midnight=st.integers(0, 60 * 24 * 4),
+    quiet=st.sets(st.integers(0, 6), max_size=6),
+    closed=st.sets(st.dates(dt.date(2024, 12, 25), dt.date(2031, 1, 10)), max_size=30),
+)
+def test_the_evening_email_never_goes_at_night_and_never_waits_for_an_open_day(
+    zone: str, treated_on: dt.date, minutes_after_midnight: int, quiet: set[int],
+    closed: set[dt.date],
+) -> None:
+    """Late enrolment across DST changes: sent at 18:00 on the day, at the next run before
+    21:00, or at the next 10:00; never at night, never in the past, never moved to an open day."""
+    tz = ZoneInfo(zone)
+    midnight = dt.datetime.combine(treated_on, dt.time(), tzinfo=tz).astimezone(UTC)
+    now = midnight + dt.timedelta(minutes=minutes_after_midnight)
+    rules = SendRules(TEN, frozenset(quiet), frozenset(closed))
+    first, _ = plan(evening_campaign(), treated_on, tz, now, rules, True)
+    local = first.local_due.astimezone(tz)
+    if first.action == "skip":
+        assert now - dt.datetime.combine(treated_on, dt.time(18), tzinfo=tz) > dt.timedelta(days=2)
+        return
+    assert first.due_at >= now
+    assert first.local_due.utcoffset() == local.utcoffset()
+    if first.action == "send-now":
+        assert first.due_at == now
+        assert dt.time(10) <= local.time() < dt.time(21)
+    elif local.date() == treated_on and (local.hour, local.minute) != (10, 0):
+        assert (local.hour, local.minute) == (18, 0)
+    else:  # the next morning after a late evening: the next day, whatever day it is
+        assert (local.hour, local.minute) == (10, 0)
+        assert local.date() - now.astimezone(tz).date() <= dt.timedelta(days=1)

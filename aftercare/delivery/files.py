@@ -16,6 +16,10 @@ from aftercare.delivery import Outcome, OutgoingEmail
 
 # Public ids become file names, so only a plain token is accepted (no separators, no dots).
 _SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# Headers set raw (set_raw) are written as given: a List-Unsubscribe URL has no space to fold
+# at, and folding it anyway turns it into RFC 2047 encoded-words that mail clients ignore.
+# Every other header is a header object and is still folded at 78 columns.
+POLICY = SMTP.clone(refold_source="none")
 
 
 class FileBackend:
@@ -30,7 +34,7 @@ class FileBackend:
     def send(self, email: OutgoingEmail) -> Outcome:
         if not _SAFE_ID.fullmatch(email.public_id):
             return Outcome("failed", None, "public id is not a safe file name")
-        data = build_message(email).as_bytes(policy=SMTP)
+        data = build_message(email).as_bytes(policy=POLICY)
         file_name = f"{email.public_id}.eml"
         self._write(file_name, data)
         return Outcome("sent", f"file:{file_name}", f"written to {file_name}")
@@ -56,7 +60,7 @@ class FileBackend:
 def build_message(email: OutgoingEmail) -> EmailMessage:
     """The message as a mail provider would see it: plain text first, HTML, then any .ics."""
     rendered = email.rendered
-    message = EmailMessage(policy=SMTP)
+    message = EmailMessage(policy=POLICY)
     message["From"] = Address(email.from_name, addr_spec=email.from_address)
     message["To"] = Address(email.to_name, addr_spec=email.to)
     message["Reply-To"] = Address(addr_spec=email.reply_to)
@@ -64,8 +68,9 @@ def build_message(email: OutgoingEmail) -> EmailMessage:
     message["Date"] = format_datetime(email.send_at)
     domain = email.from_address.rsplit("@", 1)[1]
     message["Message-ID"] = f"<{email.public_id}@{domain}>"
-    message["List-Unsubscribe"] = f"<{rendered.unsubscribe_url}>"
-    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    # RFC 8058 one-click unsubscribe; the URL is plain ASCII (a signed token) within 998 octets.
+    message.set_raw("List-Unsubscribe", f"<{rendered.unsubscribe_url}>")
+    message.set_raw("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
     message.set_content(rendered.text)
     message.add_alternative(rendered.html, subtype="html")
     if rendered.ics is not None:

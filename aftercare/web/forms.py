@@ -10,13 +10,13 @@ from typing import Final, Literal
 
 from aftercare.content import Campaign, Handout, Project
 from aftercare.errors import ContentError, InputError
-from aftercare.handouts import PatientCard, long_date
+from aftercare.handouts import PatientCard
 from aftercare.intake import (
     CLI_NAMES,
-    MAX_DAYS_AGO,
     MAX_NAME,
     parse_enrollment,
     supported_languages,
+    treatment_date_problem,
 )
 from aftercare.records import Enrollment
 from aftercare.schema import parse_date
@@ -143,16 +143,9 @@ def _check_date(text: str, today: dt.date, errors: dict[str, str]) -> dt.date | 
     except ValueError:
         errors["treated_on"] = "Enter the treatment date as year-month-day, like 2026-11-23."
         return None
-    if day > today:
-        errors["treated_on"] = (
-            f"The treatment date cannot be in the future: today is {long_date(today)}."
-        )
-        return None
-    earliest = today - dt.timedelta(days=MAX_DAYS_AGO)
-    if day < earliest:
-        errors["treated_on"] = (
-            f"Enter a date within the last {MAX_DAYS_AGO} days (on or after {long_date(earliest)})."
-        )
+    problem = treatment_date_problem(day, today)  # the rule `enroll` and CSV import use
+    if problem:
+        errors["treated_on"] = sentence(problem)
         return None
     return day
 

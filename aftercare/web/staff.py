@@ -9,7 +9,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from werkzeug.wrappers import Response as BaseResponse
 
 from aftercare.errors import InputError
-from aftercare.intake import CONSENT_WORDING, enroll_one, supported_languages
+from aftercare.intake import CONSENT_WORDING, MAX_DAYS_AGO, enroll_one, supported_languages
 from aftercare.records import EnrollResult
 from aftercare.web import audit, security, state
 from aftercare.web.forms import (
@@ -23,6 +23,7 @@ from aftercare.web.forms import (
     treatment_label,
 )
 from aftercare.web.views import PlanRow, plan_rows
+from aftercare.withdrawal import withdraw_held
 
 staff = Blueprint("staff", __name__)
 security.guard(staff, public={"staff.login", "staff.login_post"})
@@ -44,6 +45,7 @@ class Receipt:
     handout_id: str
     treated_on: dt.date
     created: bool  # False: already enrolled for that date, or printing only
+    changes: tuple[str, ...]  # a repeat checkout with other consents: what changed
     plan: tuple[PlanRow, ...]
     pdf: bytes
 
@@ -124,17 +126,19 @@ def checkout_post() -> BaseResponse | tuple[str, int]:
         errors[card_field(exc, values)] = sentence(exc)
         return _checkout_page(values, errors), 400
     result: EnrollResult | None = None
+    changes: tuple[str, ...] = ()
     if checked.enrollment is not None:
         try:
             result = enroll_one(state.outbox(), app.project, checked.enrollment, now)
         except InputError as exc:  # suppressed in the meantime
             errors["email"] = sentence(exc)
             return _checkout_page(values, errors), 400
+        changes = result.changes + _withdrawn(result, now, audit.actor(user))
     audit.record(
         state.database(), now, audit.PRINTED, audit.actor(user), f"handout {checked.handout.id}",
         enrollment_id=None if result is None else result.enrollment_id,
     )
-    key = app.scratch.put(user, _receipt(checked, result, pdf))
+    key = app.scratch.put(user, _receipt(checked, result, pdf, changes))
     return redirect(url_for("staff.checked_out", key=key), code=303)
 
 
@@ -163,7 +167,22 @@ def _own_receipt(key: str) -> Receipt:
     return receipt
 
 
-def _receipt(checked: Checkout, result: EnrollResult | None, pdf: bytes) -> Receipt:
+def _withdrawn(result: EnrollResult, now: dt.datetime, actor: str) -> tuple[str, ...]:
+    """Withdraw at SendGrid the reminders it holds whose consent was withdrawn; say how it went."""
+    if not result.to_withdraw:
+        return ()
+    report = withdraw_held(state.outbox(), state.current().backend(), result.to_withdraw, now,
+                           actor)
+    kept = report.too_close + report.failed
+    line = f"Withdrew {report.cancelled} from SendGrid."
+    if kept:
+        line += f" {kept} will still be delivered (SendGrid could not stop it in time)."
+    return (line,)
+
+
+def _receipt(
+    checked: Checkout, result: EnrollResult | None, pdf: bytes, changes: tuple[str, ...]
+) -> Receipt:
     app = state.current()
     return Receipt(
         full_name=checked.card.name,
@@ -173,6 +192,7 @@ def _receipt(checked: Checkout, result: EnrollResult | None, pdf: bytes) -> Rece
         handout_id=checked.handout.id,
         treated_on=checked.card.treated_on,
         created=result is not None and result.created,
+        changes=changes,
         plan=() if result is None else plan_rows(checked.campaign, result.messages, app.local),
         pdf=pdf,
     )
@@ -191,5 +211,5 @@ def _checkout_page(values: dict[str, str], errors: dict[str, str]) -> str:
         languages=[(code, LANGUAGE_NAMES.get(code, code)) for code in supported_languages(project)],
         consent=CONSENT_WORDING,
         today=today.isoformat(),
-        earliest=(today - dt.timedelta(days=365)).isoformat(),
+        earliest=(today - dt.timedelta(days=MAX_DAYS_AGO)).isoformat(),
     )

@@ -174,10 +174,11 @@ def _treatment(project: Project, campaign_id: str) -> str:
 
 def _step(campaign: Campaign | None, step_key: str) -> tuple[str, str]:
     """("1 day after treatment", the step's label); a removed step shows its key."""
-    step = None if campaign is None else next(
-        (s for s in campaign.steps if s.key == step_key), None)
+    step = None if campaign is None else campaign.find_step(step_key)
     if step is None:
         return step_key, "(no longer in the campaign)"
+    if step.offset.amount == 0:
+        return "the treatment day", step.label
     return f"{step.offset} after treatment", step.label
 
 

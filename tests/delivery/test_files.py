@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import email
 import os
@@ -72,6 +73,31 @@ def test_lines_end_in_crlf_and_stay_short(tmp_path: Path) -> None:
     lines = raw.split(b"\r\n")
     assert b"\n" not in b"".join(lines)
     assert max(len(line) for line in lines) <= 78
+
+
+def test_a_long_unsubscribe_link_is_one_plain_header_line_not_encoded_words(
+    tmp_path: Path,
+) -> None:
+    # A real link: the public base URL and a signed token, far longer than a folded line.
+    url = "https://care.clinic.example/unsubscribe?t=" + "Ab0_-" * 30 + ".sig" + "x" * 43
+    base = outgoing()
+    email_out = dataclasses.replace(base, rendered=dataclasses.replace(
+        base.rendered, unsubscribe_url=url, subject="A subject long enough to be folded " * 3))
+    FileBackend(tmp_path).send(email_out)
+    raw = (tmp_path / f"{samples.PUBLIC_ID}.eml").read_bytes()
+    header_block = raw.split(b"\r\n\r\n", 1)[0]
+    lines = header_block.split(b"\r\n")
+    assert f"List-Unsubscribe: <{url}>".encode() in lines
+    assert b"List-Unsubscribe-Post: List-Unsubscribe=One-Click" in lines
+    listed = [line for line in lines if line.lower().startswith(b"list-unsubscribe")]
+    assert len(listed) == 2
+    assert not any(b"=?" in line for line in listed)  # no RFC 2047 encoded-words
+    assert max(len(line) for line in lines) <= 998
+    # Other headers are still folded at 78 columns.
+    subject = next(line for line in lines if line.startswith(b"Subject:"))
+    assert len(subject) <= 78
+    message = email.message_from_bytes(raw, policy=default)
+    assert message["List-Unsubscribe"] == f"<{url}>"
 
 
 def test_plain_text_comes_before_html(tmp_path: Path) -> None:

@@ -57,8 +57,8 @@ def test_checkout_enrols_the_patient_and_gives_their_handout(
     page = visible(confirmation.text)
     assert "Checkout complete" in page
     assert "The handout for Ann Quillfeather is ready to print." in page
-    assert ("1 day after treatment we email you tips for the first days "
-            "Tue 24 Nov 2026, 10:00 EST Will be sent") in page
+    assert ("the treatment day an email with tips for the first days "
+            "Mon 23 Nov 2026, 18:00 EST Will be sent") in page
     assert "2 weeks after treatment results check-in Mon 7 Dec 2026, 10:00 EST Will be sent" in page
     assert "Tue 23 Feb 2027, 10:00 EST Will be sent" in page  # the reminder: consent given
     link = re.search(r'href="(/checkout/[^"]+/handout\.pdf)" target="_blank"', confirmation.text)
@@ -71,7 +71,7 @@ def test_checkout_enrols_the_patient_and_gives_their_handout(
         'inline; filename="aftercare-cosmetic-2026-11-23.pdf"')
     text = pdf_text(pdf.data)
     assert "Ann Quillfeather" in text
-    assert "Mon 23 Nov 2026" in text and "Tue 24 Nov" in text and "Mon 7 Dec" in text
+    assert "Mon 23 Nov 2026" in text and "Mon 7 Dec" in text
     assert "Dr Rivera" in text and "frown lines" in text
 
     assert outbox_rows(database) == (1, 1, 3)
@@ -124,7 +124,8 @@ def test_printing_only_writes_nothing_to_the_outbox(
     ({"email": ""}, "email", "Enter the patient's email address."),
     ({"treatment": "botox-dental"}, "treatment", "Choose the treatment from the list."),
     ({"treated_on": "2026-11-24"}, "treated_on",
-     "The treatment date cannot be in the future: today is Mon 23 Nov 2026."),
+     "Expected today (2026-11-23 at the clinic) or earlier: a treatment date cannot be in the "
+     "future."),
     ({"treated_on": "23/11/2026"}, "treated_on",
      "Enter the treatment date as year-month-day, like 2026-11-23."),
     ({"consent_aftercare": "<unset>"}, "consent_aftercare",
@@ -177,7 +178,7 @@ def test_checking_out_the_same_visit_twice_changes_nothing(
     check_out(logged_in)
     again = logged_in.get(check_out(logged_in).headers["Location"]).text
     assert "Already enrolled for this treatment date: nothing changed." in again
-    assert "Tue 24 Nov 2026, 10:00 EST" in again
+    assert "Mon 23 Nov 2026, 18:00 EST" in again
     assert outbox_rows(database) == (1, 1, 3)
 
 

@@ -45,7 +45,7 @@ def states(db_path: Path) -> list[str]:
 @pytest.fixture
 def patients(db_path: Path, project: Project) -> None:
     enrol(db_path, project, "ann@example.com", "<b>Ann</b>")
-    enrol(db_path, project, "ann.b@example.com", "<b>Ann</b>", "2026-11-20", "botox-migraine")
+    enrol(db_path, project, "ann.b@example.com", "<b>Ann</b>", "2026-11-22", "botox-migraine")
     enrol(db_path, project, "zoe@example.com", "Zoe")
 
 
@@ -60,9 +60,9 @@ def test_lookup_by_first_name_lists_every_enrolment_with_states_and_local_times(
     assert "2 patients" in text
     assert "ann@example.com" in text and "ann.b@example.com" in text and "zoe@" not in text
     assert ("Expression lines (botox-cosmetic) · treated on Mon 23 Nov 2026" in text)
-    assert ("Chronic migraine (botox-migraine) · treated on Fri 20 Nov 2026" in text)
-    assert ("1 day after treatment we email you tips for the first days "
-            "Tue 24 Nov 2026, 10:00 EST Scheduled") in text
+    assert ("Chronic migraine (botox-migraine) · treated on Sun 22 Nov 2026" in text)
+    assert ("the treatment day an email with tips for the first days "
+            "Mon 23 Nov 2026, 18:00 EST Scheduled") in text
     assert "Cancel 2 unsent emails" in text
 
 
@@ -117,12 +117,12 @@ def test_reschedule_retimes_the_emails(
     logged_in: FlaskClient, patients: None, db_path: Path
 ) -> None:
     results = search(logged_in, "zoe@example.com")
-    form = {"email": "zoe@example.com", "campaign": "botox-cosmetic", "treated_on": "2026-11-20",
+    form = {"email": "zoe@example.com", "campaign": "botox-cosmetic", "treated_on": "2026-11-22",
             "csrf_token": token(logged_in, results)}
     assert logged_in.post(f"{results}/reschedule", data=form).status_code == 303
     page = visible(logged_in.get(results).text)
-    assert "Moved the treatment date to 2026-11-20: re-timed 2 unsent emails." in page
-    assert "treated on Fri 20 Nov 2026" in page
+    assert "Moved the treatment date to 2026-11-22: re-timed 2 unsent emails." in page
+    assert "treated on Sun 22 Nov 2026" in page
 
 
 def test_a_bad_reschedule_date_is_refused_next_to_its_field(
@@ -136,7 +136,7 @@ def test_a_bad_reschedule_date_is_refused_next_to_its_field(
     page = response.text
     assert 'id="treated_on-1-botox-cosmetic-error"' in page
     assert 'value="2026-12-25"' in page and 'aria-invalid="true"' in page
-    assert "Expected a date no later than tomorrow" in unescape(page)
+    assert "Expected today (2026-11-23 at the clinic) or earlier" in unescape(page)
     assert states(db_path).count("scheduled") == 7  # nothing moved
 
 
@@ -154,7 +154,7 @@ def test_an_unknown_message_can_be_marked_sent_or_sent_again(
     logged_in: FlaskClient, patients: None, db_path: Path, clock: Clock,
     database: sqlite3.Connection, outcome: str, flash: str, state: str,
 ) -> None:
-    make_unknown(db_path, clock)  # the first due: the migraine day-1 email to ann.b@
+    make_unknown(db_path, clock)  # the first due: the migraine day-0 email to ann.b@
     results = search(logged_in, "ann.b@example.com")
     page = logged_in.get(results).text
     assert "Unknown: check" in page and "SendGrid did not answer" in page
@@ -177,8 +177,8 @@ def test_the_outbox_shows_counts_and_what_needs_attention(
     text = visible(page)
     assert "6 Scheduled" in text and "1 Unknown: check" in text and "2 Cancelled" in text
     assert "0 Sent" in text
-    assert "Due in the next 7 days (2)" in text  # both day-1 emails of the cosmetic enrolments
-    assert "Tue 24 Nov 2026, 10:00 EST Zoe zoe@example.com" in text
+    assert "Due in the next 7 days (2)" in text  # both day-0 emails of the cosmetic enrolments
+    assert "Mon 23 Nov 2026, 18:00 EST Zoe zoe@example.com" in text
     assert "Failed (0)" in text and "Nothing here." in text
     assert "Unknown: check with the provider (1)" in text
     assert "&lt;b&gt;Ann&lt;/b&gt;" in page
