@@ -94,18 +94,43 @@ def run_build(settings: Settings, args: argparse.Namespace) -> str:
 
 
 def run_handout(settings: Settings, args: argparse.Namespace) -> str:
-    from aftercare.handouts import HandoutRenderer, PatientCard, write_pdf_atomically
+    from aftercare.handouts import (
+        HandoutRenderer,
+        PatientCard,
+        checkout_campaign,
+        offers_diary,
+        write_pdf_atomically,
+    )
     from aftercare.intake import check_treatment_date
 
     project = load_project(settings.root, only=(args.topic,))
+    now = _now()
     treated_on = check_treatment_date(
-        "--treated-on", args.treated_on, project.clinic.timezone.zone, _now()
+        "--treated-on", args.treated_on, project.clinic.timezone.zone, now
     )
-    card = PatientCard(args.name, treated_on, args.areas, args.provider)
-    pdf = HandoutRenderer(project).pdf(project.handouts[args.topic], card)
+    handout = project.handouts[args.topic]
+    campaign = checkout_campaign(project, handout)
+    if args.diary and (campaign is None or not offers_diary(campaign)):
+        raise InputError("--diary", f"expected a migraine checkout handout; {args.topic} "
+                                    "comes without a headache diary")
+    card = PatientCard(
+        args.name, treated_on, args.areas, args.provider, args.product, args.units, args.lot,
+        aftercare_consent=args.aftercare_consent, reminder_consent=args.reminder_consent,
+        planned_at=now,
+    )
+    renderer = HandoutRenderer(project)
+    pdf = renderer.pdf(handout, card)
+    diary = renderer.diary_pdf(card) if args.diary else None
     out = Path(args.out or f"build/checkout/{args.topic}-{treated_on.isoformat()}.pdf")
     write_pdf_atomically(pdf, out)
-    return f"wrote {out} ({len(pdf) // 1024} KiB)"
+    summary = f"wrote {out} ({len(pdf) // 1024} KiB)"
+    if diary is not None:
+        write_pdf_atomically(diary, Path(args.diary))
+        summary += f" and the headache diary {args.diary}"
+    if not args.aftercare_consent:
+        print("note: without --aftercare-consent the handout lists no email dates "
+              "(as for a patient who is not enrolled)", file=sys.stderr)
+    return summary
 
 
 def run_preview(settings: Settings, args: argparse.Namespace) -> str:
@@ -473,7 +498,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--treated-on", required=True, metavar="YYYY-MM-DD")
     p.add_argument("--areas", help="areas treated, e.g. 'frown lines, forehead'")
     p.add_argument("--provider", help="who treated the patient")
+    p.add_argument("--product", help="the product used, e.g. 'BOTOX Cosmetic' (printed only)")
+    p.add_argument("--units", help="the units given (printed only)")
+    p.add_argument("--lot", help="the product's lot number (printed only)")
+    p.add_argument("--aftercare-consent", action="store_true",
+                   help="the patient agreed to aftercare emails: list their dates")
+    p.add_argument("--reminder-consent", "--marketing-consent", dest="reminder_consent",
+                   action="store_true", help="the patient also agreed to booking reminders")
     p.add_argument("--out", metavar="FILE", help="where to write the PDF")
+    p.add_argument("--diary", metavar="FILE",
+                   help="also write the one-page headache diary here (migraine handouts)")
 
     p = command("preview", run_preview, "show one email step for a sample patient")
     p.add_argument("campaign", metavar="CAMPAIGN")

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import concurrent.futures
-import hashlib
-import json
 import multiprocessing
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aftercare.content import Campaign, Handout, Project
 from aftercare.errors import InputError, PipelineError, RenderError
+from aftercare.manifest import DIARY_KEY as DIARY_KEY
+from aftercare.manifest import MANIFEST_NAME as MANIFEST_NAME
+from aftercare.manifest import InputHasher, Target, digest_of, is_up_to_date, write_manifest
+from aftercare.manifest import read_manifest as read_manifest
+from aftercare.printing import offers_diary
 
 if TYPE_CHECKING:
     from aftercare.handouts import HandoutRenderer
@@ -22,8 +24,6 @@ if TYPE_CHECKING:
 # WeasyPrint is imported only when a handout has to be rendered: checking the manifest of an
 # up-to-date build must stay far below the half second an import of WeasyPrint costs.
 
-MANIFEST_NAME = ".build-manifest.json"
-MANIFEST_FORMAT = 1
 # Worker processes start from a clean interpreter: WeasyPrint drives Pango, fontconfig and
 # GLib through cffi, and a process forked after they started (or with threads running)
 # can deadlock or crash. "forkserver" forks each worker from a clean server process;
@@ -34,25 +34,6 @@ START_METHOD = "forkserver" if "forkserver" in multiprocessing.get_all_start_met
 # worker's renderer, after the fork), and doing it once instead of once per worker made the
 # pool ready about 0.4 s sooner on two cores.
 FORKSERVER_PRELOAD = ("__main__", "aftercare.handouts", "weasyprint")
-# Every library whose version can change the bytes of a handout or an email.
-_RENDERING_LIBRARIES = (
-    "aftercare-pipeline", "weasyprint", "pydyf", "tinyhtml5", "tinycss2", "cssselect2",
-    "pyphen", "pillow", "fonttools", "jinja2", "markupsafe", "css-inline", "segno", "pyyaml",
-)
-_PACKAGE = Path(__file__).resolve().parent
-
-
-@dataclass(frozen=True)
-class Target:
-    """One unit of output: a handout PDF, or one email step's .html, .txt and maybe .ics."""
-
-    key: str  # "handouts/<topic>" or "emails/<campaign>/<step>"
-    inputs: str  # sha256 over everything the output is made from
-    outputs: tuple[str, ...]  # paths relative to the output folder, "/"-separated
-
-    @property
-    def is_handout(self) -> bool:
-        return self.key.startswith("handouts/")
 
 
 @dataclass(frozen=True)
@@ -71,7 +52,7 @@ class BuildReport:
 
     @property
     def previews_rendered(self) -> int:
-        return len(self.rendered) - self.handouts_rendered
+        return sum(key.startswith("emails/") for key in self.rendered)
 
     @property
     def handouts_up_to_date(self) -> int:
@@ -79,20 +60,23 @@ class BuildReport:
 
     @property
     def previews_up_to_date(self) -> int:
-        return len(self.up_to_date) - self.handouts_up_to_date
+        return sum(key.startswith("emails/") for key in self.up_to_date)
 
     def summary(self) -> str:
         """One line for the CLI, e.g. "wrote 1 handout and 3 email previews to build/; ..."."""
-        line = (
-            f"wrote {_count(self.handouts_rendered, 'handout')} and "
-            f"{_count(self.previews_rendered, 'email preview')} to {self.out_dir}/"
-        )
+        diary = any(key == DIARY_KEY for key in (*self.rendered, *self.up_to_date))
+        line = f"wrote {self._counts(self.rendered, diary)} to {self.out_dir}/"
         if self.up_to_date:
-            line += (
-                f"; {_count(self.handouts_up_to_date, 'handout')} and "
-                f"{_count(self.previews_up_to_date, 'email preview')} already up to date"
-            )
+            line += f"; {self._counts(self.up_to_date, diary)} already up to date"
         return line
+
+    @staticmethod
+    def _counts(keys: Sequence[str], diary: bool) -> str:
+        handouts = _count(sum(key.startswith("handouts/") for key in keys), "handout")
+        previews = _count(sum(key.startswith("emails/") for key in keys), "email preview")
+        if not diary:
+            return f"{handouts} and {previews}"
+        return f"{handouts}, {_count(keys.count(DIARY_KEY), 'headache diary')} and {previews}"
 
 
 def build(
@@ -111,7 +95,7 @@ def build(
     targets = plan(project, topics)
     manifest_path = out_dir / MANIFEST_NAME
     manifest = read_manifest(manifest_path)
-    stale = [t for t in targets if not _is_up_to_date(t, manifest, out_dir)]
+    stale = [t for t in targets if not is_up_to_date(t, manifest, out_dir)]
     stale_keys = {t.key for t in stale}
     fresh = tuple(t.key for t in targets if t.key not in stale_keys)
     handouts = [t for t in stale if t.is_handout]
@@ -124,7 +108,7 @@ def build(
         rendered.update(_render_handouts_here(project, handouts))
         rendered.update(_render_previews(project, previews))
     written = _write_outputs(out_dir, stale, rendered)
-    _write_manifest(manifest_path, project, manifest, stale, rendered)
+    write_manifest(manifest_path, project, manifest, stale, rendered)
     return BuildReport(
         out_dir, tuple(t.key for t in stale), fresh, tuple(written), workers if handouts else 0
     )
@@ -147,8 +131,12 @@ def plan(project: Project, topics: Sequence[str] = ()) -> list[Target]:
     if unknown:
         known = ", ".join(sorted(project.handouts))
         raise InputError("TOPIC", f"expected one of {known}; got {', '.join(map(repr, unknown))}")
-    hasher = _InputHasher(project)
+    hasher = InputHasher(project)
     targets = [_handout_target(project, hasher, topic) for topic in chosen]
+    if not topics and any(offers_diary(c) for c in project.campaigns.values()):
+        parts = [hasher.code(), hasher.document("clinic.yaml", project.clinic),
+                 hasher.tree("templates")]
+        targets.append(Target(DIARY_KEY, digest_of(parts), (f"{DIARY_KEY}.pdf",)))
     if not topics:
         for campaign_id, campaign in sorted(project.campaigns.items()):
             targets += [_preview_target(project, hasher, campaign_id, campaign, step.key)
@@ -156,9 +144,10 @@ def plan(project: Project, topics: Sequence[str] = ()) -> list[Target]:
     return targets
 
 
-def _handout_target(project: Project, hasher: _InputHasher, topic: str) -> Target:
+def _handout_target(project: Project, hasher: InputHasher, topic: str) -> Target:
     handout = project.handouts[topic]
-    campaign = project.campaign_for(handout.indication)  # its dates fill "What happens next"
+    # A campaign's own handout is its checkout sheet, and the campaign fills in its dates.
+    campaign = next((c for c in project.campaigns.values() if c.handout == topic), None)
     parts = [
         hasher.code(),
         hasher.document("clinic.yaml", project.clinic),
@@ -167,11 +156,11 @@ def _handout_target(project: Project, hasher: _InputHasher, topic: str) -> Targe
         # The template loader and the URL fetcher can both reach any file under templates/.
         hasher.tree("templates"),
     ]
-    return Target(f"handouts/{topic}", _digest(parts), (f"handouts/{topic}.pdf",))
+    return Target(f"handouts/{topic}", digest_of(parts), (f"handouts/{topic}.pdf",))
 
 
 def _preview_target(
-    project: Project, hasher: _InputHasher, campaign_id: str, campaign: Campaign, step_key: str
+    project: Project, hasher: InputHasher, campaign_id: str, campaign: Campaign, step_key: str
 ) -> Target:
     handout: Handout | str = project.handouts.get(campaign.handout, "missing")
     step = campaign.step(step_key)
@@ -185,136 +174,7 @@ def _preview_target(
     ]
     stem = f"emails/{campaign_id}/{step_key}"
     suffixes = (".html", ".txt") + ((".ics",) if step.calendar is not None else ())
-    return Target(stem, _digest(parts), tuple(stem + suffix for suffix in suffixes))
-
-
-class _InputHasher:
-    """sha256 of input files and folders, each read once per build."""
-
-    def __init__(self, project: Project) -> None:
-        self.root = project.root
-        self._files: dict[str, str] = {}
-        self._trees: dict[str, str] = {}
-        self._code: str | None = None
-
-    def document(self, name: str, model: object) -> str:
-        """The YAML file's bytes; a project built in code, without the file, hashes the model."""
-        digest = self._file(self.root / name)
-        return f"{name}:{digest}" if digest else f"{name}:model:{_digest([repr(model)])}"
-
-    def tree(self, folder: str) -> str:
-        if folder not in self._trees:
-            base = self.root / folder
-            parts = [f"{path.relative_to(base).as_posix()}:{self._file(path)}"
-                     for path in _files_under(base)]
-            self._trees[folder] = f"{folder}/:{_digest(parts)}"
-        return self._trees[folder]
-
-    def code(self) -> str:
-        """This package's own source and the versions of the libraries that render."""
-        if self._code is None:
-            versions = [f"{name}=={_version(name)}" for name in _RENDERING_LIBRARIES]
-            sources = [f"{path.name}:{self._file(path)}" for path in sorted(_PACKAGE.glob("*.py"))]
-            self._code = "code:" + _digest(versions + sources)
-        return self._code
-
-    def _file(self, path: Path) -> str:
-        key = str(path)
-        if key not in self._files:
-            try:
-                self._files[key] = hashlib.sha256(path.read_bytes()).hexdigest()
-            except FileNotFoundError:
-                self._files[key] = ""
-            except OSError as exc:
-                raise InputError(str(path), f"cannot read: {exc.strerror}") from None
-        return self._files[key]
-
-
-def _files_under(folder: Path) -> list[Path]:
-    found: list[Path] = []
-    for directory, subfolders, names in os.walk(folder):
-        subfolders.sort()
-        found += [Path(directory) / name for name in sorted(names)]
-    return found
-
-
-def _version(distribution: str) -> str:
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return "absent"
-
-
-def _digest(parts: Iterable[str]) -> str:
-    digest = hashlib.sha256()
-    for part in parts:
-        digest.update(part.encode("utf-8") + b"\0")
-    return digest.hexdigest()
-
-
-# ---------------------------------------------------------------- the manifest
-
-
-def read_manifest(path: Path) -> dict[str, Any]:
-    """The targets of the last build; a missing or unreadable manifest means "build it all"."""
-    try:
-        data = json.loads(path.read_bytes())
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
-        return {}
-    targets = data.get("targets")
-    return targets if isinstance(targets, dict) else {}
-
-
-def _is_up_to_date(target: Target, manifest: Mapping[str, Any], out_dir: Path) -> bool:
-    entry = manifest.get(target.key)
-    if not isinstance(entry, dict) or entry.get("inputs") != target.inputs:
-        return False
-    recorded = entry.get("outputs")
-    if not isinstance(recorded, dict) or sorted(recorded) != sorted(target.outputs):
-        return False
-    for name in target.outputs:
-        try:
-            actual = hashlib.sha256((out_dir / name).read_bytes()).hexdigest()
-        except OSError:
-            return False  # deleted, or unreadable: build it again
-        if actual != recorded[name]:
-            return False  # changed by hand since: build it again
-    return True
-
-
-def _write_manifest(
-    path: Path,
-    project: Project,
-    previous: Mapping[str, Any],
-    built: Sequence[Target],
-    rendered: Mapping[str, Mapping[str, bytes]],
-) -> None:
-    # Targets outside this build (other topics) keep their entries; ones whose content was
-    # deleted from the project are forgotten.
-    current = {f"handouts/{topic}" for topic in project.handouts} | {
-        f"emails/{campaign_id}/{step.key}"
-        for campaign_id, campaign in project.campaigns.items()
-        for step in campaign.steps
-    }
-    targets = {key: entry for key, entry in previous.items() if key in current}
-    for target in built:
-        outputs = rendered[target.key]
-        targets[target.key] = {
-            "inputs": target.inputs,
-            "outputs": {name: hashlib.sha256(outputs[name]).hexdigest() for name in outputs},
-        }
-    if targets == previous and path.is_file():
-        return  # nothing changed: leave the file (and the disk) alone
-    from aftercare.handouts import write_pdf_atomically
-
-    data = {"format": MANIFEST_FORMAT, "targets": dict(sorted(targets.items()))}
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError("--out", f"cannot create {path.parent}: {exc.strerror}") from None
-    write_pdf_atomically((json.dumps(data, indent=1) + "\n").encode(), path)
+    return Target(stem, digest_of(parts), tuple(stem + suffix for suffix in suffixes))
 
 
 # ---------------------------------------------------------------- rendering
@@ -335,6 +195,8 @@ def _render_handouts_here(project: Project, targets: Sequence[Target]) -> Iterat
 def _render_handout(
     renderer: HandoutRenderer, project: Project, target: Target
 ) -> dict[str, bytes]:
+    if target.key == DIARY_KEY:
+        return {target.outputs[0]: renderer.diary_pdf(None)}
     topic = target.key.removeprefix("handouts/")
     return {target.outputs[0]: renderer.pdf(project.handouts[topic], None)}
 
@@ -391,7 +253,8 @@ def _render_in_workers(
 
 
 def _content_size(project: Project, target: Target) -> int:
-    return len(repr(project.handouts[target.key.removeprefix("handouts/")]))
+    handout = project.handouts.get(target.key.removeprefix("handouts/"))
+    return len(repr(handout)) if handout is not None else 0  # the diary: one short page
 
 
 # One renderer per worker process: fonts and stylesheets are loaded once, then reused. If it

@@ -19,9 +19,10 @@ import jinja2.meta
 from markupsafe import Markup
 
 from aftercare.calendar_invite import AllDayEvent, build_ics
-from aftercare.content import Campaign, Handout, Project, Section, Step
+from aftercare.content import Campaign, Clinic, Handout, Project, Section, Step
 from aftercare.errors import InputError, RenderError
 from aftercare.plaintext import nbsp, remembering_wrap, tidy, wrap
+from aftercare.schedule import next_treatment_day
 from aftercare.tokens import sign
 from aftercare.values import EmailAddress
 
@@ -140,7 +141,7 @@ class EmailRenderer:
             "warning_text": compiled.warning_text,
             "contact_html": compiled.contact_html,
             "contact_text": compiled.contact_text,
-            "next_visit": long_date(next_treatment_on(campaign, recipient.treated_on)),
+            "next_visit": long_date(next_treatment_on(clinic, campaign, recipient.treated_on)),
             "has_calendar": ics is not None,
             "unsubscribe_url": unsubscribe_url,
         }
@@ -237,7 +238,8 @@ class EmailRenderer:
         is_last = step.key == campaign.steps[-1].key
         # The last step is the booking reminder: its event sits on the day the next treatment
         # is due (12 weeks for migraine), never before the email itself arrives.
-        day = max(due, next_treatment_on(campaign, recipient.treated_on)) if is_last else due
+        next_day = next_treatment_on(self._project.clinic, campaign, recipient.treated_on)
+        day = max(due, next_day) if is_last else due
         # DTSTAMP comes from the message, not the clock, so the same message is the same bytes.
         stamp = recipient.local_due or dt.datetime.combine(
             recipient.treated_on, dt.time(), tzinfo=dt.UTC
@@ -322,9 +324,10 @@ def phone_link(number: str) -> Markup:
     return Markup('<a class="phone" href="{}">{}</a>').format(tel(number), nbsp(number))
 
 
-def next_treatment_on(campaign: Campaign, treated_on: dt.date) -> dt.date:
-    """The day the next treatment (or next migraine cycle) is due."""
-    return campaign.next_treatment_after.after(treated_on)
+def next_treatment_on(clinic: Clinic, campaign: Campaign, treated_on: dt.date) -> dt.date:
+    """The day the next treatment (or next migraine cycle) is due: the date the printed
+    handout shows, moved on to a day the clinic is open."""
+    return next_treatment_day(clinic, campaign, treated_on)
 
 
 def long_date(day: dt.date) -> str:

@@ -44,10 +44,12 @@ class PlannedMessage:
 
 @dataclass(frozen=True)
 class FollowUp:
-    """A date printed on the personalised handout under "What happens next"."""
+    """A date printed on the personalised handout: an email the outbox will send, or the next
+    treatment."""
 
     local_date: dt.date
     label: str
+    kind: Literal["email", "treatment"] = "email"
 
 
 def rules_for(clinic: Clinic, campaign: Campaign) -> SendRules:
@@ -70,17 +72,38 @@ def plan(
     )
 
 
-def follow_ups(clinic: Clinic, campaign: Campaign, treated_on: dt.date) -> tuple[FollowUp, ...]:
-    """The patient's own dates for the printed handout: each step, then the next treatment."""
-    rules = rules_for(clinic, campaign)
-    dates = [
-        FollowUp(_send_day(step, step.offset.after(treated_on), rules), step.label)
-        for step in campaign.steps
-    ]
-    dates.append(
-        FollowUp(campaign.next_treatment_after.after(treated_on), campaign.next_treatment_label)
-    )
+def follow_ups(
+    clinic: Clinic,
+    campaign: Campaign,
+    treated_on: dt.date,
+    now: dt.datetime,
+    *,
+    aftercare_consent: bool,
+    reminder_consent: bool,
+) -> tuple[FollowUp, ...]:
+    """The patient's own dates for the printed handout, in date order.
+
+    The emails are the plan the outbox carries out when the patient is enrolled at ``now``
+    in the clinic's zone (``plan`` decides: consent, quiet days, closures, late enrolment);
+    without aftercare consent nobody is enrolled and no email is listed. The next treatment
+    date is always there.
+    """
+    dates = [FollowUp(next_treatment_day(clinic, campaign, treated_on),
+                      campaign.next_treatment_label, "treatment")]
+    if aftercare_consent:
+        rules = rules_for(clinic, campaign)
+        planned = plan(campaign, treated_on, clinic.timezone.zone, now, rules, reminder_consent)
+        labels: dict[str, str] = {step.key: step.label for step in campaign.steps}
+        dates += [FollowUp(p.local_due.date(), labels[p.step_key])
+                  for p in planned if p.action != "skip"]
     return tuple(sorted(dates, key=lambda follow_up: follow_up.local_date))
+
+
+def next_treatment_day(clinic: Clinic, campaign: Campaign, treated_on: dt.date) -> dt.date:
+    """The earliest day for the next treatment: never sooner than the campaign says, and moved
+    on to the next day the clinic is open (not a quiet weekday, not a closure)."""
+    return _allowed_day(campaign.next_treatment_after.after(treated_on),
+                        rules_for(clinic, campaign))
 
 
 def local_moment(day: dt.date, time: ClockTime, zone: ZoneInfo) -> dt.datetime:

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import html as html_module
 import io
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from bench import machine
 from bench.common import ROOT, Section, Sizes, interleaved, median, run_python, spread, timed
 
-TOPIC = "aftercare-cosmetic"  # the handout a cosmetic patient takes home from the desk
+TOPIC = "aftercare-cosmetic"  # the one-sheet handout a cosmetic patient takes home
 TREATED_ON = dt.date(2026, 11, 23)
+CHECKOUT = dt.datetime(2026, 11, 23, 20, 0, tzinfo=dt.UTC)
 NAMES = ("Ana Ruiz", "Zoë Novák", "Björn Ólafsson", "Li Wei", "Chloé Martin-Dubois",
          "Mary-Kate O'Neill", "Jesús Peña", "Aroha Ngata")
 GOAL_FLOOR = 1.15
@@ -30,9 +31,13 @@ def run(sizes: Sizes, section: Section) -> None:
     handout = project.handouts[TOPIC]
     start = timed(lambda: HandoutRenderer(project))  # WeasyPrint is imported by now
     renderer = HandoutRenderer(project)
+    # As the checkout page makes them: product, units and lot typed at the desk, and the
+    # plan of an enrolment with both consents made at the moment of checkout.
     cards = [
         PatientCard(NAMES[i % len(NAMES)], TREATED_ON - dt.timedelta(days=i % 3),
-                    areas="frown lines, forehead", provider="Dr Lee")
+                    areas="frown lines, forehead", provider="Dr Lee", product="BOTOX Cosmetic",
+                    units=str(20 + i % 3 * 4), lot=f"C{4021 + i}A", aftercare_consent=True,
+                    reminder_consent=i % 2 == 0, planned_at=CHECKOUT)
         for i in range(max(sizes.checkout_reps, 2))
     ]
     pages, size = _describe(renderer.pdf(handout, cards[0]))
@@ -77,16 +82,18 @@ def run(sizes: Sizes, section: Section) -> None:
         (work / "clinic.css").write_text(extra_css, encoding="utf-8")
         cold = _cold_weasyprint(work, templates, base_url, sizes.cold_reps)
         section.line("cold `weasyprint` command per request", spread(cold))
-        chromium_cold, chromium_warm, why = _chromium(work, pages_html, templates, extra_css,
-                                                      sizes)
+        chromium_cold, turns, why = _chromium(work, pages_html, templates, extra_css, sizes,
+                                              ours)
     ours_s, floor_s, cold_s = median(warm["ours"]), median(warm["floor"]), median(cold)
     if chromium_cold:
         section.line("cold headless Chromium command per request", spread(chromium_cold))
     else:
         section.line("cold headless Chromium command per request", why)
+    chromium_warm = turns.get("chromium", [])
     if chromium_warm:
         section.line("warm headless Chromium (Playwright: load page, page.pdf)",
                      spread(chromium_warm))
+        section.line("  ours again, taking turns with it", spread(turns["ours"]))
     else:
         section.line("warm headless Chromium (Playwright: load page, page.pdf)", why)
 
@@ -97,10 +104,13 @@ def run(sizes: Sizes, section: Section) -> None:
                  f"{cold_s / ours_s:.1f} times faster", f">= {GOAL_COLD:.0f} times faster",
                  cold_s / ours_s >= GOAL_COLD)
     if chromium_warm:
-        chrome_s = median(chromium_warm)
+        # Measured in turns with ours, and compared pair by pair: a busy moment on a shared
+        # machine then slows both sides of a pair alike.
+        chrome_s, paired_s = median(chromium_warm), median(turns["ours"])
+        ratio = median([c / o for c, o in zip(chromium_warm, turns["ours"], strict=True)])
         section.goal("stretch: faster than warm headless Chromium",
-                     f"{ours_s:.3f} s vs {chrome_s:.3f} s = {chrome_s / ours_s:.2f} times",
-                     "> 1 times", ours_s < chrome_s)
+                     f"{paired_s:.3f} s vs {chrome_s:.3f} s, median of the pairs "
+                     f"{ratio:.2f} times", "> 1 times", ratio > 1)
     else:
         section.goal("stretch: faster than warm headless Chromium", why, "> 1 times", None)
     _commands_that_render_nothing(section)
@@ -128,15 +138,17 @@ def _cold_weasyprint(work: Path, templates: Path, base_url: str, reps: int) -> l
 
 
 def _chromium(
-    work: Path, pages_html: list[str], templates: Path, extra_css: str, sizes: Sizes
-) -> tuple[list[float], list[float], str]:
+    work: Path, pages_html: list[str], templates: Path, extra_css: str, sizes: Sizes,
+    ours: Callable[[int], object],
+) -> tuple[list[float], dict[str, list[float]], str]:
     """Chromium prints the same HTML with the same stylesheets (its support for paged media
-    differs: running headers, for one, are WeasyPrint's), cold per request and warm."""
+    differs: running headers, for one, are WeasyPrint's): cold per request, then warm, taking
+    turns with ``ours``."""
     executable = machine.chromium()
     if executable is None:
-        return [], [], "skipped: no chromium"
+        return [], {}, "skipped: no chromium"
     if sizes.smoke:  # a browser adds seconds and varies from one CI image to the next
-        return [], [], "skipped: smoke run"
+        return [], {}, "skipped: smoke run"
     head = (f'<base href="{html_module.escape(templates.as_uri())}/">'
             '<link rel="stylesheet" href="assets/handout.css">'
             f"<style>{extra_css}</style>")
@@ -157,8 +169,7 @@ def _chromium(
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        return cold, [], "skipped: no playwright"
-    warm: list[float] = []
+        return cold, {}, "skipped: no playwright"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
         tab = browser.new_page()
@@ -169,9 +180,9 @@ def _chromium(
 
         for i in range(2):
             render(i)
-        warm = [timed(functools.partial(render, i)) for i in range(sizes.checkout_reps)]
+        turns = interleaved({"chromium": render, "ours": ours}, sizes.checkout_reps)
         browser.close()
-    return cold, warm, ""
+    return cold, turns, ""
 
 
 def _commands_that_render_nothing(section: Section) -> None:

@@ -20,10 +20,10 @@ import pytest
 from pypdf import PdfReader
 from pypdf.generic import ArrayObject, BooleanObject, DictionaryObject, StreamObject
 
+from aftercare.card import FIELD_LIMITS
 from aftercare.content import Campaign, Clinic, Handout, Project, load_project
 from aftercare.errors import InputError, RenderError
 from aftercare.handouts import (
-    MAX_FIELD_LENGTH,
     HandoutRenderer,
     PatientCard,
     build_handouts,
@@ -39,6 +39,7 @@ from tests.conftest import FIXTURES, ROOT
 T = TypeVar("T")
 HERE = FIXTURES / "handouts"
 TREATED_ON = dt.date(2026, 11, 23)
+CHECKOUT = dt.datetime(2026, 11, 23, 20, 0, tzinfo=dt.UTC)  # Mon 15:00 in New York
 PRINTABLE = "expected printable characters; got"
 HOSTILE_NAME = '<b>Ann</b> & <link rel=attachment href="file:///etc/passwd">'
 
@@ -52,11 +53,13 @@ def _load(cls: type[T], path: Path, topic: str = "") -> T:
 
 @pytest.fixture(scope="module")
 def project() -> Project:
-    """The repository's clinic (Letter paper) with a fixture topic and campaign."""
+    """The repository's clinic (Letter paper) with a fixture checkout handout, its campaign, and
+    the same content as a topic of its own (no campaign: no personal details)."""
     clinic = _load(Clinic, ROOT / "clinic.yaml")
     handout = _load(Handout, HERE / "aftercare.yaml", "aftercare")
     campaign = _load(Campaign, HERE / "campaign.yaml", "care")
-    return Project(ROOT, clinic, {"aftercare": handout}, {"care": campaign})
+    leaflet = dataclasses.replace(handout, id="leaflet", indication="general")
+    return Project(ROOT, clinic, {"aftercare": handout, "leaflet": leaflet}, {"care": campaign})
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +73,17 @@ def handout(project: Project) -> Handout:
 
 
 @pytest.fixture(scope="module")
+def leaflet(project: Project) -> Handout:
+    return project.handouts["leaflet"]
+
+
+@pytest.fixture(scope="module")
 def patient() -> PatientCard:
-    return PatientCard("Ana Ruiz", TREATED_ON, areas="frown lines, forehead", provider="Dr Lee")
+    return PatientCard(
+        "Ana Ruiz", TREATED_ON, areas="frown lines, forehead", provider="Dr Lee",
+        product="BOTOX Cosmetic", units="20", lot="C1234", aftercare_consent=True,
+        reminder_consent=True, planned_at=CHECKOUT,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +94,11 @@ def personal_pdf(renderer: HandoutRenderer, handout: Handout, patient: PatientCa
 @pytest.fixture(scope="module")
 def blank_pdf(renderer: HandoutRenderer, handout: Handout) -> bytes:
     return renderer.pdf(handout, None)
+
+
+@pytest.fixture(scope="module")
+def topic_pdf(renderer: HandoutRenderer, leaflet: Handout) -> bytes:
+    return renderer.pdf(leaflet, None)
 
 
 def _pages(data: bytes) -> list[str]:
@@ -97,88 +114,109 @@ def _squashed(text: str) -> str:
     return "".join(text.split())
 
 
-# ---------------------------------------------------------------- what the patient reads
+# ---------------------------------------------------------------- the checkout sheet
 
 
-def test_personalised_pdf_has_title_sections_name_and_own_dates(
-    project: Project, handout: Handout, personal_pdf: bytes
+def test_side_1_has_the_details_and_exactly_the_dates_the_outbox_will_send(
+    project: Project, personal_pdf: bytes, patient: PatientCard
 ) -> None:
-    text = _text(personal_pdf)
-    assert handout.title in text
-    for section in handout.sections:
-        assert section.heading in text
-    assert "Name: Ana Ruiz" in text
-    assert "Treatment date: Mon 23 Nov 2026" in text
-    assert "Areas treated: frown lines, forehead" in text
-    assert "Treated by: Dr Lee" in text
-    for expected in (
-        "Tue 24 Nov: we email you tips for the first days",
-        "Mon 7 Dec: results check-in",
-        "Tue 23 Feb: time to plan your next visit, if you want one",
-        "Mon 15 Feb: earliest date for your next treatment",
-    ):
-        assert expected in text
+    pages = _pages(personal_pdf)
+    assert len(pages) == 2
+    first = pages[0]
+    for typed in ("Name: Ana Ruiz", "Treatment date: Mon 23 Nov 2026",
+                  "Areas treated: frown lines, forehead", "Treated by: Dr Lee",
+                  "Product: BOTOX Cosmetic", "Units: 20", "Lot: C1234"):
+        assert typed in first
     campaign = project.campaigns["care"]
-    for follow_up in follow_ups(project.clinic, campaign, TREATED_ON):
-        assert f"{short_date(follow_up.local_date)}: {follow_up.label}" in text
-    assert "_____" not in text
+    dates = follow_ups(project.clinic, campaign, TREATED_ON, CHECKOUT,
+                       aftercare_consent=True, reminder_consent=True)
+    assert [f.kind for f in dates].count("email") == len(campaign.steps)
+    for follow_up in dates:
+        assert _squashed(f"{short_date(follow_up.local_date)}: {follow_up.label}") in _squashed(
+            first)
+    # 12 weeks after Mon 23 Nov: Mon 15 Feb, a day the clinic is open.
+    assert _squashed("Mon 15 Feb: earliest date for your next treatment") in _squashed(first)
+    assert "We do not email you" not in first
+    assert "Ana Ruiz" not in pages[1]
 
 
-def test_unpersonalised_pdf_has_lines_to_fill_in(
+@pytest.mark.parametrize(
+    ("aftercare", "reminders", "printed", "absent"),
+    [
+        (True, False, ["we email you tips", "results check-in"], ["time to plan your next"]),
+        (False, False, ["We do not email you"],
+         ["we email you tips", "results check-in", "time to plan your next"]),
+        (False, True, ["We do not email you"],
+         ["we email you tips", "results check-in", "time to plan your next"]),
+    ],
+)
+def test_the_plan_prints_no_email_the_patient_did_not_agree_to(
+    renderer: HandoutRenderer, handout: Handout, aftercare: bool, reminders: bool,
+    printed: list[str], absent: list[str],
+) -> None:
+    card = PatientCard("Ana Ruiz", TREATED_ON, aftercare_consent=aftercare,
+                       reminder_consent=reminders, planned_at=CHECKOUT)
+    first = _squashed(_pages(renderer.pdf(handout, card))[0])
+    for text in printed:
+        assert _squashed(text) in first
+    for text in absent:
+        assert _squashed(text) not in first
+    assert _squashed("Mon 15 Feb: earliest date for your next treatment") in first
+
+
+def test_without_a_planning_time_the_plan_is_made_at_the_start_of_the_treatment_day(
+    renderer: HandoutRenderer, handout: Handout
+) -> None:
+    card = PatientCard("Ana Ruiz", TREATED_ON, aftercare_consent=True, reminder_consent=True)
+    start = dt.datetime(2026, 11, 23, 5, 0, tzinfo=dt.UTC)  # midnight in New York
+    assert renderer.pdf(handout, card) == renderer.pdf(
+        handout, dataclasses.replace(card, planned_at=start))
+
+
+def test_a_blank_sheet_has_lines_to_fill_in_and_promises_no_email(
     project: Project, handout: Handout, blank_pdf: bytes
 ) -> None:
-    text = _text(blank_pdf)
-    for label in ("Name", "Treatment date", "Areas treated", "Treated by"):
-        assert re.search(rf"{label}: _{{10,}}", text), label
-    for follow_up in follow_ups(project.clinic, project.campaigns["care"], TREATED_ON):
-        assert re.search(rf"_{{10,}}: {re.escape(follow_up.label)}", text), follow_up.label
-    assert "Ana Ruiz" not in text
-    assert "Nov:" not in text
-
-
-def test_general_topic_says_to_call_and_book_without_dates(
-    renderer: HandoutRenderer, handout: Handout, patient: PatientCard
-) -> None:
-    general = dataclasses.replace(handout, indication="general")
-    text = _text(renderer.pdf(general, patient))
-    assert "Name: Ana Ruiz" in text
-    assert "If you have any questions, call us on (617) 555-0142" in text
-    assert "When you are ready, book a visit online or by phone." in text
-    assert "Tue 24 Nov" not in text
+    first = _pages(blank_pdf)[0]
+    for label in ("Name", "Treatment date", "Treated by", "Areas treated", "Product", "Units",
+                  "Lot"):
+        assert re.search(rf"{label}: _{{10,}}", first), label
+    assert re.search(r"_{10,}: earliest date for your next treatment", first)
+    for step in project.campaigns["care"].steps:
+        assert _squashed(step.label) not in _squashed(first)
+    assert "Ana Ruiz" not in first and "Nov:" not in first
 
 
 def test_every_page_has_header_footer_and_page_x_of_y(
+    project: Project, handout: Handout, personal_pdf: bytes, topic_pdf: bytes
+) -> None:
+    clinic = project.clinic
+    for data, topic in ((personal_pdf, handout.id), (topic_pdf, "leaflet")):
+        pages = _pages(data)
+        for number, text in enumerate(pages, start=1):
+            assert clinic.name in text
+            assert f"Questions? Call {clinic.name} on {clinic.phone}" in text
+            assert f"Handout {topic}, version {handout.version}" in text
+            assert f"Page {number} of {len(pages)}" in text
+
+
+def test_side_1_holds_the_emergency_box_and_how_to_call_us(
     project: Project, handout: Handout, personal_pdf: bytes
 ) -> None:
-    pages = _pages(personal_pdf)
-    assert len(pages) >= 2, "the fixture should span pages so that running elements are tested"
+    first = _pages(personal_pdf)[0]
     clinic = project.clinic
-    for number, text in enumerate(pages, start=1):
-        assert clinic.name in text
-        assert f"Questions? Call {clinic.name} on {clinic.phone}" in text
-        assert f"Handout {handout.id}, version {handout.version}" in text
-        assert f"Page {number} of {len(pages)}" in text
-
-
-def test_call_and_emergency_boxes_carry_the_clinic_numbers(
-    project: Project, handout: Handout, blank_pdf: bytes
-) -> None:
-    text = _text(blank_pdf)
-    clinic = project.clinic
-    assert "Call the clinic if" in text
-    assert f"Call us on {clinic.phone} if you have any of these:" in text
-    assert f"We are open {clinic.hours}." in text
-    assert f"After hours, call our urgent line on {clinic.urgent_line}." in text
-    assert "Get emergency care now" in text
-    assert (
-        f"Call {clinic.emergency_number} or go to the nearest emergency department "
-        "if you have any of these:"
-    ) in text
-    assert "These signs can start hours to weeks after treatment." in text
-    assert "Do not drive if you feel weak, dizzy or have vision problems." in text
+    assert "Get emergency care now" in first
+    assert (f"Call {clinic.emergency_number} or go to the nearest emergency room if you have "
+            "any of these:") in first
+    assert "They can start hours to weeks after treatment. Do not wait to see if they pass." in (
+        first)
+    assert "Do not drive or use machines if you feel weak or dizzy, or cannot see well." in first
+    assert "Call us" in first
+    assert f"Day: {clinic.phone}, {clinic.hours}" in first
+    assert f"After hours: {clinic.urgent_line}" in first
+    assert "Call us if you have any of these:" in first
     for item in (*handout.call_clinic_if, *handout.emergency_if):
-        assert item in text
-    assert clinic.booking_url in _squashed(text)  # may wrap in its box on page 1
+        assert _squashed(item) in _squashed(first)
+    assert "emergency department" not in _text(personal_pdf)
 
 
 def test_callouts_are_labelled_in_words(blank_pdf: bytes) -> None:
@@ -188,64 +226,93 @@ def test_callouts_are_labelled_in_words(blank_pdf: bytes) -> None:
     assert "Emergency: Get help right away" in text
 
 
-def test_sources_and_review_close_the_handout(handout: Handout, blank_pdf: bytes) -> None:
-    last_page = _pages(blank_pdf)[-1]
-    assert "Sources" in last_page
-    assert "A first source: https://example.org/first-source" in last_page
-    assert "A printed leaflet with no web address" in last_page
-    assert (
-        "Reviewed by Dr Test Reviewer on 15 January 2026; next review due 15 January 2027."
-        in last_page
-    )
+def test_side_2_ends_with_one_line_of_sources_and_a_topic_lists_them_all(
+    project: Project, handout: Handout, blank_pdf: bytes, topic_pdf: bytes
+) -> None:
+    last = _pages(blank_pdf)[-1]
+    address = f"{project.clinic.email.public_base_url.removeprefix('https://')}/sources/aftercare"
+    assert _squashed(f"Sources: the full list is at {address}.") in _squashed(last)
+    assert ("Reviewed on 15 January 2026 by Dr Test Reviewer." in last)
+    assert "https://example.org/first-source" not in _text(blank_pdf)
+    topic_last = _pages(topic_pdf)[-1]
+    assert "Sources" in topic_last
+    assert "A first source: https://example.org/first-source" in topic_last
+    assert "A printed leaflet with no web address" in topic_last
+    assert ("Reviewed on 15 January 2026 by Dr Test Reviewer; next review due 15 January 2027."
+            in topic_last)
 
 
-def test_html_structure_is_the_reading_order(renderer: HandoutRenderer, handout: Handout) -> None:
+def test_html_structure_is_the_reading_order(
+    renderer: HandoutRenderer, handout: Handout, leaflet: Handout
+) -> None:
     outline = _Outline()
     outline.feed(renderer.html(handout, None))
     assert outline.lang == "en-US"
     assert outline.title == handout.title
     assert outline.headings["h1"] == [handout.title]
     assert outline.headings["h2"] == [
-        "Prepared for",
-        "What happens next",
-        "Book your next visit",
-        *(section.heading for section in handout.sections),
-        "Call the clinic if",
         "Get emergency care now",
+        "Call us",
+        "Your next dates",
+        *(section.heading for section in handout.sections),
+    ]
+    topic = _Outline()
+    topic.feed(renderer.html(leaflet, None))
+    assert topic.headings["h2"] == [
+        "Get emergency care now",
+        *(section.heading for section in leaflet.sections),
+        "Call the clinic if",
         "Sources",
     ]
-    assert all(alt for alt in outline.image_alts), "every image needs a text alternative"
+    assert all(alt for alt in outline.image_alts + topic.image_alts), "images need alt text"
 
 
-# ---------------------------------------------------------------- page 1, composed per patient
+# ---------------------------------------------------------------- topics: no personal page
 
 
-def test_page_1_is_the_patients_plan_and_the_topic_starts_on_page_2(
+def test_a_topic_has_no_personal_page_and_its_emergency_box_on_page_1(
+    project: Project, leaflet: Handout, topic_pdf: bytes
+) -> None:
+    pages = _pages(topic_pdf)
+    first = pages[0]
+    assert first.index(leaflet.title) < first.index("Get emergency care now")
+    for sign in leaflet.emergency_if:
+        assert sign in first
+    for personal in ("Prepared for", "Name:", "Treatment date", "Your next dates"):
+        assert personal not in _text(topic_pdf)
+    assert _squashed(project.clinic.booking_url.removeprefix("https://")) in _squashed(
+        _text(topic_pdf))
+
+
+def test_a_topic_cannot_be_personalised(
+    renderer: HandoutRenderer, leaflet: Handout, patient: PatientCard
+) -> None:
+    with pytest.raises(InputError) as caught:
+        renderer.pdf(leaflet, patient)
+    assert str(caught.value) == (
+        "TOPIC: expected a checkout handout (aftercare); got 'leaflet', a topic without "
+        "personal details (`pipeline build` prints it)")
+
+
+# ---------------------------------------------------------------- side 1, composed per patient
+
+
+def test_side_1_is_laid_out_per_patient_and_side_2_is_the_kept_one(
     handout: Handout, personal_pdf: bytes, blank_pdf: bytes
 ) -> None:
-    pages = _pages(personal_pdf)
-    count = len(_pages(blank_pdf))
-    assert len(pages) == count
-    first = pages[0]
-    assert "Your aftercare plan" in first.replace("YOUR AFTERCARE PLAN", "Your aftercare plan")
-    assert handout.title in first
-    assert "Name: Ana Ruiz" in first
-    assert "Tue 24 Nov: we email you tips for the first days" in first
-    assert "Book your next visit" in first
-    assert "Emergency: 911" in first
-    assert f"Page 1 of {count}" in first
-    assert not any(section.heading in first for section in handout.sections)
-    assert handout.sections[0].heading in pages[1]
-    for number, text in enumerate(pages[1:], start=2):
-        assert f"Page {number} of {count}" in text
-        assert "Ana Ruiz" not in text
+    pages, blank = _pages(personal_pdf), _pages(blank_pdf)
+    assert len(pages) == len(blank) == 2
+    assert "Name: Ana Ruiz" in pages[0]
+    assert not any(section.heading in pages[0] for section in handout.sections)
+    assert pages[1] == blank[1]
+    assert pages[1].startswith(f"{handout.sections[0].heading}")
 
 
 def test_composed_pdf_is_the_same_file_as_a_whole_render(
     renderer: HandoutRenderer, handout: Handout, patient: PatientCard, personal_pdf: bytes
 ) -> None:
-    # Page 1 laid out alone plus the kept pages 2 to N write the very bytes of the handout
-    # laid out whole: same layout, same fonts, same structure tree.
+    # Side 1 laid out alone plus the kept side 2 write the very bytes of the handout laid out
+    # whole: same layout, same fonts, same structure tree.
     assert personal_pdf == renderer.pdf_from_html(renderer.html(handout, patient))
 
 
@@ -278,46 +345,54 @@ def test_patients_rendered_one_after_the_other_get_their_own_details(
     project: Project, handout: Handout
 ) -> None:
     renderer = HandoutRenderer(project)
-    first = PatientCard("Ana Ruiz", TREATED_ON, areas="forehead", provider="Dr Lee")
+    first = PatientCard("Ana Ruiz", TREATED_ON, areas="forehead", provider="Dr Lee",
+                        lot="LOT-ANA")
     second = PatientCard("Zoë Novák", TREATED_ON + dt.timedelta(days=1))
     one, two, again = (renderer.pdf(handout, card) for card in (first, second, first))
     text = _text(two)
     assert "Name: Zoë Novák" in text and "Treatment date: Tue 24 Nov 2026" in text
-    assert "Ana Ruiz" not in text and "Dr Lee" not in text and "forehead" not in text
+    for other in ("Ana Ruiz", "Dr Lee", "forehead", "LOT-ANA"):
+        assert other not in text
     assert "Zoë" not in _text(one)
     assert again == one
     assert "Ana Ruiz" not in _text(renderer.pdf(handout, None))
 
 
+def longest_card(aftercare: bool = True, treated_on: dt.date = TREATED_ON) -> PatientCard:
+    """Every field at its longest, in W, the widest letter: the most lines each can take."""
+    fields = {attribute: "W" * FIELD_LIMITS[option] for option, attribute in
+              (("--name", "name"), ("--provider", "provider"), ("--product", "product"),
+               ("--units", "units"), ("--lot", "lot"))}
+    areas = ("WMW " * 40)[:FIELD_LIMITS["--areas"]]
+    return PatientCard(treated_on=treated_on, areas=areas, aftercare_consent=aftercare,
+                       reminder_consent=aftercare, planned_at=CHECKOUT, **fields)
+
+
 @pytest.mark.parametrize("paper_size", ["Letter", "A4"])
-def test_the_longest_details_still_fit_page_1(
-    project: Project, real_project: Project, paper_size: str
+def test_the_longest_details_keep_the_sheet_on_two_pages(
+    project: Project, paper_size: str
 ) -> None:
-    # W is the widest letter: the most lines a field can take within the length limits.
-    longest = "W" * MAX_FIELD_LENGTH
-    areas = ("WMW " * 40)[:MAX_FIELD_LENGTH]
-    card = PatientCard(longest, TREATED_ON, areas=areas, provider=longest)
-    for source in (project, real_project):
-        clinic = dataclasses.replace(source.clinic, paper_size=paper_size)
-        renderer = HandoutRenderer(dataclasses.replace(source, clinic=clinic))
-        for topic, handout in sorted(source.handouts.items()):
-            pages = _pages(renderer.pdf(handout, card))
-            count = len(_pages(renderer.pdf(handout, None)))
-            assert len(pages) == count, topic
-            assert _squashed(longest) in _squashed(pages[0]), topic
-            assert f"Page 1 of {count}" in pages[0], topic
-            assert pages[1].startswith(handout.sections[0].heading), topic
+    card = longest_card()
+    clinic = dataclasses.replace(project.clinic, paper_size=paper_size)
+    renderer = HandoutRenderer(dataclasses.replace(project, clinic=clinic))
+    handout = project.handouts["aftercare"]
+    pages = _pages(renderer.pdf(handout, card))
+    assert len(pages) == 2
+    assert _squashed(card.name) in _squashed(pages[0])
+    assert _squashed(f"Lot: {card.lot}") in _squashed(pages[0])
+    assert "Page 1 of 2" in pages[0]
+    assert pages[1].startswith(handout.sections[0].heading)
 
 
-def test_a_page_1_that_cannot_fit_is_laid_out_whole_not_cut(
+def test_a_side_1_that_cannot_fit_is_laid_out_whole_not_cut(
     renderer: HandoutRenderer, handout: Handout, patient: PatientCard
 ) -> None:
-    wordy = dataclasses.replace(handout, summary=" ".join([handout.summary] * 30))
+    wordy = dataclasses.replace(handout, title=" ".join([handout.title] * 40))
     data = renderer.pdf(wordy, patient)
     assert data == renderer.pdf_from_html(renderer.html(wordy, patient))
     pages = _pages(data)
+    assert len(pages) > 2
     assert "Name: Ana Ruiz" in _text(data)
-    assert "Ana Ruiz" not in " ".join(pages[3:])
     for number, text in enumerate(pages, start=1):
         assert f"Page {number} of {len(pages)}" in text
 
@@ -363,8 +438,15 @@ def test_fonts_are_embedded_and_all_atkinson_hyperlegible(personal_pdf: bytes) -
     assert names and all("Atkinson-Hyperlegible" in name for name in names), names
 
 
-def test_every_character_is_at_least_12pt(personal_pdf: bytes, blank_pdf: bytes) -> None:
-    for data in (personal_pdf, blank_pdf):
+@pytest.fixture(scope="module")
+def diary_pdf(renderer: HandoutRenderer, patient: PatientCard) -> bytes:
+    return renderer.diary_pdf(patient)
+
+
+def test_every_character_is_at_least_12pt(
+    personal_pdf: bytes, blank_pdf: bytes, topic_pdf: bytes, diary_pdf: bytes
+) -> None:
+    for data in (personal_pdf, blank_pdf, topic_pdf, diary_pdf):
         with pdfplumber.open(io.BytesIO(data)) as pdf:
             small = [
                 (page.page_number, char["text"], round(char["size"], 2))
@@ -375,15 +457,17 @@ def test_every_character_is_at_least_12pt(personal_pdf: bytes, blank_pdf: bytes)
         assert not small, small[:10]
 
 
+@pytest.mark.parametrize("which", ["personal_pdf", "topic_pdf", "diary_pdf"])
 def test_pdf_is_tagged_pdf_ua_with_title_and_language(
-    project: Project, handout: Handout, personal_pdf: bytes
+    project: Project, handout: Handout, which: str, request: pytest.FixtureRequest
 ) -> None:
-    reader = PdfReader(io.BytesIO(personal_pdf))
+    reader = PdfReader(io.BytesIO(request.getfixturevalue(which)))
     root = _dictionary(reader.trailer["/Root"])
     assert "/StructTreeRoot" in root
     assert _dictionary(root["/MarkInfo"])["/Marked"] == BooleanObject(True)
     assert str(root["/Lang"]) == project.clinic.locale
-    assert reader.metadata is not None and reader.metadata.title == handout.title
+    title = "My headache diary" if which == "diary_pdf" else handout.title
+    assert reader.metadata is not None and reader.metadata.title == title
     assert _dictionary(root["/ViewerPreferences"])["/DisplayDocTitle"] == BooleanObject(True)
     metadata = root["/Metadata"].get_object()
     assert isinstance(metadata, StreamObject)
@@ -414,22 +498,31 @@ def test_typed_markup_prints_literally_and_attaches_nothing(
     renderer: HandoutRenderer, handout: Handout
 ) -> None:
     refused_before = list(renderer.fetcher.refused)
-    card = PatientCard(HOSTILE_NAME, TREATED_ON, areas="<i>forehead</i>", provider="Dr <Lee>")
+    card = PatientCard(HOSTILE_NAME, TREATED_ON, areas="<i>forehead</i>", provider="Dr <Lee>",
+                       product="<script>x</script>", units="20 & <4>", lot='"><img src=x>')
     html = renderer.html(handout, card)
     assert "&lt;b&gt;Ann&lt;/b&gt; &amp; &lt;link rel=attachment" in html
-    assert "<link" not in html and "<b>" not in html
+    assert "&lt;script&gt;x&lt;/script&gt;" in html and "20 &amp; &lt;4&gt;" in html
+    assert "&#34;&gt;&lt;img src=x&gt;" in html
+    assert "<link" not in html and "<b>" not in html and "<script>" not in html
+    assert "<img src=x" not in html
     data = renderer.pdf(handout, card)
     text = _text(data)
     # The name wraps inside the URL, where extraction cannot know whether a space was there.
     assert _squashed(f"Name: {HOSTILE_NAME}") in _squashed(text)
     assert "Areas treated: <i>forehead</i>" in text
     assert "Treated by: Dr <Lee>" in text
-    reader = PdfReader(io.BytesIO(data))
-    assert reader.attachments == {}
-    assert "/EmbeddedFiles" not in _dictionary(reader.trailer["/Root"]).get("/Names", {})
-    for page in reader.pages:
-        for annotation in page.get("/Annots", []):
-            assert str(_dictionary(annotation)["/Subtype"]) != "/FileAttachment"
+    assert "Product: <script>x</script>" in text
+    assert "Units: 20 & <4>" in text
+    assert 'Lot: "><img src=x>' in text
+    for diary in (data, renderer.diary_pdf(card)):
+        reader = PdfReader(io.BytesIO(diary))
+        assert reader.attachments == {}
+        assert "/EmbeddedFiles" not in _dictionary(reader.trailer["/Root"]).get("/Names", {})
+        for page in reader.pages:
+            for annotation in page.get("/Annots", []):
+                assert str(_dictionary(annotation)["/Subtype"]) != "/FileAttachment"
+    assert _squashed(f"Name: {HOSTILE_NAME}") in _squashed(_text(renderer.diary_pdf(card)))
     assert renderer.fetcher.refused == refused_before
 
 
@@ -437,12 +530,18 @@ def test_typed_markup_prints_literally_and_attaches_nothing(
     ("kwargs", "message"),
     [
         ({"name": "   "}, "--name: expected the patient's name; got an empty value"),
-        ({"name": "A" * 121}, "--name: expected at most 120 characters; got 121"),
+        ({"name": "A" * 81}, "--name: expected at most 80 characters; got 81"),
         ({"name": "Ann\x07"}, f"--name: {PRINTABLE} U+0007 at position 4"),
         ({"name": "Ann\u202eLee"}, f"--name: {PRINTABLE} U+202E at position 4"),
         ({"name": "Ann\nLee"}, f"--name: {PRINTABLE} U+000A at position 4"),
-        ({"areas": "x" * 200}, "--areas: expected at most 120 characters; got 200"),
+        ({"areas": "x" * 200}, "--areas: expected at most 80 characters; got 200"),
+        ({"provider": "D" * 41}, "--provider: expected at most 40 characters; got 41"),
         ({"provider": "Dr\tLee"}, f"--provider: {PRINTABLE} U+0009 at position 3"),
+        ({"product": "B" * 41}, "--product: expected at most 40 characters; got 41"),
+        ({"units": "1" * 13}, "--units: expected at most 12 characters; got 13"),
+        ({"lot": "L" * 17}, "--lot: expected at most 16 characters; got 17"),
+        ({"lot": "C12\u200b34"}, f"--lot: {PRINTABLE} U+200B at position 4"),
+        ({"units": 20}, "--units: expected text; got 20"),
         ({"treated_on": "2026-11-23"}, "--treated-on: expected a date; got '2026-11-23'"),
     ],
 )
@@ -454,8 +553,15 @@ def test_patient_card_refuses_bad_input(kwargs: dict[str, Any], message: str) ->
 
 
 def test_patient_card_trims_and_drops_empty_options() -> None:
-    card = PatientCard("  Ana Ruiz ", TREATED_ON, areas=" ", provider=" Dr Lee ")
+    card = PatientCard("  Ana Ruiz ", TREATED_ON, areas=" ", provider=" Dr Lee ", product="",
+                       units=" 20 ", lot="\t")
     assert (card.name, card.areas, card.provider) == ("Ana Ruiz", None, "Dr Lee")
+    assert (card.product, card.units, card.lot) == (None, "20", None)
+
+
+def test_patient_card_needs_an_aware_planning_time() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        PatientCard("Ana", TREATED_ON, planned_at=dt.datetime(2026, 11, 23, 15, 0))
 
 
 def test_letters_missing_from_the_font_are_refused_before_rendering(
@@ -464,6 +570,9 @@ def test_letters_missing_from_the_font_are_refused_before_rendering(
     with pytest.raises(InputError) as caught:
         renderer.pdf(handout, PatientCard("Ana 李", TREATED_ON))
     assert str(caught.value) == "--name: expected letters the handout font has; got '李' (U+674E)"
+    with pytest.raises(InputError) as caught:
+        renderer.diary_pdf(PatientCard("Ana", TREATED_ON, lot="LOT-☃"))
+    assert str(caught.value) == "--lot: expected letters the handout font has; got '☃' (U+2603)"
     accented = _text(renderer.pdf(handout, PatientCard("Zoë Núñez-Łukasz", TREATED_ON)))
     assert "Name: Zoë Núñez-Łukasz" in accented
 
@@ -543,12 +652,13 @@ def test_weasyprint_warnings_fail_the_render(renderer: HandoutRenderer) -> None:
 
 def test_build_writes_one_pdf_per_topic(project: Project, tmp_path: Path) -> None:
     paths = build_handouts(project, tmp_path)
-    assert paths == [tmp_path / "handouts" / "aftercare.pdf"]
+    assert paths == [tmp_path / "handouts" / "aftercare.pdf", tmp_path / "handouts" / "leaflet.pdf"]
     assert paths[0].read_bytes().startswith(b"%PDF-1.7")
-    assert sorted(p.name for p in (tmp_path / "handouts").iterdir()) == ["aftercare.pdf"]
+    assert sorted(p.name for p in (tmp_path / "handouts").iterdir()) == [
+        "aftercare.pdf", "leaflet.pdf"]
     with pytest.raises(InputError) as caught:
         build_handouts(project, tmp_path, ["no-such-topic"])
-    assert str(caught.value) == "TOPIC: expected one of aftercare; got 'no-such-topic'"
+    assert str(caught.value) == "TOPIC: expected one of aftercare, leaflet; got 'no-such-topic'"
 
 
 def test_build_stops_at_a_logo_linked_outside_and_writes_nothing(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -12,9 +11,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aftercare.content import Campaign, load_project
-from aftercare.schedule import SendRules, follow_ups, local_moment, plan, rules_for
-from aftercare.values import ClockTime, Offset
-from tests.conftest import FIXTURES
+from aftercare.schedule import (
+    SendRules,
+    follow_ups,
+    local_moment,
+    next_treatment_day,
+    plan,
+    rules_for,
+)
+from aftercare.values import WEEKDAYS, ClockTime, Offset
+from tests.conftest import FIXTURES, ROOT
 
 UTC = dt.UTC
 PROJECT = load_project(FIXTURES / "minimal")
@@ -130,10 +136,111 @@ def test_a_send_time_inside_the_spring_gap_moves_forward() -> None:
     assert (moment.hour, moment.minute) == (3, 30)
 
 
-def test_follow_ups_for_the_printed_handout_match_the_issue_example(root: Path) -> None:
-    project = load_project(root)
+# ---------------------------------------------------------------- the printed plan
+
+
+CHECKOUT = dt.datetime(2026, 11, 23, 20, 0, tzinfo=UTC)  # Mon 23 Nov, 15:00 in New York
+
+
+def _printed(campaign: Campaign, now: dt.datetime = CHECKOUT, **consents: bool) -> list[
+    tuple[dt.date, str, str]
+]:
+    dates = follow_ups(PROJECT.clinic, campaign, dt.date(2026, 11, 23), now,
+                       aftercare_consent=consents.get("aftercare", True),
+                       reminder_consent=consents.get("reminders", True))
+    return [(f.local_date, f.label, f.kind) for f in dates]
+
+
+def _outbox_plan(campaign: Campaign, now: dt.datetime, reminders: bool) -> list[
+    tuple[dt.date, str, str]
+]:
+    """What the outbox carries out for the same enrolment: the printed plan must match it."""
+    labels = {step.key: step.label for step in campaign.steps}
+    planned = plan(campaign, dt.date(2026, 11, 23), PROJECT.clinic.timezone.zone, now,
+                   rules_for(PROJECT.clinic, campaign), reminders)
+    return [(p.local_due.date(), labels[p.step_key], "email")
+            for p in planned if p.action != "skip"]
+
+
+def test_the_printed_emails_are_the_outbox_plan_and_the_next_treatment_is_added() -> None:
+    printed = _printed(BASE)
+    emails = [entry for entry in printed if entry[2] == "email"]
+    assert emails == _outbox_plan(BASE, CHECKOUT, reminders=True)
+    assert [label for _, label, _ in emails] == ["tips by email", "plan your next visit"]
+    # 12 weeks after Mon 23 Nov is Mon 15 Feb: an open day, so it stays.
+    assert (dt.date(2027, 2, 15), "earliest next treatment", "treatment") in printed
+    assert printed == sorted(printed, key=lambda entry: entry[0])
+
+
+def test_without_reminder_consent_the_reminder_is_not_printed() -> None:
+    printed = _printed(BASE, reminders=False)
+    assert [entry for entry in printed if entry[2] == "email"] == _outbox_plan(
+        BASE, CHECKOUT, reminders=False)
+    assert "plan your next visit" not in [label for _, label, _ in printed]
+    assert "tips by email" in [label for _, label, _ in printed]
+
+
+def test_without_aftercare_consent_no_email_is_printed() -> None:
+    # Nobody is enrolled (print-only): reminder consent alone sends nothing either.
+    for reminders in (False, True):
+        printed = _printed(BASE, aftercare=False, reminders=reminders)
+        assert printed == [(dt.date(2027, 2, 15), "earliest next treatment", "treatment")]
+
+
+def test_a_late_checkout_prints_only_what_will_still_be_sent() -> None:
+    # Printed 20 days after treatment: day-1 is past its 2-day grace, so the outbox skips it.
+    late = CHECKOUT + dt.timedelta(days=20)
+    printed = _printed(BASE, late)
+    assert [entry for entry in printed if entry[2] == "email"] == _outbox_plan(
+        BASE, late, reminders=True)
+    assert "tips by email" not in [label for _, label, _ in printed]
+
+
+@pytest.mark.parametrize(
+    ("treated_on", "closed", "expected"),
+    [
+        # 12 weeks after a Sunday is a Sunday, a quiet day: the next open day is Monday.
+        (dt.date(2026, 11, 22), (), dt.date(2027, 2, 15)),
+        # ...and a closure on that Monday moves it to Tuesday.
+        (dt.date(2026, 11, 22), (dt.date(2027, 2, 15),), dt.date(2027, 2, 16)),
+        (dt.date(2026, 11, 23), (), dt.date(2027, 2, 15)),
+    ],
+)
+def test_the_next_treatment_moves_on_to_an_open_day(
+    treated_on: dt.date, closed: tuple[dt.date, ...], expected: dt.date
+) -> None:
+    clinic = dataclasses.replace(
+        PROJECT.clinic, email=dataclasses.replace(PROJECT.clinic.email, closed_on=closed))
+    assert next_treatment_day(clinic, BASE, treated_on) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    treated_on=st.dates(dt.date(2025, 1, 1), dt.date(2030, 12, 31)),
+    quiet=st.sets(st.sampled_from(WEEKDAYS), max_size=5),
+    closed=st.sets(st.dates(dt.date(2025, 3, 1), dt.date(2031, 6, 30)), max_size=40),
+)
+def test_the_next_treatment_is_never_sooner_nor_on_a_quiet_or_closed_day(
+    treated_on: dt.date, quiet: set[str], closed: set[dt.date]
+) -> None:
+    campaign = dataclasses.replace(BASE, quiet_weekdays=tuple(sorted(quiet)))
+    clinic = dataclasses.replace(
+        PROJECT.clinic, email=dataclasses.replace(PROJECT.clinic.email, closed_on=tuple(closed)))
+    day = next_treatment_day(clinic, campaign, treated_on)
+    earliest = campaign.next_treatment_after.after(treated_on)
+    assert day >= earliest
+    assert WEEKDAYS[day.weekday()] not in quiet and day not in closed
+    # The first open day: every day skipped was quiet or closed.
+    for skipped in range((day - earliest).days):
+        moved_over = earliest + dt.timedelta(days=skipped)
+        assert WEEKDAYS[moved_over.weekday()] in quiet or moved_over in closed
+
+
+def test_follow_ups_for_the_printed_handout_match_the_issue_example() -> None:
+    project = load_project(ROOT)
     cosmetic = project.campaigns["botox-cosmetic"]
-    dates = follow_ups(project.clinic, cosmetic, dt.date(2026, 11, 23))
+    dates = follow_ups(project.clinic, cosmetic, dt.date(2026, 11, 23), CHECKOUT,
+                       aftercare_consent=True, reminder_consent=True)
     assert [(f.local_date, f.label) for f in dates][:2] == [
         (dt.date(2026, 11, 23), cosmetic.steps[0].label),  # the evening of the treatment day
         (dt.date(2026, 12, 7), cosmetic.steps[1].label),
@@ -260,7 +367,8 @@ def test_quiet_days_and_closures_never_move_the_safety_email_but_move_later_step
     assert first.local_due == ny(SATURDAY, 18)  # Saturday: quiet and closed, still sent
     assert later.local_due == ny(dt.date(2026, 12, 7), 10)  # Sat 5 Dec -> Mon 7 Dec
     assert later.note == "moved from Sat 5 Dec (quiet day)"
-    follow = follow_ups(PROJECT.clinic, evening_campaign(), SATURDAY)
+    follow = follow_ups(PROJECT.clinic, evening_campaign(), SATURDAY, ny(SATURDAY, 14),
+                        aftercare_consent=True, reminder_consent=True)
     assert follow[0].local_date == SATURDAY
 
 

@@ -34,7 +34,7 @@ def create_app(
     Building the handout renderer loads WeasyPrint, fonts and CSS (about a second), so it is
     done here once, not per request; tests may pass one they share.
     """
-    from aftercare.handouts import HandoutRenderer, long_date
+    from aftercare.handouts import HandoutRenderer, full_date, long_date
     from aftercare.web.patients import patients
     from aftercare.web.public import public
     from aftercare.web.security import configure
@@ -61,6 +61,7 @@ def create_app(
     app.register_error_handler(HTTPException, _error_page)
     app.jinja_env.globals["clinic"] = project.clinic
     app.jinja_env.filters["long_date"] = long_date
+    app.jinja_env.filters["full_date"] = full_date
     return app
 
 

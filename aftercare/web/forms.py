@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from aftercare.card import FIELD_LIMITS
 from aftercare.content import Campaign, Handout, Project
 from aftercare.errors import ContentError, InputError
 from aftercare.handouts import PatientCard
@@ -24,7 +25,8 @@ from aftercare.values import EmailAddress
 
 Action = Literal["enrol", "print"]
 TEXT_FIELDS: Final = (
-    "treatment", "first_name", "last_name", "email", "treated_on", "areas", "provider", "language",
+    "treatment", "first_name", "last_name", "email", "treated_on", "areas", "provider", "product",
+    "units", "lot", "language",
 )
 CHECKBOXES: Final = ("consent_aftercare", "consent_marketing")
 # The form's names for the fields intake.parse_enrollment reports by command-line option.
@@ -33,7 +35,10 @@ _FROM_INTAKE: Final = {
     for name, option in CLI_NAMES.items()
 }
 # What PatientCard and the renderer name the typed text by.
-_FROM_CARD: Final = {"--areas": "areas", "--provider": "provider", "--treated-on": "treated_on"}
+_FROM_CARD: Final = {
+    "--areas": "areas", "--provider": "provider", "--treated-on": "treated_on",
+    "--product": "product", "--units": "units", "--lot": "lot",
+}
 INDICATION_LABELS: Final = {"cosmetic": "Expression lines", "migraine": "Chronic migraine"}
 LANGUAGE_NAMES: Final = {"en": "English"}
 
@@ -96,11 +101,23 @@ def check_checkout(
     if values["language"] not in supported_languages(project):
         errors["language"] = "Choose a language from the list."
 
+    full_name = f"{first} {last}".strip()
+    if len(full_name) > FIELD_LIMITS["--name"] and not errors.keys() & {"first_name", "last_name"}:
+        errors["last_name"] = (
+            f"Use at most {FIELD_LIMITS['--name']} characters for the first and last name "
+            f"together (these have {len(full_name)})."
+        )
+
     card: PatientCard | None = None
     if treated_on is not None and "first_name" not in errors and "last_name" not in errors:
         try:
+            # What is printed follows what is enrolled: print-only lists no email at all.
             card = PatientCard(
-                f"{first} {last}".strip(), treated_on, values["areas"], values["provider"]
+                full_name, treated_on, values["areas"], values["provider"], values["product"],
+                values["units"], values["lot"],
+                aftercare_consent=enrolling and bool(values["consent_aftercare"]),
+                reminder_consent=enrolling and bool(values["consent_marketing"]),
+                planned_at=now,
             )
         except InputError as exc:
             errors.setdefault(card_field(exc, values), sentence(exc))

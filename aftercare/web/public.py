@@ -1,4 +1,4 @@
-"""What anyone may reach: the SendGrid webhook, the unsubscribe page, and the pages' assets."""
+"""What anyone may reach: the SendGrid webhook, the unsubscribe page, handout sources, assets."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Final
 
 from flask import Blueprint, Response, abort, render_template, request
 
+from aftercare.printing import SOURCES_PATH
 from aftercare.records import MessageView
 from aftercare.tokens import verify
 from aftercare.web import state
@@ -56,6 +57,20 @@ def unsubscribe() -> tuple[str, int]:
     box.unsubscribe(message.email, now, source="link", actor=PATIENT)
     withdraw(box, app.backend(), message.email, now, PATIENT)
     return _page("unsubscribed.html", message, email=_masked(message.email)), 200
+
+
+# ---------------------------------------------------------------- sources of the handouts
+
+
+@public.get(f"{SOURCES_PATH}<topic>")
+def sources(topic: str) -> str:
+    """The full list of a handout's sources: the checkout sheet prints this address."""
+    app = state.current()
+    handout = app.project.handouts.get(topic)
+    if handout is None:
+        abort(404)
+    clinic = app.project.clinic
+    return render_template("sources.html", clinic=clinic, lang=clinic.language, handout=handout)
 
 
 # ---------------------------------------------------------------- assets

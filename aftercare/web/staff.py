@@ -9,6 +9,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from werkzeug.wrappers import Response as BaseResponse
 
 from aftercare.errors import InputError
+from aftercare.handouts import PatientCard, offers_diary
 from aftercare.intake import CONSENT_WORDING, MAX_DAYS_AGO, enroll_one, supported_languages
 from aftercare.records import EnrollResult
 from aftercare.web import audit, security, state
@@ -48,6 +49,7 @@ class Receipt:
     changes: tuple[str, ...]  # a repeat checkout with other consents: what changed
     plan: tuple[PlanRow, ...]
     pdf: bytes
+    diary: bool  # a migraine checkout: the one-page headache diary is offered too
 
 
 # ---------------------------------------------------------------- login and logout
@@ -160,6 +162,22 @@ def handout_pdf(key: str) -> Response:
     return response
 
 
+@staff.get("/checkout/<key>/diary.pdf")
+def diary_pdf(key: str) -> Response:
+    """The headache diary for this checkout, dated from the treatment day; laid out when asked
+    for, so that a checkout that does not print it does not wait for it."""
+    receipt = _own_receipt(key)
+    if not receipt.diary:
+        abort(404)
+    app = state.current()
+    with app.render_lock:
+        pdf = app.renderer.diary_pdf(PatientCard(receipt.full_name, receipt.treated_on))
+    response = Response(pdf, mimetype="application/pdf")
+    name = f"headache-diary-{receipt.treated_on.isoformat()}.pdf"
+    response.headers["Content-Disposition"] = f'inline; filename="{name}"'
+    return response
+
+
 def _own_receipt(key: str) -> Receipt:
     receipt = state.current().scratch.get(key, security.current_user(), Receipt)
     if receipt is None:
@@ -195,6 +213,7 @@ def _receipt(
         changes=changes,
         plan=() if result is None else plan_rows(checked.campaign, result.messages, app.local),
         pdf=pdf,
+        diary=offers_diary(checked.campaign),
     )
 
 

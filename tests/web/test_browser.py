@@ -33,8 +33,9 @@ ARTIFACTS = ROOT / "test-artifacts"
 SECRET = "b" * 40
 USER, PASSWORD = "frontdesk", "correct horse battery"
 # Every field of the checkout form, in the order Tab reaches them.
-FIELDS = ["f-treatment", "f-treated_on", "f-areas", "f-provider", "f-first_name", "f-last_name",
-          "f-email", "f-language", "f-consent_aftercare", "f-consent_marketing"]
+FIELDS = ["f-treatment", "f-treated_on", "f-areas", "f-provider", "f-product", "f-units",
+          "f-lot", "f-first_name", "f-last_name", "f-email", "f-language", "f-consent_aftercare",
+          "f-consent_marketing"]
 
 
 def _need_browser() -> None:

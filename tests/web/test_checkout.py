@@ -12,6 +12,7 @@ import pytest
 from flask.testing import FlaskClient
 from pypdf import PdfReader
 
+from aftercare.content import Project
 from aftercare.intake import CONSENT_WORDING
 from aftercare.store import Outbox
 from tests.web.conftest import PASSWORD, Clock, add_staff, check_out, count, log_in, token
@@ -36,8 +37,9 @@ def test_the_form_shows_every_field_labelled_and_the_consent_wording(
     clock.advance(hours=13)  # 04:00 UTC on the 24th is still the 23rd in New York
     log_in(client, staff, PASSWORD)
     page = client.get("/checkout").text
-    for name in ("treatment", "treated_on", "areas", "provider", "first_name", "last_name",
-                 "email", "language", "consent_aftercare", "consent_marketing"):
+    for name in ("treatment", "treated_on", "areas", "provider", "product", "units", "lot",
+                 "first_name", "last_name", "email", "language", "consent_aftercare",
+                 "consent_marketing"):
         assert f'<label for="f-{name}">' in page
         assert f'id="f-{name}" name="{name}"' in page
     assert 'value="2026-11-23"' in page
@@ -101,6 +103,75 @@ def test_the_last_name_is_never_written_to_the_database(
     assert b"Ann" in b"".join(p.read_bytes() for p in files)  # the first name is stored
 
 
+def _handout_text(client: FlaskClient, location: str) -> str:
+    return "".join(pdf_text(client.get(f"{location}/handout.pdf").data).split())
+
+
+def test_product_units_and_lot_are_printed_and_never_stored(
+    logged_in: FlaskClient, db_path: Path
+) -> None:
+    typed = {"product": "Zyqprod <Cosmetic>", "units": "20 & 4", "lot": "LOTQX7Z"}
+    for action in ("enrol", "print"):
+        response = check_out(logged_in, action=action, **typed)
+        assert response.status_code == 303
+        text = pdf_text(logged_in.get(f"{response.headers['Location']}/handout.pdf").data)
+        assert "Product: Zyqprod <Cosmetic>" in text
+        assert "Units: 20 & 4" in text and "Lot: LOTQX7Z" in text
+    files = [p for p in db_path.parent.iterdir() if p.name.startswith(db_path.name)]
+    stored = b"".join(p.read_bytes() for p in files)
+    assert b"ann@example.com" in stored  # the enrolment is there...
+    for value in ("Zyqprod", "20 & 4", "LOTQX7Z"):  # ...and none of what was only printed
+        assert value.encode() not in stored, value
+
+
+def test_the_handout_lists_exactly_the_emails_the_patient_agreed_to(
+    logged_in: FlaskClient, project: Project
+) -> None:
+    steps = project.campaigns["botox-cosmetic"].steps
+    clinical = ["".join(s.label.split()) for s in steps if s.kind == "clinical"]
+    reminders = ["".join(s.label.split()) for s in steps if s.kind == "marketing"]
+    assert clinical and reminders
+    with_reminders = _handout_text(
+        logged_in, check_out(logged_in, consent_marketing="yes").headers["Location"])
+    without = _handout_text(logged_in, check_out(
+        logged_in, email="bo@example.com").headers["Location"])
+    print_only = _handout_text(logged_in, check_out(
+        logged_in, action="print", consent_aftercare="", email="").headers["Location"])
+    for label in clinical:
+        assert label in with_reminders and label in without and label not in print_only
+    for label in reminders:
+        assert label in with_reminders and label not in without and label not in print_only
+    assert "Wedonotemailyouaboutthistreatment." in print_only
+    assert "Wedonotemailyou" not in with_reminders + without
+    # The next treatment is there whatever was agreed: Mon 15 Feb, 12 weeks on, an open day.
+    for text in (with_reminders, without, print_only):
+        assert "Mon15Feb:" in text
+
+
+def test_a_migraine_checkout_offers_the_headache_diary(
+    logged_in: FlaskClient, client: FlaskClient
+) -> None:
+    location = check_out(logged_in, treatment="botox-migraine").headers["Location"]
+    page = logged_in.get(location).text
+    assert f'href="{location}/diary.pdf"' in page
+    assert "Open the headache diary to print (PDF, one page)" in visible(page)
+    diary = logged_in.get(f"{location}/diary.pdf")
+    assert diary.status_code == 200 and diary.mimetype == "application/pdf"
+    assert diary.headers["Content-Disposition"] == (
+        'inline; filename="headache-diary-2026-11-23.pdf"')
+    reader = PdfReader(io.BytesIO(diary.data))
+    assert len(reader.pages) == 1
+    text = reader.pages[0].extract_text()
+    assert "Name: Ann Quillfeather" in text and "Mon 23 Nov" in text
+    assert len(PdfReader(io.BytesIO(logged_in.get(f"{location}/handout.pdf").data)).pages) == 2
+    # Not for a cosmetic checkout, and never for someone else.
+    cosmetic = check_out(logged_in).headers["Location"]
+    assert "diary.pdf" not in logged_in.get(cosmetic).text
+    assert logged_in.get(f"{cosmetic}/diary.pdf").status_code == 404
+    anonymous = client.application.test_client().get(f"{location}/diary.pdf")
+    assert anonymous.status_code == 302 and anonymous.headers["Location"] == "/login"
+
+
 def test_printing_only_writes_nothing_to_the_outbox(
     logged_in: FlaskClient, database: sqlite3.Connection
 ) -> None:
@@ -133,6 +204,11 @@ def test_printing_only_writes_nothing_to_the_outbox(
     ({"first_name": " "}, "first_name", "Enter the patient's first name."),
     ({"areas": "frown\u202elines"}, "areas", "Expected printable characters; got U+202E"),
     ({"last_name": "Quill\U0001F600"}, "last_name", "Expected letters the handout font has"),
+    ({"first_name": "A" * 50, "last_name": "B" * 40}, "last_name",
+     "Use at most 80 characters for the first and last name together (these have 91)."),
+    ({"lot": "L" * 17}, "lot", "Expected at most 16 characters; got 17."),
+    ({"units": "2\u200b0"}, "units", "Expected printable characters; got U+200B"),
+    ({"product": "BOTOX \u2603"}, "product", "Expected letters the handout font has"),
 ])
 def test_bad_input_is_refused_next_to_its_field_keeping_what_was_typed(
     logged_in: FlaskClient, database: sqlite3.Connection,
@@ -152,7 +228,8 @@ def test_bad_input_is_refused_next_to_its_field_keeping_what_was_typed(
     # What was typed is still there.
     for name, value in {"first_name": "Ann", "last_name": "Quillfeather", "provider": "Dr Rivera",
                         **changes}.items():
-        if name in ("first_name", "last_name", "email", "areas", "provider", "treated_on"):
+        if name in ("first_name", "last_name", "email", "areas", "provider", "treated_on",
+                    "product", "units", "lot"):
             assert f'name="{name}" type=' in page and f'value="{value}"' in page, name
     assert outbox_rows(database) == (0, 0, 0)
     assert count(database, "events") == 1  # the login only

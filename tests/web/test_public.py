@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import sqlite3
+from html import escape
 from pathlib import Path
 
 import pytest
@@ -171,3 +172,22 @@ def test_the_webhook_is_refused_while_no_key_is_configured(
     response = client.post("/webhooks/sendgrid", data=body, headers=signed(body))
     assert response.status_code == 403
     assert response.text == "webhook verification key not configured\n"
+
+
+# ---------------------------------------------------------------- handout sources
+
+
+def test_the_sources_a_checkout_sheet_points_to_are_listed_for_anyone(
+    client: FlaskClient, project: Project
+) -> None:
+    handout = project.handouts["aftercare-cosmetic"]
+    page = client.get("/sources/aftercare-cosmetic")
+    assert page.status_code == 200
+    assert f"<h1>Sources for “{handout.title}”</h1>" in page.text
+    for source in handout.sources:
+        assert source.title in page.text
+        if source.url:
+            assert f'<a href="{escape(source.url)}" rel="noopener noreferrer">' in page.text
+    assert "Reviewed on 29 November 2026 by Dr. Rana Patel, medical director." in page.text
+    assert client.get("/sources/no-such-topic").status_code == 404
+    assert client.get("/sources/../clinic.yaml").status_code == 404
