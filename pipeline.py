@@ -28,14 +28,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aftercare.content import Campaign, Project, load_project
+from aftercare.content.load import load_project
+from aftercare.content.model import Campaign, Project
 from aftercare.errors import ContentError, InputError, PipelineError, Problem, UsageError
 
 if TYPE_CHECKING:
     from flask import Flask
 
     from aftercare.delivery import Backend
-    from aftercare.store import Outbox
+    from aftercare.outbox.store import Outbox
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class Settings:
 
 
 def run_check(settings: Settings, args: argparse.Namespace) -> str:
-    from aftercare.lint import has_errors, lint, reading_scores
+    from aftercare.check.lint import has_errors, lint, reading_scores
 
     project = load_project(settings.root)
     if args.scores:
@@ -87,21 +88,21 @@ def run_check(settings: Settings, args: argparse.Namespace) -> str:
 
 
 def run_build(settings: Settings, args: argparse.Namespace) -> str:
-    from aftercare.build import build
+    from aftercare.render.build import build
 
     project = load_project(settings.root, only=tuple(args.topics))
     return build(project, Path(args.out), tuple(args.topics), jobs=args.jobs).summary()
 
 
 def run_handout(settings: Settings, args: argparse.Namespace) -> str:
-    from aftercare.handouts import (
+    from aftercare.enrol.rules import check_treatment_date
+    from aftercare.render.handouts import (
         HandoutRenderer,
         PatientCard,
         checkout_campaign,
         offers_diary,
         write_pdf_atomically,
     )
-    from aftercare.intake import check_treatment_date
 
     project = load_project(settings.root, only=(args.topic,))
     now = _now()
@@ -134,7 +135,7 @@ def run_handout(settings: Settings, args: argparse.Namespace) -> str:
 
 
 def run_preview(settings: Settings, args: argparse.Namespace) -> str:
-    from aftercare.emails import preview_text
+    from aftercare.render.emails import preview_text
 
     project = load_project(settings.root)
     print(preview_text(project, args.campaign, args.step))
@@ -142,9 +143,9 @@ def run_preview(settings: Settings, args: argparse.Namespace) -> str:
 
 
 def run_schedule(settings: Settings, args: argparse.Namespace) -> str:
-    from aftercare.intake import check_treatment_date
-    from aftercare.schedule import plan, rules_for
-    from aftercare.values import ZoneName
+    from aftercare.content.values import ZoneName
+    from aftercare.enrol.rules import check_treatment_date
+    from aftercare.plan.schedule import plan, rules_for
 
     project = load_project(settings.root)
     campaign = _campaign(project, args.campaign)
@@ -172,8 +173,8 @@ def run_schedule(settings: Settings, args: argparse.Namespace) -> str:
 
 
 def run_enroll(settings: Settings, args: argparse.Namespace) -> str:
-    from aftercare.intake import TYPED_INPUT, describe_plan, enroll_one, parse_enrollment
-    from aftercare.withdrawal import withdraw_held
+    from aftercare.enrol.rules import TYPED_INPUT, describe_plan, enroll_one, parse_enrollment
+    from aftercare.send.withdrawal import withdraw_held
 
     project = load_project(settings.root)
     now, actor = _now(), f"cli:{_user()}"
@@ -215,7 +216,7 @@ NO_AFTERCARE_CONSENT = (
 
 
 def run_import(settings: Settings, args: argparse.Namespace) -> str:
-    from aftercare.csvimport import import_file
+    from aftercare.enrol.csv_import import import_file
 
     project = load_project(settings.root)
     path = Path(args.file)
@@ -241,7 +242,7 @@ def run_outbox(settings: Settings, args: argparse.Namespace) -> str:
 
 
 def run_cancel(settings: Settings, args: argparse.Namespace) -> str:
-    from aftercare.withdrawal import withdraw
+    from aftercare.send.withdrawal import withdraw
 
     project, now, actor = load_project(settings.root), _now(), f"cli:{_user()}"
     with _outbox(settings) as outbox:
@@ -252,7 +253,7 @@ def run_cancel(settings: Settings, args: argparse.Namespace) -> str:
 
 
 def run_reschedule(settings: Settings, args: argparse.Namespace) -> str:
-    from aftercare.intake import check_treatment_date, replanner
+    from aftercare.enrol.rules import check_treatment_date, replanner
 
     project = load_project(settings.root)
     now = _now()
@@ -267,13 +268,13 @@ def run_reschedule(settings: Settings, args: argparse.Namespace) -> str:
 
 
 def run_unsubscribe(settings: Settings, args: argparse.Namespace) -> str:
-    from aftercare.values import EmailAddress
+    from aftercare.content.values import EmailAddress
 
     try:
         email = EmailAddress.parse(args.email)
     except ValueError as exc:
         raise InputError("EMAIL", f"{exc}; got {args.email!r}") from exc
-    from aftercare.withdrawal import withdraw
+    from aftercare.send.withdrawal import withdraw
 
     project, now, actor = load_project(settings.root), _now(), f"cli:{_user()}"
     with _outbox(settings) as outbox:
@@ -284,9 +285,9 @@ def run_unsubscribe(settings: Settings, args: argparse.Namespace) -> str:
 
 
 def run_send_due(settings: Settings, args: argparse.Namespace) -> str:
-    from aftercare.dispatch import send_due
-    from aftercare.emails import EmailRenderer
-    from aftercare.tokens import load_secret_key
+    from aftercare.render.emails import EmailRenderer
+    from aftercare.render.tokens import load_secret_key
+    from aftercare.send.dispatch import send_due
 
     project = load_project(settings.root)
     backend = _backend(settings, project)
@@ -339,7 +340,7 @@ def run_serve(settings: Settings, args: argparse.Namespace) -> str:
 
 def web_app(settings: Settings, *, secure_cookies: bool = False) -> Flask:
     """The staff app as `pipeline serve` runs it: content, database, secret, delivery backend."""
-    from aftercare.tokens import load_secret_key
+    from aftercare.render.tokens import load_secret_key
     from aftercare.web import WebConfig, create_app
 
     project = load_project(settings.root)
@@ -354,7 +355,7 @@ def web_app(settings: Settings, *, secure_cookies: bool = False) -> Flask:
 
 
 def run_staff(settings: Settings, args: argparse.Namespace) -> str:
-    from aftercare.migrations import connect
+    from aftercare.outbox.migrations import connect
     from aftercare.web.audit import record
     from aftercare.web.auth import StaffAccounts, check_password, check_username
 
@@ -417,7 +418,7 @@ def _parse_now(text: str) -> dt.datetime:
 
 
 def _zone(name: str) -> str:
-    from aftercare.values import ZoneName
+    from aftercare.content.values import ZoneName
 
     try:
         return ZoneName.parse(name)
@@ -445,7 +446,7 @@ class _outbox:  # a context manager that reads like a function at the call site
         self.path = settings.db
 
     def __enter__(self) -> Outbox:
-        from aftercare.store import Outbox
+        from aftercare.outbox.store import Outbox
 
         self.box = Outbox.open(self.path)
         return self.box

@@ -27,8 +27,8 @@ BUILD = """
 import json, sys, time
 start = time.perf_counter()
 from pathlib import Path
-from aftercare.build import build
-from aftercare.content import load_project
+from aftercare.render.build import build
+from aftercare.content.load import load_project
 root, out, jobs = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
 report = build(load_project(root), out, jobs=jobs)
 print(json.dumps({"seconds": time.perf_counter() - start, "rendered": list(report.rendered),
@@ -74,7 +74,7 @@ def parallel_capacity() -> float:
 
 
 def _contents(project: Path) -> str:
-    from aftercare.content import load_project
+    from aftercare.content.load import load_project
 
     loaded = load_project(project)
     steps = sum(len(campaign.steps) for campaign in loaded.campaigns.values())

@@ -24,8 +24,8 @@ GOAL_COLD = 5.0
 
 
 def run(sizes: Sizes, section: Section) -> None:
-    from aftercare.content import load_project
-    from aftercare.handouts import PDF_VARIANT, HandoutRenderer, PatientCard, clinic_css
+    from aftercare.content.load import load_project
+    from aftercare.render.handouts import PDF_VARIANT, HandoutRenderer, PatientCard, clinic_css
 
     project = load_project(ROOT)
     handout = project.handouts[TOPIC]

@@ -82,7 +82,7 @@ class SlowSendGrid:
 
 
 def run(sizes: Sizes, section: Section) -> None:
-    from aftercare.content import load_project
+    from aftercare.content.load import load_project
 
     project = load_project(ROOT)
     parallel = project.clinic.delivery.max_parallel
@@ -129,10 +129,10 @@ def _with_parallel(project: Any, parallel: int) -> Any:
 def _dispatch(project: Any, db: Path, count: int) -> dict[str, Any]:
     """Enrol ``count`` patients treated on one day, then send every day-1 email at its time."""
     from aftercare.delivery.sendgrid import SendGridBackend
-    from aftercare.dispatch import send_due
-    from aftercare.emails import EmailRenderer
-    from aftercare.intake import parse_enrollment, plan_for
-    from aftercare.store import Outbox
+    from aftercare.enrol.rules import parse_enrollment, plan_for
+    from aftercare.outbox.store import Outbox
+    from aftercare.render.emails import EmailRenderer
+    from aftercare.send.dispatch import send_due
 
     treated_on = ENROLLED_AT.astimezone(project.clinic.timezone.zone).date()
     items = []

@@ -11,9 +11,9 @@ KEY = b"benchmark key: links signed with it verify nowhere"
 
 
 def run(sizes: Sizes, section: Section) -> None:
-    from aftercare.content import load_project
-    from aftercare.emails import EmailRenderer, Recipient
-    from aftercare.values import EmailAddress
+    from aftercare.content.load import load_project
+    from aftercare.content.values import EmailAddress
+    from aftercare.render.emails import EmailRenderer, Recipient
 
     project = load_project(ROOT)
     steps = [(campaign, step) for _, campaign in sorted(project.campaigns.items())

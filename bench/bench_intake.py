@@ -32,9 +32,9 @@ def run(sizes: Sizes, section: Section) -> None:
 
 
 def _import(section: Section, work: Path, sizes: Sizes) -> None:
-    from aftercare.content import load_project
-    from aftercare.csvimport import import_file
-    from aftercare.store import Outbox
+    from aftercare.content.load import load_project
+    from aftercare.enrol.csv_import import import_file
+    from aftercare.outbox.store import Outbox
 
     project = load_project(ROOT)
     today = dt.datetime.now(dt.UTC).astimezone(project.clinic.timezone.zone).date()
@@ -106,9 +106,9 @@ def _scheduled_outbox(path: Path, messages: int) -> dict[str, Any]:
     """Patients treated on up to 100 successive days, each enrolled on the day of treatment,
     three messages each; "now" is the evening after the first day, when only the first day's
     patients have an email due (their day-1 email)."""
-    from aftercare.content import load_project
-    from aftercare.intake import parse_enrollment, plan_for
-    from aftercare.store import Outbox
+    from aftercare.content.load import load_project
+    from aftercare.enrol.rules import parse_enrollment, plan_for
+    from aftercare.outbox.store import Outbox
 
     project = load_project(ROOT)
     patients = messages // 3  # each enrolment plans three messages
@@ -136,7 +136,7 @@ def _scheduled_outbox(path: Path, messages: int) -> dict[str, Any]:
 
 
 def _claims(outbox_info: dict[str, Any], reps: int) -> list[float]:
-    from aftercare.store import Outbox
+    from aftercare.outbox.store import Outbox
 
     now = dt.datetime.fromisoformat(outbox_info["now"])
     times = []

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-import aftercare.build as build_module
-import aftercare.handouts
-from aftercare.build import MANIFEST_NAME, BuildReport, build, read_manifest
-from aftercare.content import Handout, Project, load_project
+import aftercare.render.build as build_module
+import aftercare.render.handouts
+from aftercare.content.load import load_project
+from aftercare.content.model import Handout, Project
 from aftercare.errors import InputError, RenderError
+from aftercare.render.build import MANIFEST_NAME, BuildReport, build, read_manifest
 from tests.conftest import ROOT
 
 # A small copy of the clinic's content: a campaign handout (its emails quote it), a general
@@ -68,7 +69,7 @@ class _QuickRenderer:
 
 @pytest.fixture
 def quick(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(aftercare.handouts, "HandoutRenderer", _QuickRenderer)
+    monkeypatch.setattr(aftercare.render.handouts, "HandoutRenderer", _QuickRenderer)
 
 
 def _rebuild(project: Path, out: Path, *topics: str, jobs: int = 1) -> BuildReport:
@@ -316,8 +317,8 @@ def test_an_up_to_date_build_does_not_import_weasyprint(built: tuple[Path, Path]
     code = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from aftercare.build import build\n"
-        "from aftercare.content import load_project\n"
+        "from aftercare.render.build import build\n"
+        "from aftercare.content.load import load_project\n"
         f"report = build(load_project(Path({str(project)!r})), Path({str(out)!r}))\n"
         "print(len(report.rendered), 'weasyprint' in sys.modules)\n"
     )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from aftercare.content import load_project
+from aftercare.content.load import load_project
 from aftercare.errors import ContentError
 from tests.conftest import FIXTURES, ROOT, edit_file
 

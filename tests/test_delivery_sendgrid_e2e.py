@@ -18,14 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from aftercare.content import Project
+from aftercare.content.model import Project
+from aftercare.content.values import EmailAddress, ZoneName
 from aftercare.delivery.sendgrid import SendGridBackend
-from aftercare.dispatch import DispatchReport, process_webhook, send_due
-from aftercare.emails import EmailRenderer
-from aftercare.intake import plan_for
-from aftercare.records import Enrollment, MessageView
-from aftercare.store import Outbox
-from aftercare.values import EmailAddress, ZoneName
+from aftercare.enrol.rules import plan_for
+from aftercare.outbox.records import Enrollment, MessageView
+from aftercare.outbox.store import Outbox
+from aftercare.render.emails import EmailRenderer
+from aftercare.send.dispatch import DispatchReport, process_webhook, send_due
 from tests.delivery.fake_sendgrid import (
     API_KEY,
     FakeSendGrid,

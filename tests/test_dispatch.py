@@ -18,16 +18,16 @@ from pathlib import Path
 
 import pytest
 
-from aftercare.content import Campaign, Project, Step
+from aftercare.content.model import Campaign, Project, Step
 from aftercare.delivery import Backend, Outcome, OutgoingEmail
 from aftercare.delivery.files import FileBackend
-from aftercare.dispatch import DispatchReport, send_due
-from aftercare.emails import EmailRenderer, Recipient, RenderedEmail
+from aftercare.enrol.rules import enroll_one, parse_enrollment
 from aftercare.errors import RenderError
-from aftercare.intake import enroll_one, parse_enrollment
-from aftercare.records import Claim, EnrollResult
-from aftercare.store import Outbox
-from aftercare.tokens import verify
+from aftercare.outbox.records import Claim, EnrollResult
+from aftercare.outbox.store import Outbox
+from aftercare.render.emails import EmailRenderer, Recipient, RenderedEmail
+from aftercare.render.tokens import verify
+from aftercare.send.dispatch import DispatchReport, send_due
 from tests.conftest import ROOT
 from tests.test_intake import make_project
 

@@ -21,14 +21,14 @@ from pathlib import Path
 import pytest
 from pytest_httpserver import HTTPServer
 
-from aftercare.content import load_project
+from aftercare.content.load import load_project
+from aftercare.content.values import EmailAddress, ZoneName
 from aftercare.delivery.sendgrid import SendGridBackend
-from aftercare.dispatch import DispatchReport, send_due
-from aftercare.emails import EmailRenderer
-from aftercare.intake import plan_for
-from aftercare.records import Enrollment
-from aftercare.store import Outbox
-from aftercare.values import EmailAddress, ZoneName
+from aftercare.enrol.rules import plan_for
+from aftercare.outbox.records import Enrollment
+from aftercare.outbox.store import Outbox
+from aftercare.render.emails import EmailRenderer
+from aftercare.send.dispatch import DispatchReport, send_due
 from tests.conftest import ROOT
 from tests.delivery.fake_sendgrid import API_KEY, FakeSendGrid, threaded_server
 from tests.test_intake import make_project

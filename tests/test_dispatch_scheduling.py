@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from aftercare.content import DeliverySettings, Project
+from aftercare.content.model import DeliverySettings, Project
 from aftercare.delivery import Outcome, OutgoingEmail, ProviderError
 from aftercare.delivery.files import FileBackend
-from aftercare.dispatch import MAX_ATTEMPTS, DispatchReport, send_due, withdraw
-from aftercare.records import Claim, MessageView
-from aftercare.store import Outbox
+from aftercare.outbox.records import Claim, MessageView
+from aftercare.outbox.store import Outbox
+from aftercare.send.dispatch import MAX_ATTEMPTS, DispatchReport, send_due, withdraw
 from tests.test_dispatch import DAY_1, WEEK_2, World, open_world
 
 UTC = dt.UTC

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from aftercare.content import load_project
-from aftercare.emails import build_previews
+from aftercare.content.load import load_project
+from aftercare.render.emails import build_previews
 from tests.conftest import ROOT
 
 # Gmail (web, iOS and Android apps, mobile web), Outlook for Windows (the Word-based desktop

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from aftercare.content import load_project
-from aftercare.email_wording import OwnSentence, own_sentences
+from aftercare.check.wording import OwnSentence, own_sentences
+from aftercare.content.load import load_project
 from tests.conftest import FIXTURES, edit_file
 
 LAYOUT = "templates/email/_layout.txt"

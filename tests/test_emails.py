@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from aftercare.calendar_invite import AllDayEvent, build_ics, escape_text, fold
-from aftercare.content import (
+from aftercare.content.load import load_project
+from aftercare.content.model import (
     Callout,
     Campaign,
     Clinic,
@@ -25,9 +25,12 @@ from aftercare.content import (
     Review,
     Section,
     SourceRef,
-    load_project,
 )
-from aftercare.emails import (
+from aftercare.content.schema import build, read_document
+from aftercare.content.values import EmailAddress, Slug
+from aftercare.errors import InputError, RenderError
+from aftercare.render.calendar import AllDayEvent, build_ics, escape_text, fold
+from aftercare.render.emails import (
     PREVIEW_KEY,
     EmailRenderer,
     Recipient,
@@ -39,10 +42,7 @@ from aftercare.emails import (
     without_allergy,
     wrap,
 )
-from aftercare.errors import InputError, RenderError
-from aftercare.schema import build, read_document
-from aftercare.tokens import verify
-from aftercare.values import EmailAddress, Slug
+from aftercare.render.tokens import verify
 from tests.conftest import ROOT
 
 KEY = b"test-key-" * 4

@@ -12,7 +12,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from weasyprint.urls import FatalURLFetchingError
 
-from aftercare.fetcher import MAX_FILE_BYTES, RefusedURLError, RestrictedURLFetcher
+from aftercare.render.fetcher import MAX_FILE_BYTES, RefusedURLError, RestrictedURLFetcher
 from tests.conftest import ROOT
 
 

@@ -20,10 +20,13 @@ import pytest
 from pypdf import PdfReader
 from pypdf.generic import ArrayObject, BooleanObject, DictionaryObject, StreamObject
 
-from aftercare.card import FIELD_LIMITS
-from aftercare.content import Campaign, Clinic, Handout, Project, load_project
+from aftercare.content.load import load_project
+from aftercare.content.model import Campaign, Clinic, Handout, Project
+from aftercare.content.schema import build, read_document
 from aftercare.errors import InputError, RenderError
-from aftercare.handouts import (
+from aftercare.plan.schedule import follow_ups
+from aftercare.render.card import FIELD_LIMITS
+from aftercare.render.handouts import (
     HandoutRenderer,
     PatientCard,
     build_handouts,
@@ -32,8 +35,6 @@ from aftercare.handouts import (
     short_date,
     write_pdf_atomically,
 )
-from aftercare.schedule import follow_ups
-from aftercare.schema import build, read_document
 from tests.conftest import FIXTURES, ROOT
 
 T = TypeVar("T")
@@ -705,7 +706,7 @@ def test_write_pdf_atomically_leaves_no_partial_file(
 
 
 def test_importing_the_module_does_not_import_weasyprint() -> None:
-    code = "import sys, aftercare.handouts; print('weasyprint' in sys.modules)"
+    code = "import sys, aftercare.render.handouts; print('weasyprint' in sys.modules)"
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aftercare.content import (
+from aftercare.content.model import (
     Brand,
     CalendarEntry,
     Campaign,
@@ -25,9 +25,9 @@ from aftercare.content import (
     SourceRef,
     Step,
 )
-from aftercare.csvimport import import_file, read_import
-from aftercare.errors import ContentError, InputError
-from aftercare.intake import (
+from aftercare.content.values import ClockTime, Colour, EmailAddress, Offset, Slug, Url, ZoneName
+from aftercare.enrol.csv_import import import_file, read_import
+from aftercare.enrol.rules import (
     CONSENT_WORDING,
     CONSENT_WORDING_VERSION,
     check_treatment_date,
@@ -36,8 +36,8 @@ from aftercare.intake import (
     parse_enrollment,
     replanner,
 )
-from aftercare.store import Outbox
-from aftercare.values import ClockTime, Colour, EmailAddress, Offset, Slug, Url, ZoneName
+from aftercare.errors import ContentError, InputError
+from aftercare.outbox.store import Outbox
 
 CSV = Path(__file__).resolve().parent / "fixtures" / "csv"
 UTC = dt.UTC

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from aftercare.content import load_project
+from aftercare.check.lint import Finding, has_errors, lint
+from aftercare.content.load import load_project
 from aftercare.errors import Problem
-from aftercare.lint import Finding, has_errors, lint
 from tests.conftest import FIXTURES, ROOT, edit_file
 
 LINT = FIXTURES / "lint"

@@ -17,7 +17,7 @@ import pytest
 from pypdf import PdfReader
 
 import pipeline
-from aftercare.content import load_project
+from aftercare.content.load import load_project
 from tests.conftest import FIXTURES, ROOT
 
 

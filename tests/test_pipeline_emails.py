@@ -14,12 +14,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 import pipeline
-from aftercare.content import load_project
-from aftercare.intake import CONSENT_WORDING_VERSION
-from aftercare.records import Enrollment
-from aftercare.schedule import PlannedMessage
-from aftercare.store import Outbox
-from aftercare.values import EmailAddress, ZoneName
+from aftercare.content.load import load_project
+from aftercare.content.values import EmailAddress, ZoneName
+from aftercare.enrol.rules import CONSENT_WORDING_VERSION
+from aftercare.outbox.records import Enrollment
+from aftercare.outbox.store import Outbox
+from aftercare.plan.schedule import PlannedMessage
 from tests.conftest import ROOT
 
 NY = ZoneInfo("America/New_York")

@@ -6,8 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aftercare.content import Callout, Section
-from aftercare.readability import (
+from aftercare.check.readability import (
     Counts,
     _dictionary,
     grade,
@@ -18,7 +17,8 @@ from aftercare.readability import (
     syllables,
     words_of,
 )
-from aftercare.values import Slug
+from aftercare.content.model import Callout, Section
+from aftercare.content.values import Slug
 
 # Grade = 0.39 × words/sentences + 11.8 × syllables/words − 15.59
 

@@ -10,8 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aftercare.content import Campaign, load_project
-from aftercare.schedule import (
+from aftercare.content.load import load_project
+from aftercare.content.model import Campaign
+from aftercare.content.values import WEEKDAYS, ClockTime, Offset
+from aftercare.plan.schedule import (
     SendRules,
     follow_ups,
     local_moment,
@@ -19,7 +21,6 @@ from aftercare.schedule import (
     plan,
     rules_for,
 )
-from aftercare.values import WEEKDAYS, ClockTime, Offset
 from tests.conftest import FIXTURES, ROOT
 
 UTC = dt.UTC

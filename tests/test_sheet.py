@@ -12,9 +12,10 @@ import pdfplumber
 import pytest
 from pypdf import PdfReader
 
-from aftercare.content import Handout, Project, load_project
-from aftercare.handouts import HandoutRenderer, PatientCard, checkout_campaign
-from aftercare.readability import grade, section_text
+from aftercare.check.readability import grade, section_text
+from aftercare.content.load import load_project
+from aftercare.content.model import Handout, Project
+from aftercare.render.handouts import HandoutRenderer, PatientCard, checkout_campaign
 from tests.conftest import ROOT
 from tests.test_handouts import CHECKOUT, longest_card
 

@@ -18,13 +18,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from aftercare.content.values import EmailAddress, ZoneName
 from aftercare.errors import InputError, PipelineError
-from aftercare.ledger import stamp as _stamp
-from aftercare.migrations import MIGRATIONS, SchemaTooNewError, migrate, read_version
-from aftercare.records import Enrollment
-from aftercare.schedule import Action, PlannedMessage
-from aftercare.store import _CLAIMABLE, UNSUBSCRIBED, Outbox, StateError
-from aftercare.values import EmailAddress, ZoneName
+from aftercare.outbox.ledger import stamp as _stamp
+from aftercare.outbox.migrations import MIGRATIONS, SchemaTooNewError, migrate, read_version
+from aftercare.outbox.records import Enrollment
+from aftercare.outbox.store import _CLAIMABLE, UNSUBSCRIBED, Outbox, StateError
+from aftercare.plan.schedule import Action, PlannedMessage
 
 UTC = dt.UTC
 NOW = dt.datetime(2025, 3, 3, 12, 0, tzinfo=UTC)

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aftercare.errors import PipelineError
-from aftercare.tokens import load_secret_key, sign, verify
+from aftercare.render.tokens import load_secret_key, sign, verify
 
 KEY = b"k" * 32
 OTHER_KEY = b"o" * 32

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from aftercare.errors import InputError
-from aftercare.records import MessageView, Submitted, WebhookEvent
-from aftercare.store import UNSUBSCRIBED, Outbox, StateError
+from aftercare.outbox.records import MessageView, Submitted, WebhookEvent
+from aftercare.outbox.store import UNSUBSCRIBED, Outbox, StateError
 from tests.test_store import NOW, enrollment, kinds, raw, toy_plan
 
 UTC = dt.UTC

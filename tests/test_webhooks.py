@@ -10,7 +10,12 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from aftercare.webhooks import SUPPRESSING, WebhookEvent, parse_events, verify_signature
+from aftercare.delivery.sendgrid_events import (
+    SUPPRESSING,
+    WebhookEvent,
+    parse_events,
+    verify_signature,
+)
 
 NOW = dt.datetime(2026, 3, 3, 14, 0, tzinfo=dt.UTC)
 TIMESTAMP = str(int(NOW.timestamp()))

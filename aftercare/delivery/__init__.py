@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
-from aftercare.content import DeliverySettings
-from aftercare.emails import RenderedEmail
+from aftercare.content.model import DeliverySettings
+from aftercare.content.values import EmailAddress
 from aftercare.errors import UsageError
-from aftercare.values import EmailAddress
+from aftercare.render.emails import RenderedEmail
 
 Status = Literal["sent", "failed", "retry", "unknown"]
 

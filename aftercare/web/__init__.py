@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING
 from flask import Flask, render_template
 from werkzeug.exceptions import HTTPException
 
-from aftercare.content import Brand, Project
+from aftercare.content.model import Brand, Project
 from aftercare.web.state import EXTENSION, AppState, WebConfig, close_handles
 
 if TYPE_CHECKING:
     from aftercare.delivery import Backend
-    from aftercare.handouts import HandoutRenderer
+    from aftercare.render.handouts import HandoutRenderer
 
 __all__ = ["WebConfig", "create_app"]
 
@@ -34,7 +34,7 @@ def create_app(
     Building the handout renderer loads WeasyPrint, fonts and CSS (about a second), so it is
     done here once, not per request; tests may pass one they share.
     """
-    from aftercare.handouts import HandoutRenderer, full_date, long_date
+    from aftercare.render.handouts import HandoutRenderer, full_date, long_date
     from aftercare.web.patients import patients
     from aftercare.web.public import public
     from aftercare.web.security import configure
@@ -67,7 +67,7 @@ def create_app(
 
 def _stylesheet(path: Path, brand: Brand) -> str:
     """staff.css after a :root block of the clinic's colours, each checked for contrast."""
-    from aftercare.handouts import contrast_ratio, tint
+    from aftercare.render.handouts import contrast_ratio, tint
 
     # Buttons and the header put white text on the primary colour; a light brand colour
     # would make them unreadable, so the text colour stands in for it.

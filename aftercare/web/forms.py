@@ -8,20 +8,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from aftercare.card import FIELD_LIMITS
-from aftercare.content import Campaign, Handout, Project
-from aftercare.errors import ContentError, InputError
-from aftercare.handouts import PatientCard
-from aftercare.intake import (
+from aftercare.content.model import Campaign, Handout, Project
+from aftercare.content.schema import parse_date
+from aftercare.content.values import EmailAddress
+from aftercare.enrol.rules import (
     CLI_NAMES,
     MAX_NAME,
     parse_enrollment,
     supported_languages,
     treatment_date_problem,
 )
-from aftercare.records import Enrollment
-from aftercare.schema import parse_date
-from aftercare.values import EmailAddress
+from aftercare.errors import ContentError, InputError
+from aftercare.outbox.records import Enrollment
+from aftercare.render.card import FIELD_LIMITS
+from aftercare.render.handouts import PatientCard
 
 Action = Literal["enrol", "print"]
 TEXT_FIELDS: Final = (

@@ -9,13 +9,13 @@ from typing import Final
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
+from aftercare.enrol.rules import check_treatment_date, replanner
 from aftercare.errors import InputError, PipelineError
-from aftercare.intake import check_treatment_date, replanner
-from aftercare.records import MessageView
+from aftercare.outbox.records import MessageView
+from aftercare.send.withdrawal import withdraw
 from aftercare.web import audit, security, state
 from aftercare.web.forms import sentence
 from aftercare.web.views import STATE_LABELS, outbox_rows, patient_rows
-from aftercare.withdrawal import withdraw
 
 patients = Blueprint("patients", __name__)
 security.guard(patients)

@@ -6,11 +6,11 @@ from typing import Final
 
 from flask import Blueprint, Response, abort, render_template, request
 
-from aftercare.printing import SOURCES_PATH
-from aftercare.records import MessageView
-from aftercare.tokens import verify
+from aftercare.outbox.records import MessageView
+from aftercare.render.page import SOURCES_PATH
+from aftercare.render.tokens import verify
+from aftercare.send.withdrawal import process_webhook, withdraw
 from aftercare.web import state
-from aftercare.withdrawal import process_webhook, withdraw
 
 public = Blueprint("public", __name__)
 

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
+from aftercare.enrol.rules import CONSENT_WORDING, MAX_DAYS_AGO, enroll_one, supported_languages
 from aftercare.errors import InputError
-from aftercare.handouts import PatientCard, offers_diary
-from aftercare.intake import CONSENT_WORDING, MAX_DAYS_AGO, enroll_one, supported_languages
-from aftercare.records import EnrollResult
+from aftercare.outbox.records import EnrollResult
+from aftercare.render.handouts import PatientCard, offers_diary
+from aftercare.send.withdrawal import withdraw_held
 from aftercare.web import audit, security, state
 from aftercare.web.forms import (
     LANGUAGE_NAMES,
@@ -24,7 +25,6 @@ from aftercare.web.forms import (
     treatment_label,
 )
 from aftercare.web.views import PlanRow, plan_rows
-from aftercare.withdrawal import withdraw_held
 
 staff = Blueprint("staff", __name__)
 security.guard(staff, public={"staff.login", "staff.login_post"})

@@ -12,15 +12,15 @@ from typing import TYPE_CHECKING
 
 from flask import current_app, g
 
-from aftercare.content import Campaign, Project
-from aftercare.migrations import connect
-from aftercare.store import Outbox
+from aftercare.content.model import Campaign, Project
+from aftercare.outbox.migrations import connect
+from aftercare.outbox.store import Outbox
 from aftercare.web.auth import StaffAccounts
 from aftercare.web.cache import ScratchCache
 
 if TYPE_CHECKING:
     from aftercare.delivery import Backend
-    from aftercare.handouts import HandoutRenderer
+    from aftercare.render.handouts import HandoutRenderer
 
 EXTENSION = "aftercare"
 

@@ -7,10 +7,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from aftercare.content import Campaign, Project
-from aftercare.handouts import long_date
-from aftercare.records import MessageView
-from aftercare.schedule import PlannedMessage
+from aftercare.content.model import Campaign, Project
+from aftercare.outbox.records import MessageView
+from aftercare.plan.schedule import PlannedMessage
+from aftercare.render.handouts import long_date
 from aftercare.web.forms import treatment_label
 
 Localise = Callable[[dt.datetime], dt.datetime]

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from aftercare.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER
+from aftercare.delivery.sendgrid_events import SIGNATURE_HEADER, TIMESTAMP_HEADER
 
 API_KEY = "SG.fake-key-for-local-tests.0123456789"
 CUTOFF = 600  # seconds: SendGrid refuses to cancel a batch this close to its send time

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+from aftercare.content.values import EmailAddress
 from aftercare.delivery import OutgoingEmail
-from aftercare.emails import RenderedEmail
-from aftercare.values import EmailAddress
+from aftercare.render.emails import RenderedEmail
 
 ICS = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nMETHOD:PUBLISH\r\nEND:VCALENDAR\r\n"
 PUBLIC_ID = "5f0c1e2d3b4a59687766554433221100"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from aftercare.content import DeliverySettings
+from aftercare.content.model import DeliverySettings
 from aftercare.delivery import Outcome, OutgoingEmail, backend_from_env, scheduling
 from aftercare.delivery.files import FileBackend
 from aftercare.delivery.sendgrid import SendGridBackend

@@ -13,10 +13,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from aftercare.content import Project, load_project
+from aftercare.content.load import load_project
+from aftercare.content.model import Project
 from aftercare.delivery import Backend, backend_from_env
-from aftercare.handouts import HandoutRenderer
-from aftercare.migrations import connect
+from aftercare.outbox.migrations import connect
+from aftercare.render.handouts import HandoutRenderer
 from aftercare.web import WebConfig, auth, create_app
 from aftercare.web.auth import StaffAccounts
 from tests.conftest import ROOT

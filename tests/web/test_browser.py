@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from pypdf import PdfReader
 
-from aftercare.tokens import sign
+from aftercare.render.tokens import sign
 from tests.conftest import ROOT
 
 if TYPE_CHECKING:

@@ -12,9 +12,9 @@ import pytest
 from flask.testing import FlaskClient
 from pypdf import PdfReader
 
-from aftercare.content import Project
-from aftercare.intake import CONSENT_WORDING
-from aftercare.store import Outbox
+from aftercare.content.model import Project
+from aftercare.enrol.rules import CONSENT_WORDING
+from aftercare.outbox.store import Outbox
 from tests.web.conftest import PASSWORD, Clock, add_staff, check_out, count, log_in, token
 
 

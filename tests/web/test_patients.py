@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 
-from aftercare.content import Project
-from aftercare.intake import enroll_one, parse_enrollment
-from aftercare.store import Outbox
+from aftercare.content.model import Project
+from aftercare.enrol.rules import enroll_one, parse_enrollment
+from aftercare.outbox.store import Outbox
 from tests.web.conftest import NOW, Clock, token
 
 

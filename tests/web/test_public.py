@@ -13,10 +13,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from flask.testing import FlaskClient
 
-from aftercare.content import Project
-from aftercare.handouts import HandoutRenderer
-from aftercare.store import Outbox
-from aftercare.tokens import sign
+from aftercare.content.model import Project
+from aftercare.outbox.store import Outbox
+from aftercare.render.handouts import HandoutRenderer
+from aftercare.render.tokens import sign
 from tests.web.conftest import NOW, SECRET, Clock, make_app
 from tests.web.test_patients import enrol
 

@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 
-from aftercare.content import Project
+from aftercare.content.model import Project
 from aftercare.delivery.sendgrid import SendGridBackend
-from aftercare.dispatch import send_due
-from aftercare.emails import EmailRenderer
-from aftercare.handouts import HandoutRenderer
-from aftercare.intake import CONSENT_WORDING_VERSION
-from aftercare.store import Outbox
+from aftercare.enrol.rules import CONSENT_WORDING_VERSION
+from aftercare.outbox.store import Outbox
+from aftercare.render.emails import EmailRenderer
+from aftercare.render.handouts import HandoutRenderer
+from aftercare.send.dispatch import send_due
 from aftercare.web import WebConfig, create_app
 from tests.delivery.fake_sendgrid import API_KEY, FakeSendGrid, threaded_server
 from tests.web.conftest import PASSWORD, SECRET, USER, Clock, add_staff, check_out, log_in

@@ -9,8 +9,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from aftercare.content import Project
-from aftercare.handouts import HandoutRenderer
+from aftercare.content.model import Project
+from aftercare.render.handouts import HandoutRenderer
 from tests.web.conftest import Clock, checkout_form, count, make_app, token
 
 # Reachable without logging in: the login page, the patients' unsubscribe page, SendGrid's
@@ -155,7 +155,7 @@ def test_the_stylesheet_carries_the_clinic_colours_with_enough_contrast(
 ) -> None:
     from dataclasses import replace
 
-    from aftercare.values import Colour
+    from aftercare.content.values import Colour
 
     css = make_app(project, db_path, clock, renderer).test_client().get("/assets/staff.css").text
     assert "--primary: #1d5c63;" in css and "--text: #1f2933;" in css

@@ -18,13 +18,13 @@ import jinja2
 import jinja2.meta
 from markupsafe import Markup
 
-from aftercare.calendar_invite import AllDayEvent, build_ics
-from aftercare.content import Campaign, Clinic, Handout, Project, Section, Step
+from aftercare.content.model import Campaign, Clinic, Handout, Project, Section, Step
+from aftercare.content.values import EmailAddress
 from aftercare.errors import InputError, RenderError
-from aftercare.plaintext import nbsp, remembering_wrap, tidy, wrap
-from aftercare.schedule import next_treatment_day
-from aftercare.tokens import sign
-from aftercare.values import EmailAddress
+from aftercare.plan.schedule import next_treatment_day
+from aftercare.render.calendar import AllDayEvent, build_ics
+from aftercare.render.plaintext import nbsp, remembering_wrap, tidy, wrap
+from aftercare.render.tokens import sign
 
 # Previews are rendered for this made-up patient so `pipeline build` output is reproducible.
 PREVIEW_FIRST_NAME = "Sample"

@@ -11,13 +11,13 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
-from aftercare.content import Project
+from aftercare.content.model import Project
+from aftercare.content.schema import parse_date
+from aftercare.content.values import EmailAddress, ZoneName
 from aftercare.errors import ContentError, InputError, Problem
-from aftercare.records import Enrollment, EnrollResult
-from aftercare.schedule import PlannedMessage, plan, rules_for
-from aftercare.schema import parse_date
-from aftercare.store import Outbox
-from aftercare.values import EmailAddress, ZoneName
+from aftercare.outbox.records import Enrollment, EnrollResult
+from aftercare.outbox.store import Outbox
+from aftercare.plan.schedule import PlannedMessage, plan, rules_for
 
 # What the patient is shown and agrees to. Changing a word changes the version stored with
 # every later enrolment, so we can always tell which wording a patient agreed to.

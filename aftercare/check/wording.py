@@ -11,10 +11,10 @@ from pathlib import Path
 import jinja2
 import jinja2.meta
 
-from aftercare.content import Clinic, Handout, Project
-from aftercare.emails import PREVIEW_KEY, EmailRenderer, preview_recipient
+from aftercare.check.readability import section_text, split_sentences, words_of
+from aftercare.content.model import Clinic, Handout, Project
 from aftercare.errors import PipelineError, Problem
-from aftercare.readability import section_text, split_sentences, words_of
+from aftercare.render.emails import PREVIEW_KEY, EmailRenderer, preview_recipient
 
 _RULE = re.compile(r"[-=_*]{3,}")
 _WORD = re.compile(r"[A-Za-z]+(?:['’][A-Za-z]+)*")

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sendgrid.helpers.eventwebhook import EventWebhook
 
 # The event types live with the outbox's records, which must not import the SendGrid library.
-from aftercare.records import KNOWN_EVENTS, SUPPRESSING, WebhookEvent
+from aftercare.outbox.records import KNOWN_EVENTS, SUPPRESSING, WebhookEvent
 
 __all__ = [
     "KNOWN_EVENTS", "SIGNATURE_HEADER", "SUPPRESSING", "TIMESTAMP_HEADER", "WebhookEvent",

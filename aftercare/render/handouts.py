@@ -12,23 +12,23 @@ from typing import TYPE_CHECKING, Literal
 
 import jinja2
 
-from aftercare.card import MAX_FIELD_LENGTH as MAX_FIELD_LENGTH
-from aftercare.card import PatientCard as PatientCard
-from aftercare.content import Campaign, Handout, Project
+from aftercare.content.model import Campaign, Handout, Project
+from aftercare.content.values import ClockTime
 from aftercare.errors import InputError, RenderError
-from aftercare.printing import SOURCES_PATH as SOURCES_PATH
-from aftercare.printing import bare_url, sources_address
-from aftercare.printing import checkout_campaign as checkout_campaign
-from aftercare.printing import clinic_css as clinic_css
-from aftercare.printing import contrast_ratio as contrast_ratio
-from aftercare.printing import full_date as full_date
-from aftercare.printing import long_date as long_date
-from aftercare.printing import offers_diary as offers_diary
-from aftercare.printing import short_date as short_date
-from aftercare.printing import tint as tint
-from aftercare.printing import write_pdf_atomically as write_pdf_atomically
-from aftercare.schedule import follow_ups, local_moment
-from aftercare.values import ClockTime
+from aftercare.plan.schedule import follow_ups, local_moment
+from aftercare.render.card import MAX_FIELD_LENGTH as MAX_FIELD_LENGTH
+from aftercare.render.card import PatientCard as PatientCard
+from aftercare.render.page import SOURCES_PATH as SOURCES_PATH
+from aftercare.render.page import bare_url, sources_address
+from aftercare.render.page import checkout_campaign as checkout_campaign
+from aftercare.render.page import clinic_css as clinic_css
+from aftercare.render.page import contrast_ratio as contrast_ratio
+from aftercare.render.page import full_date as full_date
+from aftercare.render.page import long_date as long_date
+from aftercare.render.page import offers_diary as offers_diary
+from aftercare.render.page import short_date as short_date
+from aftercare.render.page import tint as tint
+from aftercare.render.page import write_pdf_atomically as write_pdf_atomically
 
 if TYPE_CHECKING:
     from weasyprint import CSS
@@ -81,7 +81,7 @@ class HandoutRenderer:
         from weasyprint import CSS
         from weasyprint.text.fonts import FontConfiguration
 
-        from aftercare.fetcher import RestrictedURLFetcher
+        from aftercare.render.fetcher import RestrictedURLFetcher
 
         self.project = project
         self.templates = project.templates.resolve()

@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
+from aftercare.content.values import EmailAddress, ZoneName
 from aftercare.errors import PipelineError
-from aftercare.values import EmailAddress, ZoneName
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance

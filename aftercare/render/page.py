@@ -8,7 +8,7 @@ import os
 import secrets
 from pathlib import Path
 
-from aftercare.content import Brand, Campaign, Clinic, Handout, Project
+from aftercare.content.model import Brand, Campaign, Clinic, Handout, Project
 from aftercare.errors import InputError
 
 # The checkouts that come with the one-page headache diary (its own PDF).

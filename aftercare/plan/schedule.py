@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from aftercare.content import Campaign, Clinic, Step
-from aftercare.values import WEEKDAYS, ClockTime
+from aftercare.content.model import Campaign, Clinic, Step
+from aftercare.content.values import WEEKDAYS, ClockTime
 
 UTC = dt.UTC
 Action = Literal["send", "send-now", "skip"]

@@ -11,11 +11,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from aftercare.content import Project
+from aftercare.content.model import Project
+from aftercare.enrol.rules import (
+    FIELDS,
+    OPTIONAL_COLUMNS,
+    REQUIRED_COLUMNS,
+    parse_enrollment,
+    plan_for,
+)
 from aftercare.errors import ContentError, Problem
-from aftercare.intake import FIELDS, OPTIONAL_COLUMNS, REQUIRED_COLUMNS, parse_enrollment, plan_for
-from aftercare.records import Enrollment, EnrollResult
-from aftercare.store import Outbox
+from aftercare.outbox.records import Enrollment, EnrollResult
+from aftercare.outbox.store import Outbox
 
 _UTF8_BOM = codecs.BOM_UTF8
 _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)

@@ -6,8 +6,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Final
 
-from aftercare.schedule import PlannedMessage
-from aftercare.values import EmailAddress, ZoneName
+from aftercare.content.values import EmailAddress, ZoneName
+from aftercare.plan.schedule import PlannedMessage
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Final, Protocol
 
-from aftercare.content import Campaign, Project, Step
+from aftercare.content.model import Campaign, Project, Step
 from aftercare.delivery import (
     Backend,
     Outcome,
@@ -19,11 +19,11 @@ from aftercare.delivery import (
     SchedulingBackend,
     scheduling,
 )
-from aftercare.emails import Recipient, RenderedEmail, clean_name
-from aftercare.records import Claim
-from aftercare.schedule import evening_hold, rules_for
-from aftercare.store import Outbox, StateError
-from aftercare.withdrawal import (
+from aftercare.outbox.records import Claim
+from aftercare.outbox.store import Outbox, StateError
+from aftercare.plan.schedule import evening_hold, rules_for
+from aftercare.render.emails import Recipient, RenderedEmail, clean_name
+from aftercare.send.withdrawal import (
     CANCEL_CUTOFF,
     WebhookResult,
     WithdrawReport,

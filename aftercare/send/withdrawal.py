@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from typing import Final, NamedTuple, Protocol
 
 from aftercare.delivery import Backend, ProviderError, SchedulingBackend, scheduling
-from aftercare.records import Submitted
-from aftercare.store import Outbox
-from aftercare.tracking import PROVIDER
+from aftercare.outbox.records import Submitted
+from aftercare.outbox.store import Outbox
+from aftercare.outbox.tracking import PROVIDER
 
 logger = logging.getLogger("aftercare.withdrawal")
 
@@ -159,7 +159,7 @@ def process_webhook(
     """Verify, parse and record one Event Webhook post, then withdraw what the provider still
     holds for addresses it suppressed. A repeated post changes nothing (events are deduped)."""
     # Here, not at the top: the SendGrid library and cryptography load only for webhook posts.
-    from aftercare.webhooks import (
+    from aftercare.delivery.sendgrid_events import (
         SIGNATURE_HEADER,
         TIMESTAMP_HEADER,
         parse_events,

@@ -7,8 +7,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Final
 
-from aftercare.ledger import Ledger, StateError, address, read, stamp
-from aftercare.records import SUPPRESSING, EventReport, Submitted, WebhookEvent
+from aftercare.outbox.ledger import Ledger, StateError, address, read, stamp
+from aftercare.outbox.records import SUPPRESSING, EventReport, Submitted, WebhookEvent
 
 PROVIDER: Final = "sendgrid"  # the actor of changes its webhook causes
 # A later event never overwrites a further one: 'deferred' after 'delivered' is old news, but a

@@ -9,10 +9,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from aftercare.content import Handout, Project
-from aftercare.email_wording import OwnSentence, own_sentences
+from aftercare.check.readability import grade, measure, section_text, smog, split_sentences
+from aftercare.check.wording import OwnSentence, own_sentences
+from aftercare.content.model import Handout, Project
 from aftercare.errors import Problem
-from aftercare.readability import grade, measure, section_text, smog, split_sentences
 
 Severity = Literal["error", "warning"]
 

@@ -6,10 +6,10 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from aftercare.ledger import instant, read
-from aftercare.records import Enrollment, Submitted
-from aftercare.retiming import Retiming
-from aftercare.schedule import PlannedMessage
+from aftercare.outbox.ledger import instant, read
+from aftercare.outbox.records import Enrollment, Submitted
+from aftercare.outbox.retiming import Retiming
+from aftercare.plan.schedule import PlannedMessage
 
 WITHDRAWN: Final = "reminder consent withdrawn"
 # Why a reminder may be closed for want of consent: the plan skipped it, or consent was

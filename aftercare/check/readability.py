@@ -11,7 +11,7 @@ from typing import Any
 
 import pyphen
 
-from aftercare.content import Section
+from aftercare.content.model import Section
 
 # Numbers are not words: "1 to 2 weeks" is two words. Apostrophes (straight or curly) join
 # contractions and possessives into one word; a hyphen splits ("life-threatening" is two).

@@ -11,7 +11,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from aftercare.content import Project
+from aftercare.content.model import Project
 from aftercare.errors import InputError
 
 MANIFEST_NAME = ".build-manifest.json"
@@ -21,7 +21,7 @@ _RENDERING_LIBRARIES = (
     "aftercare-pipeline", "weasyprint", "pydyf", "tinyhtml5", "tinycss2", "cssselect2",
     "pyphen", "pillow", "fonttools", "jinja2", "markupsafe", "css-inline", "segno", "pyyaml",
 )
-_PACKAGE = Path(__file__).resolve().parent
+_PACKAGE = Path(__file__).resolve().parents[1]  # the whole aftercare package
 
 
 # The one-page headache diary printed with migraine handouts: not a topic, so it has its own
@@ -69,7 +69,8 @@ class InputHasher:
         """This package's own source and the versions of the libraries that render."""
         if self._code is None:
             versions = [f"{name}=={_version(name)}" for name in _RENDERING_LIBRARIES]
-            sources = [f"{path.name}:{self._file(path)}" for path in sorted(_PACKAGE.glob("*.py"))]
+            sources = [f"{path.relative_to(_PACKAGE).as_posix()}:{self._file(path)}"
+                       for path in sorted(_PACKAGE.rglob("*.py"))]
             self._code = "code:" + digest_of(versions + sources)
         return self._code
 
@@ -162,7 +163,7 @@ def write_manifest(
         }
     if targets == previous and path.is_file():
         return  # nothing changed: leave the file (and the disk) alone
-    from aftercare.handouts import write_pdf_atomically
+    from aftercare.render.handouts import write_pdf_atomically
 
     data = {"format": MANIFEST_FORMAT, "targets": dict(sorted(targets.items()))}
     try:

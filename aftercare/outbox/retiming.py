@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from aftercare.ledger import Ledger, stamp
-from aftercare.schedule import PlannedMessage
+from aftercare.outbox.ledger import Ledger, stamp
+from aftercare.plan.schedule import PlannedMessage
 
 # Messages a new treatment date re-times: the unsent ones, and the ones only a plan skipped (a
 # corrected date can bring a "too late" step back); never ones a person cancelled.

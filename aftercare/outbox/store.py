@@ -10,21 +10,21 @@ from pathlib import Path
 from types import TracebackType
 from typing import Final
 
-from aftercare.consent import ConsentChanges
+from aftercare.content.values import ZoneName
 from aftercare.errors import InputError
-from aftercare.ledger import SYSTEM, UNSUBSCRIBING, StateError
-from aftercare.ledger import address as _address
-from aftercare.ledger import inserted as _inserted
-from aftercare.ledger import instant as _instant
-from aftercare.ledger import read as _read
-from aftercare.ledger import stamp as _stamp
-from aftercare.ledger import where as _where
-from aftercare.migrations import connect
-from aftercare.records import Claim, Enrollment, EnrollResult, EventView, MessageView
-from aftercare.retiming import by_key
-from aftercare.schedule import Action, PlannedMessage
-from aftercare.tracking import ProviderTracking
-from aftercare.values import ZoneName
+from aftercare.outbox.consent import ConsentChanges
+from aftercare.outbox.ledger import SYSTEM, UNSUBSCRIBING, StateError
+from aftercare.outbox.ledger import address as _address
+from aftercare.outbox.ledger import inserted as _inserted
+from aftercare.outbox.ledger import instant as _instant
+from aftercare.outbox.ledger import read as _read
+from aftercare.outbox.ledger import stamp as _stamp
+from aftercare.outbox.ledger import where as _where
+from aftercare.outbox.migrations import connect
+from aftercare.outbox.records import Claim, Enrollment, EnrollResult, EventView, MessageView
+from aftercare.outbox.retiming import by_key
+from aftercare.outbox.tracking import ProviderTracking
+from aftercare.plan.schedule import Action, PlannedMessage
 
 __all__ = ["STATES", "SYSTEM", "UNSUBSCRIBED", "Outbox", "Plan", "StateError"]
 

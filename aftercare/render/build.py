@@ -10,16 +10,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aftercare.content import Campaign, Handout, Project
+from aftercare.content.model import Campaign, Handout, Project
 from aftercare.errors import InputError, PipelineError, RenderError
-from aftercare.manifest import DIARY_KEY as DIARY_KEY
-from aftercare.manifest import MANIFEST_NAME as MANIFEST_NAME
-from aftercare.manifest import InputHasher, Target, digest_of, is_up_to_date, write_manifest
-from aftercare.manifest import read_manifest as read_manifest
-from aftercare.printing import offers_diary
+from aftercare.render.manifest import DIARY_KEY as DIARY_KEY
+from aftercare.render.manifest import MANIFEST_NAME as MANIFEST_NAME
+from aftercare.render.manifest import InputHasher, Target, digest_of, is_up_to_date, write_manifest
+from aftercare.render.manifest import read_manifest as read_manifest
+from aftercare.render.page import offers_diary
 
 if TYPE_CHECKING:
-    from aftercare.handouts import HandoutRenderer
+    from aftercare.render.handouts import HandoutRenderer
 
 # WeasyPrint is imported only when a handout has to be rendered: checking the manifest of an
 # up-to-date build must stay far below the half second an import of WeasyPrint costs.
@@ -33,7 +33,7 @@ START_METHOD = "forkserver" if "forkserver" in multiprocessing.get_all_start_met
 # importing WeasyPrint starts no thread and no font machinery (fonts are loaded by each
 # worker's renderer, after the fork), and doing it once instead of once per worker made the
 # pool ready about 0.4 s sooner on two cores.
-FORKSERVER_PRELOAD = ("__main__", "aftercare.handouts", "weasyprint")
+FORKSERVER_PRELOAD = ("__main__", "aftercare.render.handouts", "weasyprint")
 
 
 @dataclass(frozen=True)
@@ -185,7 +185,7 @@ def _render_handouts_here(project: Project, targets: Sequence[Target]) -> Iterat
 ]:
     if not targets:
         return
-    from aftercare.handouts import HandoutRenderer
+    from aftercare.render.handouts import HandoutRenderer
 
     renderer = HandoutRenderer(project)
     for target in targets:
@@ -206,7 +206,7 @@ def _render_previews(project: Project, targets: Sequence[Target]) -> Iterator[
 ]:
     if not targets:
         return
-    from aftercare.emails import PREVIEW_KEY, EmailRenderer, preview_recipient
+    from aftercare.render.emails import PREVIEW_KEY, EmailRenderer, preview_recipient
 
     renderer = EmailRenderer(project, PREVIEW_KEY)
     recipient = preview_recipient(project)
@@ -264,7 +264,7 @@ _worker: tuple[Project, HandoutRenderer] | str | None = None
 
 def _start_worker(project: Project) -> None:
     global _worker
-    from aftercare.handouts import HandoutRenderer
+    from aftercare.render.handouts import HandoutRenderer
 
     try:
         _worker = (project, HandoutRenderer(project))
@@ -293,7 +293,7 @@ def _work(target: Target) -> tuple[str, dict[str, bytes], str | None]:
 def _write_outputs(
     out_dir: Path, targets: Sequence[Target], rendered: Mapping[str, Mapping[str, bytes]]
 ) -> list[Path]:
-    from aftercare.handouts import write_pdf_atomically
+    from aftercare.render.handouts import write_pdf_atomically
 
     written: list[Path] = []
     for target in targets:

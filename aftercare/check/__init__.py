@@ -1,0 +1,1 @@
+"""The check stage: house rules over loaded content (reading level, safety, private subjects)."""

@@ -1,0 +1,1 @@
+"""The content stage: the clinic's YAML read, validated and turned into a typed model."""

@@ -1,0 +1,1 @@
+"""The outbox stage: the durable store of patients, enrolments, messages and their trail."""

@@ -1,0 +1,1 @@
+"""The send stage: due messages rendered and handed to a backend; withdrawals; provider reports."""
