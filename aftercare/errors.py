@@ -52,11 +52,31 @@ class ContentError(PipelineError):
 
 
 class InputError(PipelineError):
-    """A bad value typed by a person (a name, a date, an email address)."""
+    """A bad value typed by a person (a name, a date, an email address).
+
+    ``field`` is the core's name for it ("treated_on"); the command line shows its option
+    (``--treated-on``) and the web page marks its form field, each from a table of its own.
+    """
 
     def __init__(self, field: str, message: str) -> None:
         self.field = field
+        self.message = message
         super().__init__(f"{field}: {message}")
+
+    def named(self, name: str) -> InputError:
+        """The same error reported under another name for the field (an option, a column)."""
+        renamed = InputError(name, self.message)
+        renamed.__cause__ = self.__cause__
+        return renamed
+
+
+class MissingGlyphs(InputError):
+    """Typed text holds characters the handout font cannot print; ``characters`` lists them."""
+
+    def __init__(self, field: str, characters: tuple[str, ...]) -> None:
+        self.characters = characters
+        shown = ", ".join(f"{c!r} (U+{ord(c):04X})" for c in characters)
+        super().__init__(field, f"expected letters the handout font has; got {shown}")
 
 
 class RenderError(PipelineError):

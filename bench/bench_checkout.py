@@ -25,7 +25,9 @@ GOAL_COLD = 5.0
 
 def run(sizes: Sizes, section: Section) -> None:
     from aftercare.content.load import load_project
-    from aftercare.render.handouts import PDF_VARIANT, HandoutRenderer, PatientCard, clinic_css
+    from aftercare.render.card import PatientCard
+    from aftercare.render.handouts import PDF_VARIANT, HandoutRenderer
+    from aftercare.render.page import clinic_css
 
     project = load_project(ROOT)
     handout = project.handouts[TOPIC]

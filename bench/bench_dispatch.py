@@ -129,7 +129,8 @@ def _with_parallel(project: Any, parallel: int) -> Any:
 def _dispatch(project: Any, db: Path, count: int) -> dict[str, Any]:
     """Enrol ``count`` patients treated on one day, then send every day-1 email at its time."""
     from aftercare.delivery.sendgrid import SendGridBackend
-    from aftercare.enrol.rules import parse_enrollment, plan_for
+    from aftercare.enrol.enrolment import plan_for
+    from aftercare.enrol.rules import parse_enrollment
     from aftercare.outbox.store import Outbox
     from aftercare.render.emails import EmailRenderer
     from aftercare.send.dispatch import send_due

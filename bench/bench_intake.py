@@ -107,7 +107,8 @@ def _scheduled_outbox(path: Path, messages: int) -> dict[str, Any]:
     three messages each; "now" is the evening after the first day, when only the first day's
     patients have an email due (their day-1 email)."""
     from aftercare.content.load import load_project
-    from aftercare.enrol.rules import parse_enrollment, plan_for
+    from aftercare.enrol.enrolment import plan_for
+    from aftercare.enrol.rules import parse_enrollment
     from aftercare.outbox.store import Outbox
 
     project = load_project(ROOT)

@@ -256,7 +256,7 @@ def test_an_unknown_topic_is_refused_before_anything_is_written(tmp_path: Path) 
 
 
 def test_jobs_must_be_positive(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="--jobs: expected 1 or more; got 0"):
+    with pytest.raises(InputError, match="jobs: expected 1 or more; got 0"):
         build(load_project(ROOT), tmp_path / "out", jobs=0)
 
 
@@ -283,7 +283,7 @@ def test_a_refused_resource_fails_the_build_and_writes_nothing(built: tuple[Path
 
 class _RefusingRenderer:
     def pdf(self, handout: Handout, patient: None) -> bytes:
-        raise InputError("--name", "expected letters the handout font has")
+        raise InputError("name", "expected letters the handout font has")
 
 
 def test_a_worker_hands_back_our_errors_as_their_message(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -293,7 +293,7 @@ def test_a_worker_hands_back_our_errors_as_their_message(monkeypatch: pytest.Mon
     monkeypatch.setattr(build_module, "_worker", (project, _RefusingRenderer()))
     target = build_module.plan(project, ["the-procedure"])[0]
     assert build_module._work(target) == (
-        "handouts/the-procedure", {}, "--name: expected letters the handout font has")
+        "handouts/the-procedure", {}, "name: expected letters the handout font has")
 
 
 def test_a_worker_whose_renderer_cannot_start_reports_why_for_each_handout(

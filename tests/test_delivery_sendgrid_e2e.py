@@ -21,11 +21,12 @@ import pytest
 from aftercare.content.model import Project
 from aftercare.content.values import EmailAddress, ZoneName
 from aftercare.delivery.sendgrid import SendGridBackend
-from aftercare.enrol.rules import plan_for
+from aftercare.enrol.enrolment import plan_for
 from aftercare.outbox.records import Enrollment, MessageView
 from aftercare.outbox.store import Outbox
 from aftercare.render.emails import EmailRenderer
-from aftercare.send.dispatch import DispatchReport, process_webhook, send_due
+from aftercare.send.dispatch import DispatchReport, send_due
+from aftercare.send.webhook import process_webhook
 from tests.delivery.fake_sendgrid import (
     API_KEY,
     FakeSendGrid,

@@ -21,7 +21,8 @@ import pytest
 from aftercare.content.model import Campaign, Project, Step
 from aftercare.delivery import Backend, Outcome, OutgoingEmail
 from aftercare.delivery.files import FileBackend
-from aftercare.enrol.rules import enroll_one, parse_enrollment
+from aftercare.enrol.enrolment import enroll_one
+from aftercare.enrol.rules import parse_enrollment
 from aftercare.errors import RenderError
 from aftercare.outbox.records import Claim, EnrollResult
 from aftercare.outbox.store import Outbox

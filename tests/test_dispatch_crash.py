@@ -24,7 +24,7 @@ from pytest_httpserver import HTTPServer
 from aftercare.content.load import load_project
 from aftercare.content.values import EmailAddress, ZoneName
 from aftercare.delivery.sendgrid import SendGridBackend
-from aftercare.enrol.rules import plan_for
+from aftercare.enrol.enrolment import plan_for
 from aftercare.outbox.records import Enrollment
 from aftercare.outbox.store import Outbox
 from aftercare.render.emails import EmailRenderer

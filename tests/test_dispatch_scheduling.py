@@ -15,9 +15,11 @@ import pytest
 from aftercare.content.model import DeliverySettings, Project
 from aftercare.delivery import Outcome, OutgoingEmail, ProviderError
 from aftercare.delivery.files import FileBackend
+from aftercare.delivery.providers import SENDGRID
 from aftercare.outbox.records import Claim, MessageView
 from aftercare.outbox.store import Outbox
-from aftercare.send.dispatch import MAX_ATTEMPTS, DispatchReport, send_due, withdraw
+from aftercare.send.dispatch import MAX_ATTEMPTS, DispatchReport, send_due
+from aftercare.send.withdrawal import WithdrawReport, cancel, unsubscribe
 from tests.test_dispatch import DAY_1, WEEK_2, World, open_world
 
 UTC = dt.UTC
@@ -31,6 +33,7 @@ class Scheduler:
 
     name = "fake-sendgrid"
     can_schedule = True
+    holding = SENDGRID
 
     def __init__(
         self, answer: Callable[[OutgoingEmail, int], Outcome] | None = None, delay: float = 0.0
@@ -162,7 +165,7 @@ class CountsClaims:
     def __init__(self, database: Path, inner: Scheduler) -> None:
         self.database, self.inner = database, inner
         self.most_claimed = 0
-        self.name, self.can_schedule = inner.name, True
+        self.name, self.can_schedule, self.holding = inner.name, True, inner.holding
         self.new_batch, self.cancel_batch = inner.new_batch, inner.cancel_batch
 
     def send(
@@ -325,24 +328,29 @@ def test_a_send_time_beyond_72_hours_is_never_handed_over(tmp_path: Path) -> Non
 # ---------------------------------------------------------------- withdrawal
 
 
-def test_withdraw_cancels_what_the_provider_holds_and_records_why_not(world: World) -> None:
+def test_unsubscribing_withdraws_what_the_provider_holds_and_records_why_not(
+    world: World,
+) -> None:
     world.enroll("Ann")
     provider = Scheduler()
     run(world, provider, DAY_1 - HOUR)
     ann = day_1(world)
-    world.outbox.unsubscribe("ann@example.com", DAY_1 - 30 * MINUTE, "link", "patient")
-    report = withdraw(world.outbox, provider, "ann@example.com", DAY_1 - 30 * MINUTE, "patient")
+    stopped = unsubscribe(world.outbox, provider, "ann@example.com", DAY_1 - 30 * MINUTE,
+                          source="link", actor="patient")
+    report = stopped.withdrawn
+    assert stopped.cancelled == 2  # the later, unsent messages
     assert (report.cancelled, report.too_close, report.failed) == (1, 0, 0)
     assert provider.cancelled == ["batch-1"]
     message = view(world, ann)
     assert (message.state, message.last_error) == (
         "cancelled", "cancelled at the provider before its send time (2026-03-03 15:00 UTC)")
     # Nothing left to withdraw; a file backend never holds anything.
-    assert withdraw(world.outbox, provider, "ann@example.com", DAY_1 - 29 * MINUTE, "patient"
-                    ).cancelled == 0
-    assert withdraw(world.outbox, world.files, "ann@example.com", DAY_1, "patient"
-                    ) == type(report)()
-    assert withdraw(world.outbox, None, "ann@example.com", DAY_1, "patient") == type(report)()
+    assert cancel(world.outbox, provider, "ann@example.com", DAY_1 - 29 * MINUTE, "patient"
+                  ).withdrawn.cancelled == 0
+    assert cancel(world.outbox, world.files, "ann@example.com", DAY_1, "patient"
+                  ).withdrawn == WithdrawReport()
+    assert cancel(world.outbox, None, "ann@example.com", DAY_1, "patient"
+                  ).withdrawn == WithdrawReport()
 
 
 def test_inside_the_cut_off_or_refused_it_will_still_be_delivered(world: World) -> None:
@@ -350,9 +358,10 @@ def test_inside_the_cut_off_or_refused_it_will_still_be_delivered(world: World) 
     world.enroll("Ben")
     provider = Scheduler()
     run(world, provider, DAY_1 - HOUR)
-    close = withdraw(world.outbox, provider, "ann@example.com", DAY_1 - 10 * MINUTE, "staff:x")
+    close = cancel(world.outbox, provider, "ann@example.com", DAY_1 - 10 * MINUTE,
+                   "staff:x").withdrawn
     provider.cancel_error = ProviderError("SendGrid cancel batch: authorization required")
-    refused = withdraw(world.outbox, provider, "ben@example.com", DAY_1 - HOUR, "staff:x")
+    refused = cancel(world.outbox, provider, "ben@example.com", DAY_1 - HOUR, "staff:x").withdrawn
     assert (close.too_close, refused.failed, provider.cancelled) == (1, 1, [])
     details = [world.outbox.events(message_id=day_1(world, name))[-1].detail
                for name in ("ann", "ben")]
@@ -365,15 +374,15 @@ def test_inside_the_cut_off_or_refused_it_will_still_be_delivered(world: World) 
     assert {view(world, day_1(world, n)).state for n in ("ann", "ben")} == {"sent"}
 
 
-def test_withdraw_can_keep_to_one_campaign(world: World) -> None:
+def test_cancelling_one_campaign_withdraws_only_its_messages(world: World) -> None:
     world.enroll("Ann")
     provider = Scheduler()
     run(world, provider, DAY_1 - HOUR)
-    other = withdraw(world.outbox, provider, "ann@example.com", DAY_1 - HOUR, "staff:x",
-                     campaign="botox-migraine")
-    same = withdraw(world.outbox, provider, "ann@example.com", DAY_1 - HOUR, "staff:x",
-                    campaign="botox-cosmetic")
-    assert (other.cancelled, same.cancelled) == (0, 1)
+    other = cancel(world.outbox, provider, "ann@example.com", DAY_1 - HOUR, "staff:x",
+                   campaign="botox-migraine")
+    same = cancel(world.outbox, provider, "ann@example.com", DAY_1 - HOUR, "staff:x",
+                  campaign="botox-cosmetic")
+    assert (other.withdrawn.cancelled, same.withdrawn.cancelled) == (0, 1)
 
 
 def test_an_address_suppressed_while_its_message_was_in_flight_is_withdrawn(

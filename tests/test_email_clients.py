@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from aftercare.content.load import load_project
-from aftercare.render.emails import build_previews
 from tests.conftest import ROOT
+from tests.test_emails import preview_all
 
 # Gmail (web, iOS and Android apps, mobile web), Outlook for Windows (the Word-based desktop
 # app, the Windows Mail app, and the new Outlook, which renders like Outlook.com), Apple Mail
@@ -56,7 +56,7 @@ def check(files: list[Path]) -> dict[str, dict[str, list[str]]]:
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     out = tmp_path_factory.mktemp("emails")
-    written = build_previews(load_project(ROOT), out)
+    written = preview_all(load_project(ROOT), out)
     return sorted(p for p in written if p.suffix == ".html")
 
 

@@ -31,17 +31,13 @@ from aftercare.content.values import EmailAddress, Slug
 from aftercare.errors import InputError, RenderError
 from aftercare.render.calendar import AllDayEvent, build_ics, escape_text, fold
 from aftercare.render.emails import (
-    PREVIEW_KEY,
     EmailRenderer,
     Recipient,
     RenderedEmail,
-    build_previews,
-    preview_recipient,
-    preview_step,
-    preview_text,
     without_allergy,
     wrap,
 )
+from aftercare.render.previews import PREVIEW_KEY, preview_recipient, preview_step, preview_text
 from aftercare.render.tokens import verify
 from tests.conftest import ROOT
 
@@ -54,6 +50,13 @@ PRIVATE_WORDS = ("botox", "migraine", "headache", "wrinkle", "toxin", "injection
 # ------------------------------------------------------------------ fixture project
 # The real clinic.yaml, campaigns and templates, with small fixture handouts written here, so
 # these tests neither wait for nor break on the clinical writer's wording.
+
+
+def preview_all(project: Project, out_dir: Path) -> list[Path]:
+    """Every step of every campaign for the sample patient, written as `pipeline build` does."""
+    return [path for campaign_id, campaign in sorted(project.campaigns.items())
+            for step in campaign.steps
+            for path in preview_step(project, campaign_id, step.key, out_dir).paths]
 
 
 def _section(section_id: str, heading: str, **parts: object) -> Section:
@@ -780,10 +783,10 @@ def _files(folder: Path) -> Iterator[Path]:
 
 
 def test_build_previews_writes_every_step_reproducibly(tmp_path: Path) -> None:
-    written = build_previews(PROJECT, tmp_path / "a")
+    written = preview_all(PROJECT, tmp_path / "a")
     assert set(written) == _expected_preview_files(tmp_path / "a") == set(_files(tmp_path / "a"))
     assert len(written) == 6 * 2 + 3
-    build_previews(PROJECT, tmp_path / "b")
+    preview_all(PROJECT, tmp_path / "b")
     for path in written:
         twin = tmp_path / "b" / path.relative_to(tmp_path / "a")
         assert twin.read_bytes() == path.read_bytes()
@@ -795,10 +798,10 @@ def test_build_previews_writes_every_step_reproducibly(tmp_path: Path) -> None:
 
 
 def test_build_previews_overwrites_in_place(tmp_path: Path) -> None:
-    build_previews(PROJECT, tmp_path)
+    preview_all(PROJECT, tmp_path)
     target = tmp_path / "emails" / "botox-cosmetic" / "day-0.html"
     target.write_text("stale")
-    build_previews(PROJECT, tmp_path)
+    preview_all(PROJECT, tmp_path)
     assert target.read_text().startswith("<!DOCTYPE html>")
     assert not [p for p in _files(tmp_path) if p.name.endswith(".tmp")]
 
@@ -807,8 +810,8 @@ def test_build_previews_reports_an_unwritable_folder(tmp_path: Path) -> None:
     blocker = tmp_path / "out"
     blocker.write_text("a file where a folder should be")
     with pytest.raises(InputError) as caught:
-        build_previews(PROJECT, blocker)
-    assert str(caught.value).startswith(f"--out: cannot write {blocker}/emails/")
+        preview_all(PROJECT, blocker)
+    assert str(caught.value).startswith(f"out: cannot create {blocker}/emails/")
 
 
 def test_preview_links_never_verify_with_a_real_key() -> None:
@@ -842,11 +845,11 @@ def test_preview_of_unknown_campaign_or_step_names_the_choices(tmp_path: Path) -
     with pytest.raises(InputError) as caught:
         preview_text(PROJECT, "botox-nope", "day-1", tmp_path)
     assert str(caught.value) == (
-        "CAMPAIGN: expected one of botox-cosmetic, botox-migraine; got 'botox-nope'"
+        "campaign: expected one of botox-cosmetic, botox-migraine; got 'botox-nope'"
     )
     with pytest.raises(InputError) as caught:
         preview_text(PROJECT, "botox-cosmetic", "week-9", tmp_path)
-    assert str(caught.value) == "STEP: expected one of day-0, week-2, month-3; got 'week-9'"
+    assert str(caught.value) == "step: expected one of day-0, week-2, month-3; got 'week-9'"
 
 
 def test_step_is_hashable_so_compiled_templates_can_be_cached() -> None:

@@ -23,18 +23,14 @@ from pypdf.generic import ArrayObject, BooleanObject, DictionaryObject, StreamOb
 from aftercare.content.load import load_project
 from aftercare.content.model import Campaign, Clinic, Handout, Project
 from aftercare.content.schema import build, read_document
+from aftercare.dates import format_day
 from aftercare.errors import InputError, RenderError
+from aftercare.files import write_output
 from aftercare.plan.schedule import follow_ups
-from aftercare.render.card import FIELD_LIMITS
-from aftercare.render.handouts import (
-    HandoutRenderer,
-    PatientCard,
-    build_handouts,
-    clinic_css,
-    contrast_ratio,
-    short_date,
-    write_pdf_atomically,
-)
+from aftercare.render.build import build as build_outputs
+from aftercare.render.card import FIELD_LIMITS, PatientCard
+from aftercare.render.handouts import HandoutRenderer
+from aftercare.render.page import clinic_css, contrast_ratio
 from tests.conftest import FIXTURES, ROOT
 
 T = TypeVar("T")
@@ -133,7 +129,7 @@ def test_side_1_has_the_details_and_exactly_the_dates_the_outbox_will_send(
                        aftercare_consent=True, reminder_consent=True)
     assert [f.kind for f in dates].count("email") == len(campaign.steps)
     for follow_up in dates:
-        assert _squashed(f"{short_date(follow_up.local_date)}: {follow_up.label}") in _squashed(
+        assert _squashed(f"{format_day(follow_up.local_date)}: {follow_up.label}") in _squashed(
             first)
     # 12 weeks after Mon 23 Nov: Mon 15 Feb, a day the clinic is open.
     assert _squashed("Mon 15 Feb: earliest date for your next treatment") in _squashed(first)
@@ -291,7 +287,7 @@ def test_a_topic_cannot_be_personalised(
     with pytest.raises(InputError) as caught:
         renderer.pdf(leaflet, patient)
     assert str(caught.value) == (
-        "TOPIC: expected a checkout handout (aftercare); got 'leaflet', a topic without "
+        "topic: expected a checkout handout (aftercare); got 'leaflet', a topic without "
         "personal details (`pipeline build` prints it)")
 
 
@@ -361,10 +357,9 @@ def test_patients_rendered_one_after_the_other_get_their_own_details(
 
 def longest_card(aftercare: bool = True, treated_on: dt.date = TREATED_ON) -> PatientCard:
     """Every field at its longest, in W, the widest letter: the most lines each can take."""
-    fields = {attribute: "W" * FIELD_LIMITS[option] for option, attribute in
-              (("--name", "name"), ("--provider", "provider"), ("--product", "product"),
-               ("--units", "units"), ("--lot", "lot"))}
-    areas = ("WMW " * 40)[:FIELD_LIMITS["--areas"]]
+    fields = {field: "W" * FIELD_LIMITS[field]
+              for field in ("name", "provider", "product", "units", "lot")}
+    areas = ("WMW " * 40)[:FIELD_LIMITS["areas"]]
     return PatientCard(treated_on=treated_on, areas=areas, aftercare_consent=aftercare,
                        reminder_consent=aftercare, planned_at=CHECKOUT, **fields)
 
@@ -530,20 +525,20 @@ def test_typed_markup_prints_literally_and_attaches_nothing(
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"name": "   "}, "--name: expected the patient's name; got an empty value"),
-        ({"name": "A" * 81}, "--name: expected at most 80 characters; got 81"),
-        ({"name": "Ann\x07"}, f"--name: {PRINTABLE} U+0007 at position 4"),
-        ({"name": "Ann\u202eLee"}, f"--name: {PRINTABLE} U+202E at position 4"),
-        ({"name": "Ann\nLee"}, f"--name: {PRINTABLE} U+000A at position 4"),
-        ({"areas": "x" * 200}, "--areas: expected at most 80 characters; got 200"),
-        ({"provider": "D" * 41}, "--provider: expected at most 40 characters; got 41"),
-        ({"provider": "Dr\tLee"}, f"--provider: {PRINTABLE} U+0009 at position 3"),
-        ({"product": "B" * 41}, "--product: expected at most 40 characters; got 41"),
-        ({"units": "1" * 13}, "--units: expected at most 12 characters; got 13"),
-        ({"lot": "L" * 17}, "--lot: expected at most 16 characters; got 17"),
-        ({"lot": "C12\u200b34"}, f"--lot: {PRINTABLE} U+200B at position 4"),
-        ({"units": 20}, "--units: expected text; got 20"),
-        ({"treated_on": "2026-11-23"}, "--treated-on: expected a date; got '2026-11-23'"),
+        ({"name": "   "}, "name: expected the patient's name; got an empty value"),
+        ({"name": "A" * 81}, "name: expected at most 80 characters; got 81"),
+        ({"name": "Ann\x07"}, f"name: {PRINTABLE} U+0007 at position 4"),
+        ({"name": "Ann\u202eLee"}, f"name: {PRINTABLE} U+202E at position 4"),
+        ({"name": "Ann\nLee"}, f"name: {PRINTABLE} U+000A at position 4"),
+        ({"areas": "x" * 200}, "areas: expected at most 80 characters; got 200"),
+        ({"provider": "D" * 41}, "provider: expected at most 40 characters; got 41"),
+        ({"provider": "Dr\tLee"}, f"provider: {PRINTABLE} U+0009 at position 3"),
+        ({"product": "B" * 41}, "product: expected at most 40 characters; got 41"),
+        ({"units": "1" * 13}, "units: expected at most 12 characters; got 13"),
+        ({"lot": "L" * 17}, "lot: expected at most 16 characters; got 17"),
+        ({"lot": "C12\u200b34"}, f"lot: {PRINTABLE} U+200B at position 4"),
+        ({"units": 20}, "units: expected text; got 20"),
+        ({"treated_on": "2026-11-23"}, "treated_on: expected a date; got '2026-11-23'"),
     ],
 )
 def test_patient_card_refuses_bad_input(kwargs: dict[str, Any], message: str) -> None:
@@ -570,10 +565,10 @@ def test_letters_missing_from_the_font_are_refused_before_rendering(
 ) -> None:
     with pytest.raises(InputError) as caught:
         renderer.pdf(handout, PatientCard("Ana 李", TREATED_ON))
-    assert str(caught.value) == "--name: expected letters the handout font has; got '李' (U+674E)"
+    assert str(caught.value) == "name: expected letters the handout font has; got '李' (U+674E)"
     with pytest.raises(InputError) as caught:
         renderer.diary_pdf(PatientCard("Ana", TREATED_ON, lot="LOT-☃"))
-    assert str(caught.value) == "--lot: expected letters the handout font has; got '☃' (U+2603)"
+    assert str(caught.value) == "lot: expected letters the handout font has; got '☃' (U+2603)"
     accented = _text(renderer.pdf(handout, PatientCard("Zoë Núñez-Łukasz", TREATED_ON)))
     assert "Name: Zoë Núñez-Łukasz" in accented
 
@@ -587,7 +582,7 @@ def test_a_document_reaching_outside_fails_and_writes_nothing(
     target = tmp_path / "out.pdf"
     html = _page('<img src="file:///etc/passwd" alt="secret">')
     with pytest.raises(RenderError) as caught:
-        write_pdf_atomically(renderer.pdf_from_html(html, "the test page"), target)
+        write_output(target, renderer.pdf_from_html(html, "the test page"))
     assert str(caught.value) == (
         "the test page: refused file:///etc/passwd: outside the templates folder; "
         "nothing was written"
@@ -652,14 +647,14 @@ def test_weasyprint_warnings_fail_the_render(renderer: HandoutRenderer) -> None:
 
 
 def test_build_writes_one_pdf_per_topic(project: Project, tmp_path: Path) -> None:
-    paths = build_handouts(project, tmp_path)
+    paths = list(build_outputs(project, tmp_path, tuple(sorted(project.handouts)), jobs=1).written)
     assert paths == [tmp_path / "handouts" / "aftercare.pdf", tmp_path / "handouts" / "leaflet.pdf"]
     assert paths[0].read_bytes().startswith(b"%PDF-1.7")
     assert sorted(p.name for p in (tmp_path / "handouts").iterdir()) == [
         "aftercare.pdf", "leaflet.pdf"]
     with pytest.raises(InputError) as caught:
-        build_handouts(project, tmp_path, ["no-such-topic"])
-    assert str(caught.value) == "TOPIC: expected one of aftercare, leaflet; got 'no-such-topic'"
+        build_outputs(project, tmp_path, ["no-such-topic"], jobs=1)
+    assert str(caught.value) == "topic: expected one of aftercare, leaflet; got 'no-such-topic'"
 
 
 def test_build_stops_at_a_logo_linked_outside_and_writes_nothing(
@@ -674,19 +669,20 @@ def test_build_stops_at_a_logo_linked_outside_and_writes_nothing(
     logo.symlink_to(outside)
     out = tmp_path / "build"
     with pytest.raises(RenderError, match="outside the templates folder"):
-        build_handouts(dataclasses.replace(project, root=copy), out)
+        build_outputs(dataclasses.replace(project, root=copy), out, tuple(sorted(project.handouts)),
+              jobs=1)
     assert not out.exists()
 
 
-def test_write_pdf_atomically_replaces_whole_files(tmp_path: Path) -> None:
+def test_writing_an_output_replaces_whole_files(tmp_path: Path) -> None:
     target = tmp_path / "handout.pdf"
-    write_pdf_atomically(b"%PDF-first", target)
-    write_pdf_atomically(b"%PDF-second", target)
+    write_output(target, b"%PDF-first")
+    write_output(target, b"%PDF-second")
     assert target.read_bytes() == b"%PDF-second"
     assert [p.name for p in tmp_path.iterdir()] == ["handout.pdf"]
 
 
-def test_write_pdf_atomically_leaves_no_partial_file(
+def test_writing_an_output_leaves_no_partial_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     target = tmp_path / "handout.pdf"
@@ -699,8 +695,8 @@ def test_write_pdf_atomically_leaves_no_partial_file(
     monkeypatch.setattr(os, "fsync", failing_fsync)
     for path in (target, new):
         with pytest.raises(InputError) as caught:
-            write_pdf_atomically(b"%PDF-new " * 1000, path)
-        assert str(caught.value) == f"--out: cannot write {path}: No space left on device"
+            write_output(path, b"%PDF-new " * 1000)
+        assert str(caught.value) == f"out: cannot write {path}: No space left on device"
     assert target.read_bytes() == b"%PDF-old"
     assert [p.name for p in tmp_path.iterdir()] == ["handout.pdf"]
 

@@ -26,18 +26,18 @@ from aftercare.content.model import (
     Step,
 )
 from aftercare.content.values import ClockTime, Colour, EmailAddress, Offset, Slug, Url, ZoneName
-from aftercare.enrol.csv_import import import_file, read_import
+from aftercare.enrol.csv_import import import_file, read_rows
+from aftercare.enrol.enrolment import enroll_one, replanner
 from aftercare.enrol.rules import (
     CONSENT_WORDING,
     CONSENT_WORDING_VERSION,
     check_treatment_date,
-    describe_plan,
-    enroll_one,
     parse_enrollment,
-    replanner,
 )
 from aftercare.errors import ContentError, InputError
+from aftercare.outbox.records import EnrollResult
 from aftercare.outbox.store import Outbox
+from aftercare.plan.describe import describe_plan, plan_text
 
 CSV = Path(__file__).resolve().parent / "fixtures" / "csv"
 UTC = dt.UTC
@@ -175,7 +175,7 @@ def typed_problems(project: Project, **changes: str) -> list[str]:
 
 def import_problems(path: Path, project: Project) -> list[str]:
     with pytest.raises(ContentError) as caught:
-        read_import(path, project, NOW, "import:test")
+        read_rows(path, project, NOW, "import:test")
     return [str(p) for p in caught.value.problems]
 
 
@@ -212,48 +212,48 @@ def test_a_good_typed_enrolment_gets_the_clinic_defaults(project: Project) -> No
 
 def test_invalid_email(project: Project) -> None:
     assert typed_problems(project, email="ann@example") == [
-        "command line: --email: expected an email address like name@example.com; "
+        "command line: email: expected an email address like name@example.com; "
         "got 'ann@example'"
     ]
 
 
 def test_missing_email(project: Project) -> None:
     assert typed_problems(project, email="") == [
-        "command line: --email: expected an email address like name@example.com; got nothing"
+        "command line: email: expected an email address like name@example.com; got nothing"
     ]
 
 
 def test_unknown_campaign_lists_the_known_ones(project: Project) -> None:
     assert typed_problems(project, campaign="botox-hair") == [
-        "command line: CAMPAIGN: expected one of botox-cosmetic, botox-migraine; "
+        "command line: campaign: expected one of botox-cosmetic, botox-migraine; "
         "got 'botox-hair'"
     ]
 
 
 def test_unknown_timezone(project: Project) -> None:
     assert typed_problems(project, timezone="Mars/Olympus") == [
-        "command line: --tz: expected an IANA time zone such as America/New_York; "
+        "command line: timezone: expected an IANA time zone such as America/New_York; "
         "got 'Mars/Olympus'"
     ]
 
 
 def test_impossible_date(project: Project) -> None:
     assert typed_problems(project, treated_on="2026-02-30") == [
-        "command line: --treated-on: expected a real calendar date "
+        "command line: treated_on: expected a real calendar date "
         "(day is out of range for month); got '2026-02-30'"
     ]
 
 
 def test_badly_written_date(project: Project) -> None:
     assert typed_problems(project, treated_on="02/03/2026") == [
-        "command line: --treated-on: expected a date (YYYY-MM-DD); got '02/03/2026'"
+        "command line: treated_on: expected a date (YYYY-MM-DD); got '02/03/2026'"
     ]
 
 
 def test_today_is_accepted_but_not_tomorrow(project: Project) -> None:
     assert parse_enrollment({**GOOD, "treated_on": "2026-03-02"}, project, NOW, BY)
     assert typed_problems(project, treated_on="2026-03-03") == [
-        "command line: --treated-on: expected today (2026-03-02 at the clinic) or earlier: "
+        "command line: treated_on: expected today (2026-03-02 at the clinic) or earlier: "
         "a treatment date cannot be in the future; got '2026-03-03'"
     ]
 
@@ -273,24 +273,24 @@ def test_future_limit_uses_today_at_the_clinic_whatever_the_patients_zone(
 def test_a_date_more_than_a_year_ago_is_refused(project: Project) -> None:
     assert parse_enrollment({**GOOD, "treated_on": "2025-03-02"}, project, NOW, BY)
     assert typed_problems(project, treated_on="2025-03-01") == [
-        "command line: --treated-on: expected a date within the last 365 days "
+        "command line: treated_on: expected a date within the last 365 days "
         "(on or after 2025-03-02); got '2025-03-01'"
     ]
 
 
 def test_first_name_rules(project: Project) -> None:
     assert typed_problems(project, first_name="  ") == [
-        "command line: --first-name: expected a first name; got nothing"
+        "command line: first_name: expected a first name; got nothing"
     ]
     assert typed_problems(project, first_name="A" * 61) == [
-        "command line: --first-name: expected at most 60 characters; got 61"
+        "command line: first_name: expected at most 60 characters; got 61"
     ]
     assert typed_problems(project, first_name="Ann\nBcc: x") == [
-        "command line: --first-name: expected a name without control characters "
+        "command line: first_name: expected a name without control characters "
         "(tabs, line breaks); got 'Ann\\nBcc: x'"
     ]
     assert typed_problems(project, first_name="Ann\u202eevil") == [
-        "command line: --first-name: expected a name without control characters "
+        "command line: first_name: expected a name without control characters "
         "(tabs, line breaks); got 'Ann\\u202eevil'"
     ]
     # Markup is allowed in a name (it is escaped wherever it is shown), as are joiners.
@@ -306,7 +306,7 @@ def test_any_first_name_is_either_kept_as_typed_or_refused_on_that_field_alone(
     try:
         enrollment = parse_enrollment({**GOOD, "first_name": name}, project, NOW, BY)
     except ContentError as exc:
-        assert [p.path for p in exc.problems] == ["--first-name"]
+        assert [p.path for p in exc.problems] == ["first_name"]
         assert "\n" not in str(exc)
     else:
         assert enrollment.first_name == unicodedata.normalize("NFC", name.strip())
@@ -317,7 +317,7 @@ def test_any_first_name_is_either_kept_as_typed_or_refused_on_that_field_alone(
 def test_language_other_than_the_clinics_is_refused_for_now(project: Project) -> None:
     assert parse_enrollment({**GOOD, "language": "EN"}, project, NOW, BY).language == "en"
     assert typed_problems(project, language="fr") == [
-        "command line: --language: expected en (the emails are written in en only for now); "
+        "command line: language: expected en (the emails are written in en only for now); "
         "got 'fr'"
     ]
 
@@ -334,7 +334,7 @@ def test_marketing_consent_spellings(project: Project, text: str, expected: bool
 
 def test_marketing_consent_must_be_a_yes_or_no(project: Project) -> None:
     assert typed_problems(project, marketing_consent="maybe") == [
-        "command line: --reminder-consent: expected true, false, yes, no, 1, 0 or nothing; "
+        "command line: marketing_consent: expected true, false, yes, no, 1, 0 or nothing; "
         "got 'maybe'"
     ]
 
@@ -345,10 +345,10 @@ def test_patient_id_rules(project: Project) -> None:
     )
     expected = "expected up to 64 letters, digits, '.', '_' or '-'"
     assert typed_problems(project, patient_id="P 01") == [
-        f"command line: --patient-id: {expected}; got 'P 01'"
+        f"command line: patient_id: {expected}; got 'P 01'"
     ]
     assert typed_problems(project, patient_id="P" * 65) == [
-        f"command line: --patient-id: {expected}; got '{'P' * 40}…'"
+        f"command line: patient_id: {expected}; got '{'P' * 40}…'"
     ]
 
 
@@ -356,26 +356,26 @@ def test_every_problem_of_a_typed_enrolment_is_reported_together(project: Projec
     assert typed_problems(
         project, email="nope", first_name="", campaign="x", treated_on="2026-13-01"
     ) == [
-        "command line: --email: expected an email address like name@example.com; got 'nope'",
-        "command line: --first-name: expected a first name; got nothing",
-        "command line: --treated-on: expected a real calendar date "
+        "command line: campaign: expected one of botox-cosmetic, botox-migraine; got 'x'",
+        "command line: email: expected an email address like name@example.com; got 'nope'",
+        "command line: first_name: expected a first name; got nothing",
+        "command line: treated_on: expected a real calendar date "
         "(month must be in 1..12); got '2026-13-01'",
-        "command line: CAMPAIGN: expected one of botox-cosmetic, botox-migraine; got 'x'",
     ]
 
 
 def test_check_treatment_date_for_commands_that_take_only_a_date() -> None:
     zone = ZoneName("America/New_York").zone
-    assert check_treatment_date("--treated-on", " 2026-03-02 ", zone, NOW) == dt.date(2026, 3, 2)
+    assert check_treatment_date(" 2026-03-02 ", zone, NOW) == dt.date(2026, 3, 2)
     with pytest.raises(InputError) as caught:
-        check_treatment_date("--treated-on", "2026-03-03", zone, NOW)
+        check_treatment_date("2026-03-03", zone, NOW)
     assert caught.value.show() == (
-        "error: --treated-on: expected today (2026-03-02 at the clinic) or earlier: a treatment "
+        "error: treated_on: expected today (2026-03-02 at the clinic) or earlier: a treatment "
         "date cannot be in the future; got '2026-03-03'"
     )
     with pytest.raises(InputError) as empty:
-        check_treatment_date("--treated-on", "", zone, NOW)
-    assert str(empty.value) == "--treated-on: expected a date (YYYY-MM-DD); got nothing"
+        check_treatment_date("", zone, NOW)
+    assert str(empty.value) == "treated_on: expected a date (YYYY-MM-DD); got nothing"
 
 
 def test_naive_now_is_a_bug(project: Project) -> None:
@@ -389,7 +389,8 @@ def test_naive_now_is_a_bug(project: Project) -> None:
 def test_a_good_file_is_read_with_columns_in_any_order_and_duplicates_collapsed(
     project: Project,
 ) -> None:
-    enrollments = read_import(CSV / "patients.csv", project, NOW, "import:patients.csv")
+    rows, _ = read_rows(CSV / "patients.csv", project, NOW, "import:patients.csv")
+    enrollments = [row.enrollment for row in rows]
     assert [(e.email, e.first_name, e.campaign, str(e.treated_on)) for e in enrollments] == [
         ("ann@example.com", "Ann", "botox-cosmetic", "2026-03-02"),
         ("ben@example.com", "Ben", "botox-migraine", "2026-02-27"),
@@ -471,7 +472,7 @@ def test_every_bad_row_is_listed_by_line(project: Project) -> None:
 
 def test_the_error_shows_every_line_and_says_nothing_was_written(project: Project) -> None:
     with pytest.raises(ContentError) as caught:
-        read_import(CSV / "bad-rows.csv", project, NOW, "import:test")
+        read_rows(CSV / "bad-rows.csv", project, NOW, "import:test")
     shown = caught.value.show().splitlines()
     assert len(shown) == 6
     assert shown[-1] == "5 problems found; nothing was written."
@@ -541,11 +542,17 @@ def test_empty_file_and_header_only_file(project: Project, tmp_path: Path) -> No
 # ---------------------------------------------------------------- into the outbox
 
 
+def described(project: Project, result: EnrollResult) -> list[str]:
+    """The stored plan as `pipeline enroll` prints it."""
+    campaign = project.campaigns["botox-cosmetic"]
+    return plan_text(describe_plan(campaign, result.messages, ZoneName("America/New_York").zone))
+
+
 def test_enroll_one_stores_the_plan_and_describes_it(project: Project, outbox: Outbox) -> None:
     enrollment = parse_enrollment({**GOOD, "marketing_consent": "yes"}, project, NOW, BY)
     result = enroll_one(outbox, project, enrollment, NOW)
     assert result.created
-    assert describe_plan(result) == [
+    assert described(project, result) == [
         "day-1    Tue 03 Mar 2026 10:00 EST (2026-03-03 15:00 UTC)  to send",
         "week-2   Mon 16 Mar 2026 10:00 EDT (2026-03-16 14:00 UTC)  to send",
         "month-3  Tue 02 Jun 2026 10:00 EDT (2026-06-02 14:00 UTC)  to send",
@@ -561,7 +568,7 @@ def test_describe_plan_shows_skips_and_moves_with_their_reason(
     # Treated on Sunday 15 Feb: day-1 (a safety message) was due more than its grace ago;
     # week-2 falls on Sunday 1 Mar (a quiet day) and moves to Monday.
     enrollment = parse_enrollment({**GOOD, "treated_on": "2026-02-15"}, project, NOW, BY)
-    lines = describe_plan(enroll_one(outbox, project, enrollment, NOW))
+    lines = described(project, enroll_one(outbox, project, enrollment, NOW))
     assert lines == [
         "day-1    Mon 16 Feb 2026 10:00 EST (2026-02-16 15:00 UTC)  not sent"
         " — skipped: was due Mon 16 Feb, more than 2 days ago",

@@ -15,7 +15,9 @@ from pypdf import PdfReader
 from aftercare.check.readability import grade, section_text
 from aftercare.content.load import load_project
 from aftercare.content.model import Handout, Project
-from aftercare.render.handouts import HandoutRenderer, PatientCard, checkout_campaign
+from aftercare.render.card import PatientCard
+from aftercare.render.handouts import HandoutRenderer
+from aftercare.render.page import checkout_campaign
 from tests.conftest import ROOT
 from tests.test_handouts import CHECKOUT, longest_card
 

@@ -20,10 +20,11 @@ from hypothesis import strategies as st
 
 from aftercare.content.values import EmailAddress, ZoneName
 from aftercare.errors import InputError, PipelineError
-from aftercare.outbox.ledger import stamp as _stamp
 from aftercare.outbox.migrations import MIGRATIONS, SchemaTooNewError, migrate, read_version
 from aftercare.outbox.records import Enrollment
-from aftercare.outbox.store import _CLAIMABLE, UNSUBSCRIBED, Outbox, StateError
+from aftercare.outbox.rows import stamp as _stamp
+from aftercare.outbox.sending import CLAIMABLE
+from aftercare.outbox.store import UNSUBSCRIBED, Outbox, StateError
 from aftercare.plan.schedule import Action, PlannedMessage
 
 UTC = dt.UTC
@@ -192,8 +193,8 @@ def test_only_the_minimum_personal_data_has_columns(outbox: Outbox) -> None:
 
 def test_claiming_reads_the_state_and_due_index(outbox: Outbox) -> None:
     plan = [" ".join(map(str, row)) for row in outbox._db.execute(
-        f"EXPLAIN QUERY PLAN {_CLAIMABLE}",
-        {"now": _stamp(NOW, "now"), "horizon": _stamp(NOW + DAY, "horizon"), "limit": 10},
+        f"EXPLAIN QUERY PLAN {CLAIMABLE}",
+        (_stamp(NOW + DAY, "horizon"), _stamp(NOW, "now"), 10),
     )]
     assert any("USING INDEX messages_by_state_due" in line for line in plan), plan
     assert not any("TEMP B-TREE" in line for line in plan), plan

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from aftercare.errors import InputError
-from aftercare.outbox.records import MessageView, Submitted, WebhookEvent
+from aftercare.outbox.records import DeliveryReport, MessageView, Submitted
 from aftercare.outbox.store import UNSUBSCRIBED, Outbox, StateError
+from aftercare.outbox.vocabulary import DeliveryEvent
 from tests.test_store import NOW, enrollment, kinds, raw, toy_plan
 
 UTC = dt.UTC
@@ -25,8 +26,9 @@ _ids = itertools.count(1)
 def event(
     kind: str, message_id: str | None, email: str = JANE, at: dt.datetime = DAY_1,
     reason: str | None = None, event_id: str | None = None,
-) -> WebhookEvent:
-    return WebhookEvent(event_id or f"ev-{next(_ids)}", kind, message_id, email, at, reason)
+) -> DeliveryReport:
+    return DeliveryReport(event_id or f"ev-{next(_ids)}", DeliveryEvent(kind), message_id, email,
+                          at, reason)
 
 
 @pytest.fixture
@@ -133,9 +135,9 @@ def test_mark_unknown_keeps_what_the_request_asked_for(outbox: Outbox) -> None:
 def test_a_repeated_event_counts_once(outbox: Outbox, path: Path) -> None:
     message_id = held_day_1(outbox)
     delivered = event("delivered", public_id(outbox, message_id), event_id="sg-1")
-    report = outbox.apply_provider_events([delivered, delivered, delivered], DAY_1)
+    report = outbox.apply_delivery_events([delivered, delivered, delivered], DAY_1, "sendgrid")
     assert (report.received, report.duplicates, report.unmatched) == (3, 2, 0)
-    again = outbox.apply_provider_events([delivered], DAY_1)
+    again = outbox.apply_delivery_events([delivered], DAY_1, "sendgrid")
     assert (again.received, again.duplicates) == (1, 1)
     with raw(path) as db:
         rows = db.execute("SELECT event_id, kind, message_id, occurred_at FROM provider_events")
@@ -149,7 +151,7 @@ def test_a_repeated_event_counts_once(outbox: Outbox, path: Path) -> None:
 def test_any_event_for_an_unknown_message_proves_it_was_sent(outbox: Outbox) -> None:
     message_id = unknown_day_1(outbox)
     processed = event("processed", public_id(outbox, message_id))
-    report = outbox.apply_provider_events([processed], DAY_1)
+    report = outbox.apply_delivery_events([processed], DAY_1, "sendgrid")
     assert report.resolved == 1
     day_1 = views(outbox)["day-1"]
     assert (day_1.state, day_1.sent_at, day_1.last_error, day_1.delivery) == (
@@ -157,12 +159,12 @@ def test_any_event_for_an_unknown_message_proves_it_was_sent(outbox: Outbox) -> 
     resolved = outbox.events(message_id=message_id)[-1]
     assert (resolved.kind, resolved.actor, resolved.detail) == (
         "sent", "sendgrid", "outcome resolved by the provider: it reported processed")
-    assert outbox.apply_provider_events([processed], DAY_1).resolved == 0
+    assert outbox.apply_delivery_events([processed], DAY_1, "sendgrid").resolved == 0
 
 
 def test_events_that_come_while_the_sender_is_dead_settle_its_claim(outbox: Outbox) -> None:
     (claim,) = outbox.claim_due(EARLY, 1, horizon=DAY_1)  # then the sender is killed
-    outbox.apply_provider_events([event("processed", claim.public_id)], EARLY + MINUTE)
+    outbox.apply_delivery_events([event("processed", claim.public_id)], EARLY + MINUTE, "sendgrid")
     assert views(outbox)["day-1"].state == "sending"  # its sender may still record it
     assert outbox.release_stale(EARLY + 16 * MINUTE, 15 * MINUTE) == 0  # none left unknown
     day_1 = views(outbox)["day-1"]
@@ -173,7 +175,8 @@ def test_events_that_come_while_the_sender_is_dead_settle_its_claim(outbox: Outb
 def test_a_bounce_suppresses_the_address_and_stops_what_is_left(outbox: Outbox) -> None:
     message_id = held_day_1(outbox)
     bounce = event("bounce", public_id(outbox, message_id), reason="550 5.1.1 <address> unknown")
-    report = outbox.apply_provider_events([bounce], EARLY + dt.timedelta(minutes=30))
+    report = outbox.apply_delivery_events([bounce], EARLY + dt.timedelta(minutes=30),
+                                           "sendgrid")
     assert (report.suppressed, report.cancelled) == (1, 2)
     # SendGrid still holds day 1 (due in 90 minutes): the caller withdraws it there.
     assert report.to_withdraw == (Submitted(message_id, "batch-1", DAY_1),)
@@ -191,7 +194,8 @@ def test_a_bounce_suppresses_the_address_and_stops_what_is_left(outbox: Outbox) 
     assert str(caught.value) == "email: this address is suppressed (bounce); it cannot be enrolled"
     # SendGrid posts it again: nothing new, but what it still holds is listed again, so a
     # withdrawal an earlier post could not finish is finished now.
-    again = outbox.apply_provider_events([bounce], EARLY + dt.timedelta(minutes=31))
+    again = outbox.apply_delivery_events([bounce], EARLY + dt.timedelta(minutes=31),
+                                          "sendgrid")
     assert (again.duplicates, again.suppressed, again.cancelled) == (1, 0, 0)
     assert again.to_withdraw == report.to_withdraw
 
@@ -199,7 +203,7 @@ def test_a_bounce_suppresses_the_address_and_stops_what_is_left(outbox: Outbox) 
 @pytest.mark.parametrize("kind", ["unsubscribe", "group_unsubscribe"])
 def test_an_unsubscribe_event_is_an_unsubscribe(outbox: Outbox, kind: str) -> None:
     message_id = held_day_1(outbox)
-    outbox.apply_provider_events([event(kind, public_id(outbox, message_id))], EARLY)
+    outbox.apply_delivery_events([event(kind, public_id(outbox, message_id))], EARLY, "sendgrid")
     assert "unsubscribed" in kinds(outbox)
     with pytest.raises(InputError, match=UNSUBSCRIBED):
         outbox.enroll(enrollment(treated_on=dt.date(2025, 4, 1)), (), NOW)
@@ -209,8 +213,9 @@ def test_events_for_no_known_message_are_kept_and_still_suppress(
     outbox: Outbox, path: Path
 ) -> None:
     outbox.enroll(enrollment("bob@example.com"), toy_plan(enrollment()), NOW)
-    report = outbox.apply_provider_events(
-        [event("delivered", "f" * 32), event("dropped", None, email="Bob@Example.com")], EARLY)
+    report = outbox.apply_delivery_events(
+        [event("delivered", "f" * 32), event("dropped", None, email="Bob@Example.com")], EARLY,
+        "sendgrid")
     assert (report.unmatched, report.suppressed, report.cancelled) == (2, 1, 2)
     assert {m.state for m in outbox.messages(email="bob@example.com")} == {"cancelled"}
     with raw(path) as db:
@@ -236,7 +241,7 @@ def test_the_delivery_status_only_moves_forward(
 ) -> None:
     message = public_id(outbox, held_day_1(outbox))
     for kind in sequence:  # one post each, in the order they arrive
-        outbox.apply_provider_events([event(kind, message)], DAY_1)
+        outbox.apply_delivery_events([event(kind, message)], DAY_1, "sendgrid")
     assert views(outbox)["day-1"].delivery == final
 
 
@@ -304,7 +309,7 @@ def test_an_unknown_put_back_goes_out_at_its_time(outbox: Outbox) -> None:
 
 NAIVE = dt.datetime(2025, 3, 3, 12, 0)
 CALLS: dict[str, Callable[[Outbox], object]] = {
-    "apply_provider_events": lambda box: box.apply_provider_events([], NAIVE),
+    "apply_delivery_events": lambda box: box.apply_delivery_events([], NAIVE, "sendgrid"),
     "provider_scheduled": lambda box: box.provider_scheduled(JANE, NAIVE),
     "held_for_suppressed": lambda box: box.held_for_suppressed(NAIVE, DAY_1),
     "mark_withdrawn": lambda box: box.mark_withdrawn(1, True, "x", NAIVE, "staff"),

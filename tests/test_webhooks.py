@@ -10,12 +10,9 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from aftercare.delivery.sendgrid_events import (
-    SUPPRESSING,
-    WebhookEvent,
-    parse_events,
-    verify_signature,
-)
+from aftercare.delivery.sendgrid_events import parse_events, verify_signature
+from aftercare.outbox.records import DeliveryReport
+from aftercare.outbox.vocabulary import SUPPRESSING
 
 NOW = dt.datetime(2026, 3, 3, 14, 0, tzinfo=dt.UTC)
 TIMESTAMP = str(int(NOW.timestamp()))
@@ -131,7 +128,7 @@ def test_parse_events_handles_documented_shapes() -> None:
     assert [e.event for e in events] == [
         "processed", "delivered", "bounce", "dropped", "unsubscribe", "group_unsubscribe",
     ]  # "open" is ignored: tracking is off and reading habits are data we do not keep
-    assert events[0] == WebhookEvent(
+    assert events[0] == DeliveryReport(
         "ev-processed", "processed", "pid-1", "a@example.com", at(1513299569, dt.UTC), None
     )
     bounce = events[2]

@@ -12,7 +12,8 @@ import pytest
 
 from aftercare.delivery.sendgrid import SendGridBackend
 from aftercare.outbox.store import Outbox
-from aftercare.send.dispatch import WebhookResult, process_webhook, send_due
+from aftercare.send.dispatch import send_due
+from aftercare.send.webhook import WebhookResult, process_webhook
 from tests.delivery.fake_sendgrid import API_KEY, FakeSendGrid, WebhookSigner, threaded_server
 from tests.test_dispatch import DAY_1, WEEK_2, World, open_world
 

@@ -12,6 +12,7 @@ from typing import Literal
 from aftercare.check.readability import grade, measure, section_text, smog, split_sentences
 from aftercare.check.wording import OwnSentence, own_sentences
 from aftercare.content.model import Handout, Project
+from aftercare.delivery.providers import LONGEST_HOLD, SENDGRID
 from aftercare.errors import Problem
 
 Severity = Literal["error", "warning"]
@@ -183,7 +184,20 @@ def check_private_subjects(project: Project, today: dt.date) -> Iterator[Finding
                     )
 
 
+def check_lookahead(project: Project, today: dt.date) -> Iterator[Finding]:
+    """The delivery lookahead must be one the provider accepts (it holds messages so long)."""
+    hours = project.clinic.delivery.lookahead_hours
+    longest = int(LONGEST_HOLD.total_seconds() // 3600)
+    if not 1 <= hours <= longest:
+        yield _finding(
+            project, "error", "clinic.yaml", "delivery.lookahead_hours",
+            f"expected 1 to {longest} ({SENDGRID.provider} schedules at most {longest} hours "
+            f"ahead); got {hours}",
+        )
+
+
 RULES: tuple[Rule, ...] = (
+    check_lookahead,
     check_reading_grade,
     check_sentences,
     check_smog,

@@ -14,7 +14,8 @@ import jinja2.meta
 from aftercare.check.readability import section_text, split_sentences, words_of
 from aftercare.content.model import Clinic, Handout, Project
 from aftercare.errors import PipelineError, Problem
-from aftercare.render.emails import PREVIEW_KEY, EmailRenderer, preview_recipient
+from aftercare.render.emails import EmailRenderer
+from aftercare.render.previews import PREVIEW_KEY, preview_recipient
 
 _RULE = re.compile(r"[-=_*]{3,}")
 _WORD = re.compile(r"[A-Za-z]+(?:['’][A-Za-z]+)*")

@@ -17,7 +17,7 @@ from aftercare.content.model import (
     Step,
 )
 from aftercare.content.schema import Document, build, read_document
-from aftercare.content.values import Slug
+from aftercare.content.values import WEEKDAYS, Slug
 from aftercare.errors import ContentError, Problem
 
 T = TypeVar("T")
@@ -79,12 +79,6 @@ def _check_clinic(root: Path, clinic: Clinic, doc: Document) -> None:
         doc.add_at("logo", f"expected an .svg file under templates/assets/; got {clinic.logo!r}")
     if not 3 <= clinic.max_reading_grade <= 16:
         doc.add_at("max_reading_grade", f"expected 3 to 16; got {clinic.max_reading_grade}")
-    if not 1 <= clinic.delivery.lookahead_hours <= 72:
-        doc.add_at(
-            "delivery.lookahead_hours",
-            f"expected 1 to 72 (SendGrid schedules at most 72 hours ahead); "
-            f"got {clinic.delivery.lookahead_hours}",
-        )
     if not 1 <= clinic.delivery.max_parallel <= 32:
         doc.add_at("delivery.max_parallel", f"expected 1 to 32; got {clinic.delivery.max_parallel}")
     if not clinic.email.from_name.isascii():
@@ -127,6 +121,10 @@ def _check_campaign(
             f"expected a {campaign.indication} topic; "
             f"got {campaign.handout!r} ({handout.indication})",
         )
+    if set(campaign.quiet_weekdays) >= set(WEEKDAYS):
+        # Later steps and the next treatment date move to a day that is not quiet: leave one.
+        doc.add_at("quiet_weekdays", "expected at least one weekday that is not quiet (later "
+                   "emails and the next treatment date move to one); got all seven")
     keys: set[str] = set()
     # Steps must come in order from every treatment date: "9 months" is not always later
     # than "39 weeks", so a step's shortest span must beat the previous step's longest.

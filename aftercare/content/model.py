@@ -128,8 +128,9 @@ class Handout:
     emergency_if: tuple[str, ...] = ()
     id: str = field(default="", metadata={"yaml": False})
 
-    def section(self, section_id: str) -> Section:
-        return next(s for s in self.sections if s.id == section_id)
+    def section(self, section_id: str) -> Section | None:
+        """The section with this id, or None."""
+        return next((s for s in self.sections if s.id == section_id), None)
 
     @property
     def is_treatment(self) -> bool:
@@ -189,13 +190,7 @@ class Campaign:
     quiet_weekdays: tuple[Weekday, ...] = ()
     id: str = field(default="", metadata={"yaml": False})
 
-    def step(self, key: str) -> Step:
-        found = self.find_step(key)
-        if found is None:
-            raise KeyError(key)
-        return found
-
-    def find_step(self, key: str) -> Step | None:
+    def step(self, key: str) -> Step | None:
         """The step a message stored under ``key`` belongs to, also under a key it had before."""
         return next((s for s in self.steps if s.answers_to(key)), None)
 

@@ -63,8 +63,13 @@ class EmailAddress(str):
         text = text.strip()
         if len(text) > 254 or not _EMAIL.match(text) or ".." in text:
             raise ValueError(f"expected {cls.expected}")
-        local, domain = text.rsplit("@", 1)
-        return cls(f"{local}@{domain.lower()}")
+        return cls(normalise_address(text))
+
+
+def normalise_address(text: str) -> str:
+    """An address as stored and compared: trimmed, with the domain in lower case."""
+    local, at, domain = text.strip().rpartition("@")
+    return f"{local}@{domain.lower()}" if at else text.strip()
 
 
 class ZoneName(str):
@@ -136,10 +141,6 @@ class Offset:
         year, month = day.year + month_index // 12, month_index % 12 + 1
         last = calendar.monthrange(year, month)[1]
         return dt.date(year, month, min(day.day, last))
-
-    def approx_days(self) -> int:
-        """Length in days for sorting (a month counts as 30)."""
-        return self.amount * {"days": 1, "weeks": 7, "months": 30}[self.unit]
 
     def shortest_days(self) -> int:
         """The fewest days this span can last from any start date (a month is 28 to 31)."""

@@ -1,4 +1,10 @@
-"""The delivery interface: one outgoing email in, one outcome back; backends are chosen by name."""
+"""The delivery interface: one outgoing email in, one outcome back; backends are chosen by name.
+
+It knows nothing of rendering: an email arrives as its finished parts (``Rendered``). What a
+provider promises (how far ahead it holds a message, when cancelling stops) is in
+``aftercare.delivery.providers``; its event names are mapped to the outbox's own words by its
+module (``aftercare.delivery.sendgrid_events``).
+"""
 
 from __future__ import annotations
 
@@ -10,12 +16,29 @@ from typing import Literal, Protocol, runtime_checkable
 
 from aftercare.content.model import DeliverySettings
 from aftercare.content.values import EmailAddress
+from aftercare.delivery.providers import Holding
 from aftercare.errors import UsageError
-from aftercare.render.emails import RenderedEmail
 
 Status = Literal["sent", "failed", "retry", "unknown"]
 
 DEFAULT_OUTBOX_DIR = Path("var") / "outbox"
+
+
+class Rendered(Protocol):
+    """The finished parts of one email, as the render stage makes them."""
+
+    @property
+    def subject(self) -> str: ...
+    @property
+    def html(self) -> str: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def ics(self) -> bytes | None: ...  # a text/calendar attachment
+    @property
+    def ics_filename(self) -> str | None: ...
+    @property
+    def unsubscribe_url(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -30,7 +53,7 @@ class OutgoingEmail:
     reply_to: EmailAddress
     campaign: str  # names a condition: never hand it to a provider as metadata
     step_key: str
-    rendered: RenderedEmail
+    rendered: Rendered
     send_at: dt.datetime  # aware, UTC
 
     def __post_init__(self) -> None:
@@ -75,6 +98,7 @@ class SchedulingBackend(Protocol):
 
     name: str
     can_schedule: bool
+    holding: Holding  # how far ahead it holds a message, and until when it can cancel one
 
     def send(
         self, email: OutgoingEmail, *, attempt: int = 0, batch_id: str | None = None

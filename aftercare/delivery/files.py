@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import tempfile
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -13,6 +10,7 @@ from email.utils import format_datetime
 from pathlib import Path
 
 from aftercare.delivery import Outcome, OutgoingEmail
+from aftercare.files import write_atomically
 
 # Public ids become file names, so only a plain token is accepted (no separators, no dots).
 _SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -27,6 +25,7 @@ class FileBackend:
 
     name = "file"
     can_schedule = False  # written at once: nothing is held for later, so nothing to cancel
+    holding = None
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -43,18 +42,7 @@ class FileBackend:
         if not self.directory.is_dir():
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             self.directory.chmod(0o700)  # mkdir's mode is filtered by the umask
-        fd, temp_name = tempfile.mkstemp(dir=self.directory, prefix=".", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp_name, self.directory / file_name)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp_name)
-            raise
-        _fsync_directory(self.directory)
+        write_atomically(self.directory / file_name, data, private=True)
 
 
 def build_message(email: OutgoingEmail) -> EmailMessage:
@@ -83,11 +71,3 @@ def build_message(email: OutgoingEmail) -> EmailMessage:
         )
     return message
 
-
-def _fsync_directory(directory: Path) -> None:
-    # The rename is only durable once the folder entry itself reaches the disk.
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -8,7 +8,6 @@ import http.client
 import json
 import logging
 import random
-import re
 import urllib.error
 from collections.abc import Callable
 from typing import Any
@@ -18,11 +17,10 @@ from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 
 from aftercare.delivery import Outcome, OutgoingEmail, ProviderError
+from aftercare.delivery.providers import SENDGRID, scrub_addresses
 
 DEFAULT_HOST = "https://api.sendgrid.com"
 DEFAULT_TIMEOUT = 10.0  # seconds; the library's default is to wait forever
-# SendGrid refuses to schedule further ahead than this; the dispatcher submits within it.
-MAX_SCHEDULE_AHEAD = dt.timedelta(hours=72)
 # SendGrid's 429 says when the limit resets; without that header we wait this long.
 RATE_LIMIT_DELAY = dt.timedelta(seconds=60)
 DEFAULT_BACKOFF_BASE = dt.timedelta(seconds=30)
@@ -30,8 +28,6 @@ DEFAULT_BACKOFF_CAP = dt.timedelta(hours=1)
 # Opaque, condition-free category every message carries; the campaign id names a condition.
 CATEGORY = "aftercare"
 _MAX_DETAIL = 500
-
-_ADDRESS = re.compile(r"<?[^\s<>\"'(),;:]+@[^\s<>\"'(),;:]+>?")
 
 # The HTTP library logs every request's headers (the API key) and body (the patient's address)
 # at DEBUG; keep those records out of any log, whatever level the application runs at.
@@ -55,6 +51,7 @@ class SendGridBackend:
 
     name = "sendgrid"
     can_schedule = True  # send_at up to 72 h ahead; cancellable by batch until 10 min before
+    holding = SENDGRID
 
     def __init__(
         self,
@@ -64,7 +61,6 @@ class SendGridBackend:
         timeout: float = DEFAULT_TIMEOUT,
         sandbox: bool = False,
         unsubscribe_group_id: int | None = None,
-        campaign_categories: bool = False,
         backoff_base: dt.timedelta = DEFAULT_BACKOFF_BASE,
         backoff_cap: dt.timedelta = DEFAULT_BACKOFF_CAP,
         clock: Callable[[], dt.datetime] | None = None,
@@ -78,7 +74,6 @@ class SendGridBackend:
         self.timeout = timeout
         self.sandbox = sandbox
         self.unsubscribe_group_id = unsubscribe_group_id
-        self.campaign_categories = campaign_categories
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
@@ -139,16 +134,13 @@ class SendGridBackend:
                 {"type": "text/plain", "value": rendered.text},
                 {"type": "text/html", "value": rendered.html},
             ],
-            "categories": (
-                [email.campaign, email.step_key]
-                if self.campaign_categories
-                else [CATEGORY, email.step_key]
-            ),
+            # Never the campaign: its id names a condition.
+            "categories": [CATEGORY, email.step_key],
             # Strings only, and nothing personal: SendGrid keeps these long after we leave.
             "custom_args": {"message_id": email.public_id},
         }
         if email.send_at > now:
-            if email.send_at - now > MAX_SCHEDULE_AHEAD:
+            if email.send_at - now > SENDGRID.max_ahead:
                 raise ValueError(
                     "send_at is more than 72 hours ahead; SendGrid cannot schedule it, so "
                     "submit the message later"
@@ -224,7 +216,7 @@ class SendGridBackend:
         self, exc: HTTPError, email: OutgoingEmail, now: dt.datetime, attempt: int
     ) -> Outcome:
         status = int(exc.status_code)
-        messages = _scrub(_error_messages(exc.body), email.to)
+        messages = scrub_addresses(_error_messages(exc.body), email.to)
         if status == 429:
             reset = _rate_limit_reset(_header(exc.headers, "X-RateLimit-Reset"))
             retry_at = reset if reset is not None and reset > now else now + RATE_LIMIT_DELAY
@@ -278,11 +270,6 @@ def _error_messages(body: Any) -> str:
         message, field = error["message"], error.get("field")
         parts.append(f"{message} ({field})" if isinstance(field, str) else message)
     return _truncate("; ".join(parts)) if parts else "no error details"
-
-
-def _scrub(text: str, address: str) -> str:
-    # SendGrid may quote the recipient in an error; the outbox detail must not hold it.
-    return _ADDRESS.sub("<address>", text.replace(address, "<address>"))
 
 
 def _truncate(text: str) -> str:

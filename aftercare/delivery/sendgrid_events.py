@@ -1,4 +1,5 @@
-"""Verifies and parses SendGrid Event Webhook posts into typed events; touches no database."""
+"""SendGrid's Event Webhook: verifying a post, and reading its events into the outbox's own
+delivery vocabulary (SendGrid's event names stay here); touches no database."""
 
 from __future__ import annotations
 
@@ -6,19 +7,35 @@ import binascii
 import datetime as dt
 import json
 import re
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec
 from sendgrid.helpers.eventwebhook import EventWebhook
 
-# The event types live with the outbox's records, which must not import the SendGrid library.
-from aftercare.outbox.records import KNOWN_EVENTS, SUPPRESSING, WebhookEvent
+from aftercare.dates import require_aware
+from aftercare.delivery.providers import scrub_addresses
+from aftercare.outbox.records import DeliveryReport
+from aftercare.outbox.vocabulary import DeliveryEvent
 
-__all__ = [
-    "KNOWN_EVENTS", "SIGNATURE_HEADER", "SUPPRESSING", "TIMESTAMP_HEADER", "WebhookEvent",
-    "load_public_key", "parse_events", "verify_signature",
-]
+# The trail's actor for what SendGrid's reports change.
+ACTOR = "sendgrid"
+# SendGrid's event names in our words. Others (open, click, account events) are ignored: the
+# tool does not enable tracking, and which patient read which aftercare email is data we do
+# not want.
+EVENTS: Mapping[str, DeliveryEvent] = MappingProxyType({
+    "processed": DeliveryEvent.PROCESSED,
+    "deferred": DeliveryEvent.DEFERRED,
+    "delivered": DeliveryEvent.DELIVERED,
+    "bounce": DeliveryEvent.BOUNCED,
+    "dropped": DeliveryEvent.DROPPED,
+    "spamreport": DeliveryEvent.COMPLAINED,
+    "unsubscribe": DeliveryEvent.UNSUBSCRIBED,
+    "group_unsubscribe": DeliveryEvent.UNSUBSCRIBED_FROM_GROUP,
+    "group_resubscribe": DeliveryEvent.RESUBSCRIBED_TO_GROUP,
+})
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
@@ -27,7 +44,6 @@ MAX_CLOCK_SKEW = dt.timedelta(minutes=5)  # how far in the future a timestamp ma
 MAX_REASON = 200
 
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
-_ADDRESS = re.compile(r"<?[^\s<>\"'(),;:]+@[^\s<>\"'(),;:]+>?")
 
 
 def load_public_key(public_key: str) -> ec.EllipticCurvePublicKey:
@@ -50,8 +66,7 @@ def verify_signature(
     max_age: dt.timedelta = DEFAULT_MAX_AGE,
 ) -> bool:
     """True only for a fresh post signed by SendGrid; a malformed key raises ValueError."""
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError("now must be timezone-aware; got a naive datetime")
+    require_aware(now, "now")
     key = load_public_key(public_key)
     if not _TIMESTAMP.fullmatch(timestamp):
         return False
@@ -69,8 +84,9 @@ def verify_signature(
         return False
 
 
-def parse_events(raw_body: bytes) -> list[WebhookEvent]:
-    """The known events of one post, in order; ValueError names the first malformed item."""
+def parse_events(raw_body: bytes) -> list[DeliveryReport]:
+    """The events of one post we keep, in order, in our words; ValueError names the first
+    malformed item."""
     try:
         data = json.loads(raw_body)
     except (UnicodeDecodeError, ValueError) as exc:
@@ -78,18 +94,18 @@ def parse_events(raw_body: bytes) -> list[WebhookEvent]:
         raise ValueError(f"webhook body: expected a JSON array of events; {problem}") from None
     if not isinstance(data, list):
         raise ValueError(f"webhook body: expected a JSON array of events, received {_kind(data)}")
-    events: list[WebhookEvent] = []
+    events: list[DeliveryReport] = []
     for index, item in enumerate(data):
         where = f"webhook body[{index}]"
         if not isinstance(item, dict):
             raise ValueError(f"{where}: expected an object, received {_kind(item)}")
-        name = _text(item, "event", where)
-        if name not in KNOWN_EVENTS:
+        event = EVENTS.get(_text(item, "event", where))
+        if event is None:
             continue
         events.append(
-            WebhookEvent(
-                sg_event_id=_text(item, "sg_event_id", where),
-                event=name,
+            DeliveryReport(
+                event_id=_text(item, "sg_event_id", where),
+                event=event,
                 message_id=_optional_text(item, "message_id", where),
                 email=_text(item, "email", where),
                 timestamp=_timestamp(item, where),
@@ -130,7 +146,7 @@ def _reason(item: dict[str, Any], where: str) -> str | None:
     if not isinstance(value, str):
         raise ValueError(f"{where}.reason: expected a string, received {_kind(value)}")
     # Bounce texts often quote the address ("550 <ann@example.com> unknown"); keep it out.
-    text = " ".join(_ADDRESS.sub("<address>", value).split())
+    text = " ".join(scrub_addresses(value).split())
     return text if len(text) <= MAX_REASON else text[: MAX_REASON - 1] + "…"
 
 

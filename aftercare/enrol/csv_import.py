@@ -12,13 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aftercare.content.model import Project
-from aftercare.enrol.rules import (
-    FIELDS,
-    OPTIONAL_COLUMNS,
-    REQUIRED_COLUMNS,
-    parse_enrollment,
-    plan_for,
-)
+from aftercare.enrol.enrolment import plan_for
+from aftercare.enrol.rules import FIELDS, OPTIONAL_COLUMNS, REQUIRED_COLUMNS, parse_enrollment
 from aftercare.errors import ContentError, Problem
 from aftercare.outbox.records import Enrollment, EnrollResult
 from aftercare.outbox.store import Outbox
@@ -40,7 +35,9 @@ class ImportReport:
 
 
 @dataclass(frozen=True)
-class _Row:
+class CsvRow:
+    """One checked row: the line it starts on and its enrolment."""
+
     line: int
     enrollment: Enrollment
 
@@ -49,7 +46,7 @@ def import_file(
     outbox: Outbox, project: Project, path: Path, now: dt.datetime, recorded_by: str
 ) -> ImportReport:
     """Check a whole CSV file, then store all its enrolments in one transaction, or none."""
-    rows, duplicates = _read_rows(path, project, now, recorded_by)
+    rows, duplicates = read_rows(path, project, now, recorded_by)
     refused = "this address unsubscribed or bounced; remove the row"
     suppressed = [
         Problem(path.name, row.line, "email", refused)
@@ -64,23 +61,17 @@ def import_file(
     return ImportReport(len(rows), created, len(results) - created, duplicates, tuple(results))
 
 
-def read_import(
+def read_rows(
     path: Path, project: Project, now: dt.datetime, recorded_by: str
-) -> list[Enrollment]:
-    """Every enrolment in a CSV file, or a ContentError listing every bad line; never some."""
-    rows, _ = _read_rows(path, project, now, recorded_by)
-    return [row.enrollment for row in rows]
-
-
-def _read_rows(
-    path: Path, project: Project, now: dt.datetime, recorded_by: str
-) -> tuple[list[_Row], int]:
+) -> tuple[list[CsvRow], int]:
+    """Every enrolment of a CSV file with its line, and how many repeated rows were collapsed;
+    or a ContentError listing every bad line. Nothing is stored."""
     name = path.name
     text = _decode(path, name)
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     problems: list[Problem] = []
-    rows: list[_Row] = []
-    first_line: dict[tuple[str, str, dt.date], _Row] = {}
+    rows: list[CsvRow] = []
+    first_line: dict[tuple[str, str, dt.date], CsvRow] = {}
     duplicates = 0
     try:
         header = next(reader, None)
@@ -104,7 +95,7 @@ def _read_rows(
             except ContentError as exc:
                 problems.extend(exc.problems)
                 continue
-            row = _Row(start, enrollment)
+            row = CsvRow(start, enrollment)
             key = (enrollment.email.lower(), enrollment.campaign, enrollment.treated_on)
             earlier = first_line.get(key)
             if earlier is None:

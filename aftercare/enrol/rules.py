@@ -1,4 +1,4 @@
-"""Checks enrolments typed at the command line or imported from CSV; stores them in the outbox."""
+"""The one rule set for an enrolment, typed at the desk or the command line or read from CSV."""
 
 from __future__ import annotations
 
@@ -7,17 +7,16 @@ import hashlib
 import json
 import re
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
 from aftercare.content.model import Project
 from aftercare.content.schema import parse_date
 from aftercare.content.values import EmailAddress, ZoneName
+from aftercare.dates import require_aware
 from aftercare.errors import ContentError, InputError, Problem
-from aftercare.outbox.records import Enrollment, EnrollResult
-from aftercare.outbox.store import Outbox
-from aftercare.plan.schedule import PlannedMessage, plan, rules_for
+from aftercare.outbox.records import Enrollment
 
 # What the patient is shown and agrees to. Changing a word changes the version stored with
 # every later enrolment, so we can always tell which wording a patient agreed to.
@@ -43,12 +42,8 @@ REQUIRED_COLUMNS = ("email", "first_name", "campaign", "treated_on")
 OPTIONAL_COLUMNS = ("patient_id", "timezone", "marketing_consent", "language")
 FIELDS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 
-# How each field is named when it was typed rather than imported (the CLI's options).
-CLI_NAMES: Mapping[str, str] = MappingProxyType({
-    "email": "--email", "first_name": "--first-name", "campaign": "CAMPAIGN",
-    "treated_on": "--treated-on", "timezone": "--tz", "language": "--language",
-    "marketing_consent": "--reminder-consent", "patient_id": "--patient-id",
-})
+# What a problem with typed fields (not a file) is reported under; its path is the field name,
+# which the command line shows as its option and the checkout page as its form field.
 TYPED_INPUT = "command line"
 
 MAX_NAME = 60
@@ -77,18 +72,17 @@ def parse_enrollment(
     *,
     source: str | None = None,
 ) -> Enrollment:
-    """Check one enrolment; raise every problem together, naming the CLI option or CSV line.
+    """Check one enrolment; raise every problem together, naming each field and the CSV line.
 
     ``row`` is the CSV line the record starts on and ``source`` the file's name; without a row
-    the fields were typed, and problems name the command-line option (``--email``).
+    the fields were typed, and problems are reported under ``TYPED_INPUT``.
     """
-    _require_aware(now)
+    require_aware(now, "now")
     problems: list[Problem] = []
     file = (source or "CSV file") if row is not None else TYPED_INPUT
 
     def problem(field: str, message: str) -> None:
-        name = field if row is not None else CLI_NAMES.get(field, field)
-        problems.append(Problem(file, row, name, message))
+        problems.append(Problem(file, row, field, message))
 
     for unknown in sorted(set(fields) - set(FIELDS)):
         problem(unknown, f"expected one of {', '.join(FIELDS)}; got unknown field {unknown!r}")
@@ -168,12 +162,13 @@ def parse_enrollment(
     )
 
 
-def check_treatment_date(field: str, text: str, zone: ZoneInfo, now: dt.datetime) -> dt.date:
-    """A typed treatment date (YYYY-MM-DD), from a year ago to today in ``zone`` (the clinic's)."""
-    _require_aware(now)
+def check_treatment_date(text: str, zone: ZoneInfo, now: dt.datetime) -> dt.date:
+    """A typed treatment date (YYYY-MM-DD), from a year ago to today in ``zone`` (the clinic's);
+    InputError on the field ``treated_on``."""
+    require_aware(now, "now")
     day, problem = _treatment_date(text.strip(), zone, now)
     if problem or day is None:
-        raise InputError(field, problem or "expected a date (YYYY-MM-DD)")
+        raise InputError("treated_on", problem or "expected a date (YYYY-MM-DD)")
     return day
 
 
@@ -222,58 +217,3 @@ def _shown(value: str) -> str:
         return "nothing"
     return repr(value if len(value) <= 40 else value[:40] + "…")
 
-
-# ---------------------------------------------------------------- CSV files
-
-
-# ---------------------------------------------------------------- into the outbox
-
-
-def plan_for(
-    project: Project, enrollment: Enrollment, now: dt.datetime
-) -> tuple[PlannedMessage, ...]:
-    """The enrolment's messages, timed by the scheduler with the clinic's sending rules."""
-    campaign = project.campaigns[enrollment.campaign]
-    rules = rules_for(project.clinic, campaign)
-    zone = enrollment.timezone.zone
-    return plan(campaign, enrollment.treated_on, zone, now, rules, enrollment.marketing_consent)
-
-
-def replanner(
-    project: Project, now: dt.datetime
-) -> Callable[[Enrollment], tuple[PlannedMessage, ...]]:
-    """A plan function for Outbox.reschedule: the stored enrolment, timed afresh at ``now``."""
-    return lambda enrollment: plan_for(project, enrollment, now)
-
-
-def enroll_one(
-    outbox: Outbox, project: Project, enrollment: Enrollment, now: dt.datetime
-) -> EnrollResult:
-    """Plan and store one enrolment; enrolling the same patient twice changes nothing."""
-    return outbox.enroll(enrollment, plan_for(project, enrollment, now), now)
-
-
-def describe_plan(result: EnrollResult) -> list[str]:
-    """One line per message: step, local time, UTC time, what will happen and why."""
-    width = max((len(m.step_key) for m in result.messages), default=0)
-    lines = []
-    for message in result.messages:
-        local = message.local_due
-        utc = message.due_at.astimezone(dt.UTC)
-        action = _ACTIONS[message.action]
-        line = (
-            f"{message.step_key:<{width}}  {local:%a %d %b %Y %H:%M} {local.tzname()} "
-            f"({utc:%Y-%m-%d %H:%M} UTC)  {action}"
-        )
-        if message.note:
-            line += f" — {message.note}"
-        lines.append(line)
-    return lines
-
-
-_ACTIONS = {"send": "to send", "send-now": "due now", "skip": "not sent"}
-
-
-def _require_aware(now: dt.datetime) -> None:
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError("now must be timezone-aware; got a naive datetime")

@@ -1,18 +1,11 @@
-"""Opening the outbox's SQLite file privately, and its schema as SQL scripts applied in order."""
+"""The outbox's SQLite schema as SQL scripts, applied in order, each once, in a transaction."""
 
 from __future__ import annotations
 
-import contextlib
-import os
 import sqlite3
-import time
 from collections.abc import Iterator, Sequence
-from pathlib import Path
-from typing import Final
 
 from aftercare.errors import PipelineError
-
-BUSY_TIMEOUT_MS: Final = 5000
 
 # Times are UTC text written by the store as YYYY-MM-DDTHH:MM:SS.ffffff+00:00 (fixed width, so
 # text order is time order); dates are YYYY-MM-DD. Append new scripts; never edit a shipped one.
@@ -132,57 +125,6 @@ MIGRATIONS: tuple[str, ...] = (
 
 class SchemaTooNewError(PipelineError):
     """The database was written by a newer version of the program."""
-
-
-def connect(path: Path) -> sqlite3.Connection:
-    """Open the database, creating its folder and an owner-only file; migrate it; WAL on."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    with contextlib.suppress(FileExistsError):
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
-    # isolation_level=None: no implicit transactions; every write says BEGIN IMMEDIATE itself.
-    connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-    try:
-        connection.row_factory = sqlite3.Row
-        connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}")
-        connection.execute("PRAGMA foreign_keys = ON")
-        connection.execute("PRAGMA synchronous = FULL")  # a committed claim survives power loss
-        _use_wal(connection)
-        migrate(connection, str(path))
-        for suffix in ("-wal", "-shm"):
-            with contextlib.suppress(FileNotFoundError):
-                os.chmod(f"{path}{suffix}", 0o600)
-    except sqlite3.DatabaseError as exc:
-        connection.close()
-        if type(exc) is sqlite3.DatabaseError:  # "file is not a database", not a lock or I/O
-            raise PipelineError(f"{path}: not an outbox database ({exc})") from exc
-        raise
-    except BaseException:
-        connection.close()
-        raise
-    return connection
-
-
-def _use_wal(connection: sqlite3.Connection) -> None:
-    """Switch a new file to WAL; the setting is kept in the file, so later opens skip this.
-
-    Changing the journal mode needs the file to itself and SQLite answers "database is
-    locked" at once, without its busy handler, while another connection is opening the same
-    new file; so wait a little and try again, up to the busy timeout.
-    """
-    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
-    while True:
-        try:
-            mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)
-            continue
-        if str(mode).lower() == "wal":
-            return
-        if time.monotonic() > deadline:
-            raise PipelineError(f"cannot switch the outbox to WAL mode (it stays {mode})")
-        time.sleep(0.01)
 
 
 def migrate(

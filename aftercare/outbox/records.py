@@ -1,12 +1,12 @@
-"""The outbox's records: an enrolment going in; claims, listings and events coming out."""
+"""The outbox's records: an enrolment going in; claims, listings and trail entries coming out."""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Final
 
 from aftercare.content.values import EmailAddress, ZoneName
+from aftercare.outbox.vocabulary import DeliveryEvent, State, Trail
 from aftercare.plan.schedule import PlannedMessage
 
 
@@ -24,8 +24,6 @@ class Enrollment:
     recorded_by: str  # who recorded the consent: "cli:<os user>", "import:<file>", "staff:<user>"
     consent_wording_version: str
     patient_ref: str | None = None  # optional external patient id
-
-
 
 
 @dataclass(frozen=True)
@@ -63,7 +61,7 @@ class MessageView:
     kind: str
     treated_on: dt.date
     due_at: dt.datetime
-    state: str  # scheduled | sending | sent | failed | cancelled | unknown
+    state: State
     attempts: int
     provider_id: str | None
     content_hash: str | None
@@ -75,16 +73,7 @@ class MessageView:
     # time it is still meant to reach the patient.
     send_at: dt.datetime | None = None
     provider_batch: str | None = None
-    delivery: str | None = None  # the provider's latest delivery event: delivered, bounce, ...
-
-
-# Provider events that mean the address must get no more email.
-SUPPRESSING: Final = frozenset(
-    {"bounce", "dropped", "spamreport", "unsubscribe", "group_unsubscribe"}
-)
-# Events we keep. Open and click events (and account events) are ignored: the tool does not
-# enable tracking, and which patient read which aftercare email is data we do not want.
-KNOWN_EVENTS: Final = SUPPRESSING | {"processed", "delivered", "deferred", "group_resubscribe"}
+    delivery: DeliveryEvent | None = None  # the latest delivery event reported
 
 
 @dataclass(frozen=True)
@@ -100,11 +89,12 @@ class EnrollResult:
 
 
 @dataclass(frozen=True)
-class WebhookEvent:
-    """One delivery event SendGrid reported; ``message_id`` is our custom arg, if present."""
+class DeliveryReport:
+    """One delivery event a provider reported, in our words; ``message_id`` is the public id
+    the message was handed over with, when the provider returns it."""
 
-    sg_event_id: str
-    event: str
+    event_id: str  # the provider's id for the event: a repeated post is recognised by it
+    event: DeliveryEvent
     message_id: str | None
     email: str
     timestamp: dt.datetime  # aware, UTC
@@ -139,8 +129,19 @@ class EventView:
     """One entry of the append-only audit trail."""
 
     at: dt.datetime
-    kind: str
+    kind: Trail
     enrollment_id: int | None
     message_id: int | None
     actor: str
     detail: str | None
+
+
+@dataclass(frozen=True)
+class StaffRecord:
+    """One staff account as stored: the password only as a hash."""
+
+    id: int
+    username: str  # as first written (logins compare without regard to case)
+    password_hash: str
+    locked_until: dt.datetime | None
+    disabled: bool

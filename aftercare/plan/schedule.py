@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 
 from aftercare.content.model import Campaign, Clinic, Step
 from aftercare.content.values import WEEKDAYS, ClockTime
+from aftercare.dates import format_day, require_aware
+from aftercare.errors import PipelineError
 
 UTC = dt.UTC
 Action = Literal["send", "send-now", "skip"]
@@ -66,7 +68,7 @@ def plan(
     marketing_consent: bool,
 ) -> tuple[PlannedMessage, ...]:
     """Time every step; late steps within their grace go now, later ones are skipped with a note."""
-    _require_aware(now, "now")
+    require_aware(now, "now")
     return tuple(
         _plan_step(step, treated_on, zone, now, rules, marketing_consent) for step in campaign.steps
     )
@@ -130,7 +132,7 @@ def _plan_step(
     due_at = local_due.astimezone(UTC)
     note = None
     if day != nominal:
-        note = f"moved from {_short(nominal)} ({_why_closed(nominal, rules)})"
+        note = f"moved from {format_day(nominal)} ({_why_closed(nominal, rules)})"
 
     def planned(action: Action, at: dt.datetime, text: str | None) -> PlannedMessage:
         local, utc = at.astimezone(zone), at.astimezone(UTC)
@@ -143,17 +145,19 @@ def _plan_step(
     grace_end = local_due + (step.grace.after(day) - day)
     if step.send_until is not None:
         at = _next_in_window(step, step.send_until, now, zone, rules)
-        was_due = f"was due {_short(day)} {step.send_time or rules.send_time}"
+        was_due = f"was due {format_day(day)} {step.send_time or rules.send_time}"
         if at > grace_end:
             return planned("skip", due_at, f"skipped: {was_due}, more than {step.grace} ago")
         if at == now:
             return planned("send-now", now, f"{was_due}; sent at the next run, before "
                                             f"{step.send_until}")
-        morning = f"{_short(at.astimezone(zone).date())} {rules.send_time}"
+        morning = f"{format_day(at.astimezone(zone).date())} {rules.send_time}"
         return planned("send", at, f"{was_due}; too late that evening, so sent {morning}")
     if now <= grace_end:
-        return planned("send-now", now, f"was due {_short(day)}; sent now (within {step.grace})")
-    return planned("skip", due_at, f"skipped: was due {_short(day)}, more than {step.grace} ago")
+        return planned("send-now", now, f"was due {format_day(day)}; sent now "
+                                        f"(within {step.grace})")
+    return planned("skip", due_at, f"skipped: was due {format_day(day)}, "
+                                   f"more than {step.grace} ago")
 
 
 def evening_hold(
@@ -191,18 +195,9 @@ def _allowed_day(day: dt.date, rules: SendRules) -> dt.date:
         if day.weekday() not in rules.quiet_weekdays and day not in rules.closed_on:
             return day
         day += dt.timedelta(days=1)
-    raise ValueError("no allowed sending day within a year: check quiet_weekdays and closed_on")
+    raise PipelineError("no day the clinic is open within a year of "
+                        f"{day - dt.timedelta(days=400)}: check quiet_weekdays and closed_on")
 
 
 def _why_closed(day: dt.date, rules: SendRules) -> str:
     return "clinic closed" if day in rules.closed_on else "quiet day"
-
-
-def _short(day: dt.date) -> str:
-    return f"{day:%a} {day.day} {day:%b}"
-
-
-def _require_aware(moment: dt.datetime, name: str) -> None:
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"{name} must be timezone-aware; got a naive datetime")
-

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aftercare.content.model import Campaign, Handout, Project
+from aftercare.content.model import Campaign, Handout, Project, Step
 from aftercare.errors import InputError, PipelineError, RenderError
+from aftercare.files import write_output
 from aftercare.render.manifest import DIARY_KEY as DIARY_KEY
 from aftercare.render.manifest import MANIFEST_NAME as MANIFEST_NAME
 from aftercare.render.manifest import InputHasher, Target, digest_of, is_up_to_date, write_manifest
@@ -91,7 +92,7 @@ def build(
     untouched.
     """
     if jobs is not None and jobs < 1:
-        raise InputError("--jobs", f"expected 1 or more; got {jobs}")
+        raise InputError("jobs", f"expected 1 or more; got {jobs}")
     targets = plan(project, topics)
     manifest_path = out_dir / MANIFEST_NAME
     manifest = read_manifest(manifest_path)
@@ -130,7 +131,7 @@ def plan(project: Project, topics: Sequence[str] = ()) -> list[Target]:
     unknown = [topic for topic in chosen if topic not in project.handouts]
     if unknown:
         known = ", ".join(sorted(project.handouts))
-        raise InputError("TOPIC", f"expected one of {known}; got {', '.join(map(repr, unknown))}")
+        raise InputError("topic", f"expected one of {known}; got {', '.join(map(repr, unknown))}")
     hasher = InputHasher(project)
     targets = [_handout_target(project, hasher, topic) for topic in chosen]
     if not topics and any(offers_diary(c) for c in project.campaigns.values()):
@@ -139,7 +140,7 @@ def plan(project: Project, topics: Sequence[str] = ()) -> list[Target]:
         targets.append(Target(DIARY_KEY, digest_of(parts), (f"{DIARY_KEY}.pdf",)))
     if not topics:
         for campaign_id, campaign in sorted(project.campaigns.items()):
-            targets += [_preview_target(project, hasher, campaign_id, campaign, step.key)
+            targets += [_preview_target(project, hasher, campaign_id, campaign, step)
                         for step in campaign.steps]
     return targets
 
@@ -160,10 +161,9 @@ def _handout_target(project: Project, hasher: InputHasher, topic: str) -> Target
 
 
 def _preview_target(
-    project: Project, hasher: InputHasher, campaign_id: str, campaign: Campaign, step_key: str
+    project: Project, hasher: InputHasher, campaign_id: str, campaign: Campaign, step: Step
 ) -> Target:
     handout: Handout | str = project.handouts.get(campaign.handout, "missing")
-    step = campaign.step(step_key)
     parts = [
         hasher.code(),
         hasher.document("clinic.yaml", project.clinic),
@@ -172,7 +172,7 @@ def _preview_target(
         # Email templates are loaded from templates/email/ and can reach nothing else.
         hasher.tree("templates/email"),
     ]
-    stem = f"emails/{campaign_id}/{step_key}"
+    stem = f"emails/{campaign_id}/{step.key}"
     suffixes = (".html", ".txt") + ((".ics",) if step.calendar is not None else ())
     return Target(stem, digest_of(parts), tuple(stem + suffix for suffix in suffixes))
 
@@ -206,14 +206,18 @@ def _render_previews(project: Project, targets: Sequence[Target]) -> Iterator[
 ]:
     if not targets:
         return
-    from aftercare.render.emails import PREVIEW_KEY, EmailRenderer, preview_recipient
+    from aftercare.render.emails import EmailRenderer
+    from aftercare.render.previews import PREVIEW_KEY, preview_recipient
 
     renderer = EmailRenderer(project, PREVIEW_KEY)
     recipient = preview_recipient(project)
     for target in targets:
         _, campaign_id, step_key = target.key.split("/")
         campaign = project.campaigns[campaign_id]
-        email = renderer.render(campaign, campaign.step(step_key), recipient)
+        step = campaign.step(step_key)
+        if step is None:  # the plan made the key from the campaign itself
+            raise RenderError(f"campaigns/{campaign_id}.yaml: no step {step_key!r}")
+        email = renderer.render(campaign, step, recipient)
         files = {".html": email.html.encode(), ".txt": email.text.encode(), ".ics": email.ics}
         yield target.key, {
             name: data for name in target.outputs
@@ -293,18 +297,11 @@ def _work(target: Target) -> tuple[str, dict[str, bytes], str | None]:
 def _write_outputs(
     out_dir: Path, targets: Sequence[Target], rendered: Mapping[str, Mapping[str, bytes]]
 ) -> list[Path]:
-    from aftercare.render.handouts import write_pdf_atomically
-
     written: list[Path] = []
     for target in targets:
         for name, data in rendered[target.key].items():
-            path = out_dir / name
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise InputError("--out", f"cannot create {path.parent}: {exc.strerror}") from None
-            write_pdf_atomically(data, path)  # any bytes: a temporary file, synced, renamed
-            written.append(path)
+            write_output(out_dir / name, data)
+            written.append(out_dir / name)
     return written
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from aftercare.dates import require_aware
+
 CRLF = "\r\n"
 MAX_OCTETS = 75
 
@@ -23,8 +25,7 @@ class AllDayEvent:
 
 def build_ics(event: AllDayEvent) -> bytes:
     """The event as a published VCALENDAR: CRLF line ends, escaped text, folded lines."""
-    if event.stamp.tzinfo is None:
-        raise ValueError("the DTSTAMP must be an aware datetime")
+    require_aware(event.stamp, "the DTSTAMP")
     stamp = event.stamp.astimezone(dt.UTC)
     lines = [
         "BEGIN:VCALENDAR",

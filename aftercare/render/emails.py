@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
 import re
-import secrets
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,26 +18,13 @@ from markupsafe import Markup
 
 from aftercare.content.model import Campaign, Clinic, Handout, Project, Section, Step
 from aftercare.content.values import EmailAddress
-from aftercare.errors import InputError, RenderError
+from aftercare.dates import format_day
+from aftercare.errors import RenderError
 from aftercare.plan.schedule import next_treatment_day
 from aftercare.render.calendar import AllDayEvent, build_ics
 from aftercare.render.plaintext import nbsp, remembering_wrap, tidy, wrap
 from aftercare.render.tokens import sign
 
-# Previews are rendered for this made-up patient so `pipeline build` output is reproducible.
-PREVIEW_FIRST_NAME = "Sample"
-PREVIEW_EMAIL = EmailAddress("patient@example.com")
-PREVIEW_TREATED_ON = dt.date(2026, 11, 23)
-PREVIEW_PUBLIC_ID = "preview"
-# Previews are signed with this public key, not the clinic's secret: a preview's unsubscribe
-# link is well formed but never verifies, and building previews needs no secret.
-PREVIEW_KEY = b"preview only: links signed with this key never verify"
-
-_WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_MONTH_NAMES = (
-    "January", "February", "March", "April", "May", "June",
-    "July", "August", "September", "October", "November", "December",
-)
 _ALLERGY_WORDS = ("allerg", "hives", "welts", "wheez", "asthma")
 # Zero-width joiners shape some scripts' names correctly; every other control or format
 # character (bidi overrides, NUL, line breaks) could disguise or break the greeting.
@@ -72,20 +57,6 @@ class Recipient:
     treated_on: dt.date
     local_due: dt.datetime | None        # when this step is due, local time (None for previews)
     public_id: str                       # message public id, used in the unsubscribe token
-
-
-@dataclass(frozen=True)
-class StepPreview:
-    """One step rendered for the sample patient and written to disk, for `pipeline preview`."""
-
-    email: RenderedEmail
-    paths: tuple[Path, ...]              # .html, .txt and, for calendar steps, .ics
-
-    def summary(self) -> str:
-        """Subject, preview text, where the files are, then the plain text."""
-        lines = [f"Subject: {self.email.subject}", f"Preview: {self.email.preheader}"]
-        lines += [f"{p.suffix[1:].upper()}: {p}" for p in self.paths if p.suffix != ".txt"]
-        return "\n".join(lines) + "\n\n" + self.email.text
 
 
 @dataclass(frozen=True)
@@ -141,7 +112,8 @@ class EmailRenderer:
             "warning_text": compiled.warning_text,
             "contact_html": compiled.contact_html,
             "contact_text": compiled.contact_text,
-            "next_visit": long_date(next_treatment_on(clinic, campaign, recipient.treated_on)),
+            "next_visit": format_day(next_treatment_on(clinic, campaign, recipient.treated_on),
+                                     "weekday"),
             "has_calendar": ics is not None,
             "unsubscribe_url": unsubscribe_url,
         }
@@ -257,61 +229,6 @@ class EmailRenderer:
         return build_ics(event), "next-visit.ics" if is_last else "check-in.ics"
 
 
-def build_previews(project: Project, out_dir: Path) -> list[Path]:
-    """Every step of every campaign for the sample patient, to out_dir/emails/<campaign>/<step>.*
-
-    Everything renders before anything is written, so a template error leaves no mix of old
-    and new files.
-    """
-    renderer = EmailRenderer(project, PREVIEW_KEY)
-    recipient = preview_recipient(project)
-    rendered = [
-        (out_dir / "emails" / campaign_id / step.key, renderer.render(campaign, step, recipient))
-        for campaign_id, campaign in sorted(project.campaigns.items())
-        for step in campaign.steps
-    ]
-    written: list[Path] = []
-    for stem, email in rendered:
-        written += _write_email(stem, email)
-    return written
-
-
-def preview_step(
-    project: Project, campaign_id: str, step_key: str, out_dir: Path = Path("build")
-) -> StepPreview:
-    """One step for the sample patient, written where build_previews writes it."""
-    campaign = project.campaigns.get(campaign_id)
-    if campaign is None:
-        known = ", ".join(sorted(project.campaigns))
-        raise InputError("CAMPAIGN", f"expected one of {known}; got {campaign_id!r}")
-    step = next((s for s in campaign.steps if s.key == step_key), None)
-    if step is None:
-        known = ", ".join(s.key for s in campaign.steps)
-        raise InputError("STEP", f"expected one of {known}; got {step_key!r}")
-    email = EmailRenderer(project, PREVIEW_KEY).render(campaign, step, preview_recipient(project))
-    paths = _write_email(out_dir / "emails" / campaign_id / step.key, email)
-    return StepPreview(email, tuple(paths))
-
-
-def preview_text(
-    project: Project, campaign_id: str, step_key: str, out_dir: Path = Path("build")
-) -> str:
-    """What `pipeline preview CAMPAIGN STEP` prints: subject, preview text, file paths, text."""
-    return preview_step(project, campaign_id, step_key, out_dir).summary()
-
-
-def preview_recipient(project: Project) -> Recipient:
-    """The made-up patient every preview is rendered for."""
-    return Recipient(
-        first_name=PREVIEW_FIRST_NAME,
-        email=PREVIEW_EMAIL,
-        language=project.clinic.language,
-        treated_on=PREVIEW_TREATED_ON,
-        local_due=None,
-        public_id=PREVIEW_PUBLIC_ID,
-    )
-
-
 def without_allergy(signs: tuple[str, ...]) -> tuple[str, ...]:
     """A handout's warning signs less its allergy items: every email's warning block names the
     allergy signs itself, split by urgency, so they are never said twice or at one urgency."""
@@ -328,11 +245,6 @@ def next_treatment_on(clinic: Clinic, campaign: Campaign, treated_on: dt.date) -
     """The day the next treatment (or next migraine cycle) is due: the date the printed
     handout shows, moved on to a day the clinic is open."""
     return next_treatment_day(clinic, campaign, treated_on)
-
-
-def long_date(day: dt.date) -> str:
-    """A date as 'Monday 15 February', the same whatever the machine's locale."""
-    return f"{_WEEKDAY_NAMES[day.weekday()]} {day.day} {_MONTH_NAMES[day.month - 1]}"
 
 
 def clean_name(name: str) -> str:
@@ -405,33 +317,3 @@ def _sources(env: jinja2.Environment, name: str) -> Iterator[tuple[str, str]]:
         yield current, source
         referenced = jinja2.meta.find_referenced_templates(env.parse(source))
         pending += sorted(r for r in referenced if r is not None)
-
-
-def _write_email(stem: Path, email: RenderedEmail) -> list[Path]:
-    files = [
-        (stem.with_suffix(".html"), email.html.encode()),
-        (stem.with_suffix(".txt"), email.text.encode()),
-    ]
-    if email.ics is not None:
-        files.append((stem.with_suffix(".ics"), email.ics))
-    for path, data in files:
-        write_atomic(path, data)
-    return [path for path, _ in files]
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write a file whole or not at all: a temporary file beside it, then a rename."""
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # O_EXCL: never follow or reuse something already there; 0o666 lets the umask decide.
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        try:
-            with os.fdopen(descriptor, "wb") as handle:
-                handle.write(data)
-            os.replace(temporary, path)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
-    except OSError as exc:
-        raise InputError("--out", f"cannot write {path}: {exc.strerror or exc}") from None

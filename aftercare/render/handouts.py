@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -14,21 +14,11 @@ import jinja2
 
 from aftercare.content.model import Campaign, Handout, Project
 from aftercare.content.values import ClockTime
-from aftercare.errors import InputError, RenderError
+from aftercare.dates import format_day
+from aftercare.errors import InputError, MissingGlyphs, RenderError
 from aftercare.plan.schedule import follow_ups, local_moment
-from aftercare.render.card import MAX_FIELD_LENGTH as MAX_FIELD_LENGTH
-from aftercare.render.card import PatientCard as PatientCard
-from aftercare.render.page import SOURCES_PATH as SOURCES_PATH
-from aftercare.render.page import bare_url, sources_address
-from aftercare.render.page import checkout_campaign as checkout_campaign
-from aftercare.render.page import clinic_css as clinic_css
-from aftercare.render.page import contrast_ratio as contrast_ratio
-from aftercare.render.page import full_date as full_date
-from aftercare.render.page import long_date as long_date
-from aftercare.render.page import offers_diary as offers_diary
-from aftercare.render.page import short_date as short_date
-from aftercare.render.page import tint as tint
-from aftercare.render.page import write_pdf_atomically as write_pdf_atomically
+from aftercare.render.card import PatientCard
+from aftercare.render.page import bare_url, clinic_css, sources_address
 
 if TYPE_CHECKING:
     from weasyprint import CSS
@@ -245,7 +235,7 @@ class HandoutRenderer:
         if campaign is None and patient is not None:
             sheets = " or ".join(sorted(self._campaigns)) or "none in this project"
             raise InputError(
-                "TOPIC",
+                "topic",
                 f"expected a checkout handout ({sheets}); got {handout.id!r}, a topic "
                 "without personal details (`pipeline build` prints it)",
             )
@@ -272,34 +262,10 @@ class HandoutRenderer:
     def _check_printable(self, patient: PatientCard) -> None:
         # A character missing from the bundled font would silently come from some system
         # font (or print as a box), so the desk hears about it instead.
-        for option, text in patient.typed().items():
+        for field, text in patient.typed().items():
             missing = sorted({c for c in text or "" if ord(c) not in self._printable})
             if missing:
-                shown = ", ".join(f"{c!r} (U+{ord(c):04X})" for c in missing)
-                raise InputError(option, f"expected letters the handout font has; got {shown}")
-
-
-def build_handouts(project: Project, out_dir: Path, topics: Sequence[str] = ()) -> list[Path]:
-    """Render each topic (all when none given) to out_dir/handouts/<id>.pdf; all render first."""
-    chosen = list(topics) or sorted(project.handouts)
-    unknown = [topic for topic in chosen if topic not in project.handouts]
-    if unknown:
-        known = ", ".join(sorted(project.handouts))
-        raise InputError("TOPIC", f"expected one of {known}; got {', '.join(map(repr, unknown))}")
-    renderer = HandoutRenderer(project)
-    # Render everything before writing anything, so a failure leaves no mix of old and new.
-    rendered = [(topic, renderer.pdf(project.handouts[topic], None)) for topic in chosen]
-    target = out_dir / "handouts"
-    try:
-        target.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError("--out", f"cannot create {target}: {exc.strerror}") from None
-    paths: list[Path] = []
-    for topic, data in rendered:
-        path = target / f"{topic}.pdf"
-        write_pdf_atomically(data, path)
-        paths.append(path)
-    return paths
+                raise MissingGlyphs(field, tuple(missing))
 
 
 def _environment(templates: Path) -> jinja2.Environment:
@@ -310,9 +276,9 @@ def _environment(templates: Path) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    environment.filters["short_date"] = short_date
-    environment.filters["long_date"] = long_date
-    environment.filters["full_date"] = full_date
+    environment.filters["short_date"] = lambda day: format_day(day, "short")
+    environment.filters["long_date"] = lambda day: format_day(day, "long")
+    environment.filters["full_date"] = lambda day: format_day(day, "full")
     environment.filters["bare_url"] = bare_url
     environment.globals["blank"] = BLANK
     environment.globals["date_blank"] = DATE_BLANK

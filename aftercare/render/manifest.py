@@ -13,6 +13,7 @@ from typing import Any
 
 from aftercare.content.model import Project
 from aftercare.errors import InputError
+from aftercare.files import write_output
 
 MANIFEST_NAME = ".build-manifest.json"
 MANIFEST_FORMAT = 1
@@ -163,11 +164,5 @@ def write_manifest(
         }
     if targets == previous and path.is_file():
         return  # nothing changed: leave the file (and the disk) alone
-    from aftercare.render.handouts import write_pdf_atomically
-
     data = {"format": MANIFEST_FORMAT, "targets": dict(sorted(targets.items()))}
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError("--out", f"cannot create {path.parent}: {exc.strerror}") from None
-    write_pdf_atomically((json.dumps(data, indent=1) + "\n").encode(), path)
+    write_output(path, (json.dumps(data, indent=1) + "\n").encode())

@@ -1,15 +1,8 @@
-"""What every printed page shares: dates as printed, the clinic's colours and paper, safe writes."""
+"""What every printed page shares: the clinic's colours and paper, the sources line, the diary."""
 
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
-import os
-import secrets
-from pathlib import Path
-
 from aftercare.content.model import Brand, Campaign, Clinic, Handout, Project
-from aftercare.errors import InputError
 
 # The checkouts that come with the one-page headache diary (its own PDF).
 DIARY_INDICATIONS = ("migraine",)
@@ -18,12 +11,6 @@ SOURCES_PATH = "/sources/"
 
 # Dark amber for warning callouts: not a brand colour, so that a warning never looks like a tip.
 WARNING_COLOUR = "#8a4a00"
-_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-_MONTH_NAMES = (
-    "January", "February", "March", "April", "May", "June",
-    "July", "August", "September", "October", "November", "December",
-)
 
 
 def checkout_campaign(project: Project, handout: Handout) -> Campaign | None:
@@ -45,21 +32,6 @@ def bare_url(url: str) -> str:
 def offers_diary(campaign: Campaign) -> bool:
     """Whether a checkout for this campaign comes with the one-page headache diary."""
     return campaign.indication in DIARY_INDICATIONS
-
-
-def short_date(day: dt.date) -> str:
-    """Like "Tue 24 Nov": English whatever the process locale, as on the rest of the page."""
-    return f"{_WEEKDAYS[day.weekday()]} {day.day} {_MONTHS[day.month - 1]}"
-
-
-def long_date(day: dt.date) -> str:
-    """Like "Mon 23 Nov 2026"."""
-    return f"{short_date(day)} {day.year}"
-
-
-def full_date(day: dt.date) -> str:
-    """Like "20 November 2026"."""
-    return f"{day.day} {_MONTH_NAMES[day.month - 1]} {day.year}"
 
 
 def clinic_css(brand: Brand, paper_size: str) -> str:
@@ -92,27 +64,6 @@ def contrast_ratio(foreground: str, background: str) -> float:
     return (lighter + 0.05) / (darker + 0.05)
 
 
-def write_pdf_atomically(data: bytes, path: Path) -> None:
-    """Write ``data`` to ``path`` whole or not at all: a temporary file beside it, then rename."""
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    try:
-        # O_EXCL: never follow or reuse something already there; 0o666 lets the umask decide.
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        try:
-            with os.fdopen(descriptor, "wb") as file:
-                file.write(data)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                temporary.unlink()
-            raise
-    except OSError as exc:
-        raise InputError("--out", f"cannot write {path}: {exc.strerror or exc}") from None
-    _sync_folder(path.parent)
-
-
 def _luminance(colour: str) -> float:
     def linear(channel: int) -> float:
         value = channel / 255
@@ -120,13 +71,3 @@ def _luminance(colour: str) -> float:
 
     red, green, blue = (linear(int(colour[i : i + 2], 16)) for i in (1, 3, 5))
     return 0.2126 * red + 0.7152 * green + 0.0722 * blue
-
-
-def _sync_folder(folder: Path) -> None:
-    # The rename itself is durable only once the folder is synced; not all systems allow it.
-    with contextlib.suppress(OSError):
-        descriptor = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)

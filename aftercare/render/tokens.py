@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import hashlib
 import hmac
 import os
@@ -14,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from aftercare.errors import PipelineError
+from aftercare.files import write_atomically
 
 ENV_KEY = "AFTERCARE_SECRET_KEY"
 MIN_KEY_LENGTH = 32
@@ -80,23 +80,9 @@ def _read_key_file(key_file: Path) -> bytes:
 
 
 def _create_key_file(key_file: Path) -> None:
-    """Write a new random key beside ``key_file`` and link it into place, never over another."""
+    """Write a new random key, owner-only, never over a key another process wrote meanwhile."""
     key_file.parent.mkdir(parents=True, exist_ok=True)
-    temp = key_file.with_name(f".{key_file.name}.{secrets.token_hex(8)}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        try:
-            os.fchmod(fd, 0o600)  # the umask may have removed the owner's bits
-            os.write(fd, secrets.token_bytes(MIN_KEY_LENGTH))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        # A hard link fails if the name exists, so two processes starting together
-        # cannot each believe their own key is the one on disk.
-        with contextlib.suppress(FileExistsError):
-            os.link(temp, key_file)
-    finally:
-        temp.unlink(missing_ok=True)
+    write_atomically(key_file, secrets.token_bytes(MIN_KEY_LENGTH), private=True, replace=False)
 
 
 def _mac(payload: str, key: bytes) -> bytes:

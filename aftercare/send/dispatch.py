@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Final, Protocol
 
 from aftercare.content.model import Campaign, Project, Step
+from aftercare.dates import require_aware
 from aftercare.delivery import (
     Backend,
     Outcome,
@@ -20,22 +21,11 @@ from aftercare.delivery import (
     scheduling,
 )
 from aftercare.outbox.records import Claim
-from aftercare.outbox.store import Outbox, StateError
+from aftercare.outbox.store import Outbox
+from aftercare.outbox.vocabulary import StateError
 from aftercare.plan.schedule import evening_hold, rules_for
 from aftercare.render.emails import Recipient, RenderedEmail, clean_name
-from aftercare.send.withdrawal import (
-    CANCEL_CUTOFF,
-    WebhookResult,
-    WithdrawReport,
-    process_webhook,
-    withdraw,
-    withdraw_suppressed,
-)
-
-# The web app and the CLI reach withdrawal and webhook handling through this module too.
-__all__ = ["CANCEL_CUTOFF", "DEFAULT_LEASE", "MAX_AHEAD", "MAX_ATTEMPTS", "MAX_PAUSE",
-           "PAUSE_BUDGET", "DispatchReport", "Renderer", "WebhookResult", "WithdrawReport",
-           "process_webhook", "send_due", "withdraw"]
+from aftercare.send.withdrawal import withdraw_suppressed
 
 logger = logging.getLogger("aftercare.dispatch")
 
@@ -44,7 +34,6 @@ DEFAULT_LEASE = dt.timedelta(minutes=15)
 RETRY_DELAY = dt.timedelta(minutes=5)
 # Transient refusals (5xx, network) a message survives; then it fails and staff are told.
 MAX_ATTEMPTS: Final = 8
-MAX_AHEAD: Final = dt.timedelta(hours=72)  # SendGrid refuses a send_at further ahead
 # A rate limit that resets sooner than this is waited for; the run waits this long in all.
 MAX_PAUSE: Final = dt.timedelta(seconds=60)
 PAUSE_BUDGET: Final = dt.timedelta(minutes=5)
@@ -52,7 +41,7 @@ _BUCKETS: Final = ("sent", "held", "failed", "unknown", "retried", "cancelled", 
 
 
 class Renderer(Protocol):
-    """What dispatch needs from aftercare.emails.EmailRenderer."""
+    """What dispatch needs from aftercare.render.emails.EmailRenderer."""
 
     def render(self, campaign: Campaign, step: Step, recipient: Recipient) -> RenderedEmail: ...
 
@@ -105,19 +94,19 @@ def send_due(
 
     A backend that schedules (SendGrid) also gets the messages due within the clinic's
     lookahead, each with its due time as send time, so patients get them on the minute whatever
-    the cron cadence (aftercare.withdrawal cancels them there until shortly before). Up to
+    the cron cadence (aftercare.send.withdrawal cancels them there until the cut-off). Up to
     ``delivery.max_parallel`` requests run at once. When the provider rate-limits, the run calls
     ``pause`` until the limit resets (at most ``MAX_PAUSE`` at a time and ``PAUSE_BUDGET`` in
     all; then it leaves the rest to the next run).
     """
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError("now must be timezone-aware; got a naive datetime")
+    require_aware(now, "now")
     if limit < 1:
         raise ValueError(f"limit must be at least 1; got {limit}")
     delivery = project.clinic.delivery
     sender = _Sender(outbox, project, renderer, backend, now, max_attempts)
     lookahead = dt.timedelta(hours=delivery.lookahead_hours)
-    horizon = now + min(lookahead, MAX_AHEAD) if sender.scheduler is not None else now
+    scheduler = sender.scheduler
+    horizon = now + min(lookahead, scheduler.holding.max_ahead) if scheduler is not None else now
     released = outbox.release_stale(now, lease)
     if released:
         logger.warning("%d message(s) left sending by an earlier run marked unknown", released)
@@ -244,7 +233,7 @@ class _Sender:
             outbox.mark_cancelled(mid, "the address unsubscribed before sending", now)
             return "cancelled"
         campaign = self.project.campaigns.get(claim.campaign)
-        step = _step(campaign, claim.step_key)
+        step = None if campaign is None else campaign.step(claim.step_key)
         if campaign is None or step is None:
             where = "campaign" if campaign is None else "step"
             outbox.mark_failed(
@@ -265,10 +254,12 @@ class _Sender:
         if (wait := evening_hold(step, rules, zone, send_at)) is not None:  # never at night
             outbox.mark_retry(mid, "not sent yet: too late in the evening", wait, now)
             return "retried"
-        if send_at - now > MAX_AHEAD:
+        max_ahead = None if self.scheduler is None else self.scheduler.holding.max_ahead
+        if max_ahead is not None and send_at - now > max_ahead:
             # The provider would refuse it (and the backend raises): hand it over later.
-            outbox.mark_retry(mid, "not sent yet: more than 72 hours before its send time",
-                              send_at - MAX_AHEAD, now)
+            hours = int(max_ahead.total_seconds() // 3600)
+            outbox.mark_retry(mid, f"not sent yet: more than {hours} hours before its send time",
+                              send_at - max_ahead, now)
             return "retried"
         try:
             rendered = self.renderer.render(campaign, step, _recipient(claim))
@@ -289,7 +280,7 @@ class _Sender:
                 return _Result(_raised(self.backend, exc), None)
         batch = None
         # Only a batch can cancel a held message, and only until the cut-off: no batch inside it.
-        if job.email.send_at - self.now > CANCEL_CUTOFF:
+        if not scheduler.holding.too_close_to_cancel(job.email.send_at, self.now):
             try:
                 batch = scheduler.new_batch()
             except Exception as exc:  # nothing was sent yet, so trying again is safe
@@ -349,11 +340,6 @@ def _raised(backend: Backend | SchedulingBackend, exc: Exception) -> Outcome:
     # It may or may not have gone out. The exception text can quote the recipient, so only the
     # class name is kept.
     return Outcome("unknown", None, f"{backend.name} backend raised {type(exc).__name__}")
-
-
-def _step(campaign: Campaign | None, key: str) -> Step | None:
-    # A message stored before a step was renamed is found under the step's former key.
-    return None if campaign is None else campaign.find_step(key)
 
 
 def _too_late(claim: Claim, step: Step, now: dt.datetime) -> str | None:

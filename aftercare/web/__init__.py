@@ -34,7 +34,8 @@ def create_app(
     Building the handout renderer loads WeasyPrint, fonts and CSS (about a second), so it is
     done here once, not per request; tests may pass one they share.
     """
-    from aftercare.render.handouts import HandoutRenderer, full_date, long_date
+    from aftercare.dates import format_day
+    from aftercare.render.handouts import HandoutRenderer
     from aftercare.web.patients import patients
     from aftercare.web.public import public
     from aftercare.web.security import configure
@@ -60,14 +61,14 @@ def create_app(
     app.teardown_appcontext(close_handles)
     app.register_error_handler(HTTPException, _error_page)
     app.jinja_env.globals["clinic"] = project.clinic
-    app.jinja_env.filters["long_date"] = long_date
-    app.jinja_env.filters["full_date"] = full_date
+    app.jinja_env.filters["long_date"] = lambda day: format_day(day, "long")
+    app.jinja_env.filters["full_date"] = lambda day: format_day(day, "full")
     return app
 
 
 def _stylesheet(path: Path, brand: Brand) -> str:
     """staff.css after a :root block of the clinic's colours, each checked for contrast."""
-    from aftercare.render.handouts import contrast_ratio, tint
+    from aftercare.render.page import contrast_ratio, tint
 
     # Buttons and the header put white text on the primary colour; a light brand colour
     # would make them unreadable, so the text colour stands in for it.

@@ -1,21 +1,21 @@
-"""Writes staff actions to the outbox's append-only events table, without personal data."""
+"""What staff do, written to the outbox's trail under their name, never with personal data."""
 
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from typing import Final
 
-from aftercare.web.auth import stamp
+from aftercare.outbox.store import Outbox
+from aftercare.outbox.vocabulary import Trail
 
-# Kinds written here; the outbox writes its own (enrolled, cancelled, rescheduled, ...) with the
-# staff member as actor when staff trigger them.
-LOGIN: Final = "staff-login"
-LOGIN_FAILED: Final = "staff-login-failed"
-LOCKED: Final = "staff-locked"
-LOGOUT: Final = "staff-logout"
-PRINTED: Final = "handout-printed"
-LOOKUP: Final = "patient-lookup"
+# The outbox writes its own kinds (enrolled, cancelled, rescheduled, ...) with the staff member
+# as actor when staff trigger them; these are the ones only the staff pages write.
+LOGIN: Final = Trail.STAFF_LOGIN
+LOGIN_FAILED: Final = Trail.STAFF_LOGIN_FAILED
+LOCKED: Final = Trail.STAFF_LOCKED
+LOGOUT: Final = Trail.STAFF_LOGOUT
+PRINTED: Final = Trail.HANDOUT_PRINTED
+LOOKUP: Final = Trail.PATIENT_LOOKUP
 ANONYMOUS: Final = "anonymous"  # a failed login naming no account: what was typed is not kept
 
 
@@ -25,18 +25,8 @@ def actor(username: str) -> str:
 
 
 def record(
-    db: sqlite3.Connection,
-    now: dt.datetime,
-    kind: str,
-    who: str,
-    detail: str | None = None,
-    *,
+    outbox: Outbox, now: dt.datetime, kind: Trail, who: str, detail: str | None = None, *,
     enrollment_id: int | None = None,
-    message_id: int | None = None,
 ) -> None:
-    """Append one event; ``detail`` must never hold a name, an address or anything typed."""
-    db.execute(
-        "INSERT INTO events (at, kind, enrollment_id, message_id, actor, detail)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        (stamp(now), kind, enrollment_id, message_id, who, detail),
-    )
+    """Append one entry; ``detail`` must never hold a name, an address or anything typed."""
+    outbox.staff.record(now, kind, who, detail, enrollment_id=enrollment_id)

@@ -1,4 +1,4 @@
-"""Staff accounts in the outbox database: adding them, scrypt password hashes and login lockout."""
+"""Staff passwords: what a username and password must be, scrypt hashes, lockout on login."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ import datetime as dt
 import functools
 import re
 import secrets
-import sqlite3
 from dataclasses import dataclass
 from typing import Final
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from aftercare.errors import InputError
+from aftercare.outbox.store import Outbox
 
 MIN_PASSWORD: Final = 12
 MAX_PASSWORD: Final = 1024  # hashing a huge "password" would be a cheap way to load the server
@@ -35,7 +35,7 @@ def check_username(username: str) -> str:
     """The username, or InputError: 1 to 64 letters, digits, '.', '_', '@' or '-'."""
     if not _USERNAME.fullmatch(username):
         raise InputError(
-            "USERNAME",
+            "username",
             "expected 1 to 64 letters, digits, '.', '_', '@' or '-', starting with a letter "
             "or digit",
         )
@@ -56,81 +56,41 @@ def check_password(password: str, username: str) -> str:
 
 
 class StaffAccounts:
-    """The ``staff`` table: create accounts, check passwords, lock after repeated failures."""
+    """Staff accounts: scrypt hashes of their passwords, checked with lockout after failures."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
+    def __init__(self, outbox: Outbox) -> None:
+        self._table = outbox.staff
 
     def add(self, username: str, password: str, now: dt.datetime) -> None:
         """Store a new account with a salted scrypt hash; InputError if the name is taken."""
         check_username(username)
         check_password(password, username)
-        hashed = generate_password_hash(password, method=HASH_METHOD)
-        try:
-            self._db.execute(
-                "INSERT INTO staff (username, password_hash, created_at) VALUES (?, ?, ?)",
-                (username, hashed, stamp(now)),
-            )
-        except sqlite3.IntegrityError:
-            raise InputError("USERNAME", f"an account called {username!r} already exists") from None
-
-    def usernames(self) -> list[str]:
-        rows = self._db.execute("SELECT username FROM staff ORDER BY username").fetchall()
-        return [row[0] for row in rows]
+        self._table.add(username, generate_password_hash(password, method=HASH_METHOD), now)
 
     def is_active(self, username: str) -> bool:
         """The account exists and is not disabled (checked on every request of a session)."""
-        row = self._db.execute(
-            "SELECT disabled FROM staff WHERE username = ?", (username,)
-        ).fetchone()
-        return row is not None and not row[0]
+        account = self._table.find(username)
+        return account is not None and not account.disabled
 
     def login(self, username: str, password: str, now: dt.datetime) -> LoginResult:
         """Check a password; a locked, disabled or unknown account fails like a wrong password.
 
         Every path checks one scrypt hash, so the time taken does not tell which case it was.
         """
-        row = self._db.execute(
-            "SELECT id, username, password_hash, locked_until, disabled FROM staff"
-            " WHERE username = ?",
-            (username,),
-        ).fetchone()
+        account = self._table.find(username)
         candidate = password[:MAX_PASSWORD]
-        if row is None:
+        if account is None:
             check_password_hash(_decoy_hash(), candidate)
             return LoginResult(None, known=False)
-        locked = row["locked_until"] is not None and dt.datetime.fromisoformat(
-            row["locked_until"]) > now
-        if locked or row["disabled"]:
+        locked = account.locked_until is not None and account.locked_until > now
+        if locked or account.disabled:
             check_password_hash(_decoy_hash(), candidate)
             return LoginResult(None, known=True)
-        if check_password_hash(row["password_hash"], candidate):
-            self._db.execute(
-                "UPDATE staff SET failed_logins = 0, locked_until = NULL WHERE id = ?",
-                (row["id"],),
-            )
-            return LoginResult(row["username"], known=True)
-        # One statement, so two wrong guesses at once both count. SQLite reads the old row on
-        # the right-hand side: the failure that reaches the limit locks and restarts the count.
-        self._db.execute(
-            "UPDATE staff SET"
-            " locked_until = CASE WHEN failed_logins + 1 >= ? THEN ? ELSE locked_until END,"
-            " failed_logins = CASE WHEN failed_logins + 1 >= ? THEN 0 ELSE failed_logins + 1 END"
-            " WHERE id = ?",
-            (MAX_FAILURES, stamp(now + LOCKOUT), MAX_FAILURES, row["id"]),
-        )
-        after = self._db.execute(
-            "SELECT locked_until FROM staff WHERE id = ?", (row["id"],)
-        ).fetchone()
-        locked_now = after["locked_until"] is not None and after["locked_until"] > stamp(now)
+        if check_password_hash(account.password_hash, candidate):
+            self._table.login_succeeded(account)
+            return LoginResult(account.username, known=True)
+        locked_now = self._table.login_failed(account, now, MAX_FAILURES, LOCKOUT)
         return LoginResult(None, known=True, locked_now=locked_now)
-
-
-def stamp(moment: dt.datetime) -> str:
-    """Fixed-width UTC text, as the outbox writes times."""
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError("expected a timezone-aware datetime; got a naive one")
-    return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
 
 
 @functools.cache

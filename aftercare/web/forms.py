@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final, Literal
@@ -12,16 +11,14 @@ from aftercare.content.model import Campaign, Handout, Project
 from aftercare.content.schema import parse_date
 from aftercare.content.values import EmailAddress
 from aftercare.enrol.rules import (
-    CLI_NAMES,
     MAX_NAME,
     parse_enrollment,
     supported_languages,
     treatment_date_problem,
 )
-from aftercare.errors import ContentError, InputError
+from aftercare.errors import ContentError, InputError, MissingGlyphs
 from aftercare.outbox.records import Enrollment
-from aftercare.render.card import FIELD_LIMITS
-from aftercare.render.handouts import PatientCard
+from aftercare.render.card import FIELD_LIMITS, PatientCard
 
 Action = Literal["enrol", "print"]
 TEXT_FIELDS: Final = (
@@ -29,16 +26,9 @@ TEXT_FIELDS: Final = (
     "units", "lot", "language",
 )
 CHECKBOXES: Final = ("consent_aftercare", "consent_marketing")
-# The form's names for the fields intake.parse_enrollment reports by command-line option.
-_FROM_INTAKE: Final = {
-    option: {"campaign": "treatment", "marketing_consent": "consent_marketing"}.get(name, name)
-    for name, option in CLI_NAMES.items()
-}
-# What PatientCard and the renderer name the typed text by.
-_FROM_CARD: Final = {
-    "--areas": "areas", "--provider": "provider", "--treated-on": "treated_on",
-    "--product": "product", "--units": "units", "--lot": "lot",
-}
+# The form field of each field the enrol rules and the handout report a problem with, where
+# its name differs; "name" (first and last name together) is placed by ``card_field``.
+FORM_FIELDS: Final = {"campaign": "treatment", "marketing_consent": "consent_marketing"}
 INDICATION_LABELS: Final = {"cosmetic": "Expression lines", "migraine": "Chronic migraine"}
 LANGUAGE_NAMES: Final = {"en": "English"}
 
@@ -102,9 +92,9 @@ def check_checkout(
         errors["language"] = "Choose a language from the list."
 
     full_name = f"{first} {last}".strip()
-    if len(full_name) > FIELD_LIMITS["--name"] and not errors.keys() & {"first_name", "last_name"}:
+    if len(full_name) > FIELD_LIMITS["name"] and not errors.keys() & {"first_name", "last_name"}:
         errors["last_name"] = (
-            f"Use at most {FIELD_LIMITS['--name']} characters for the first and last name "
+            f"Use at most {FIELD_LIMITS['name']} characters for the first and last name "
             f"together (these have {len(full_name)})."
         )
 
@@ -133,7 +123,9 @@ def check_checkout(
             enrollment = parse_enrollment(fields, project, now, recorded_by)
         except ContentError as exc:
             for problem in exc.problems:
-                field = _FROM_INTAKE.get(problem.path, "treatment")
+                field = FORM_FIELDS.get(problem.path, problem.path)
+                if field not in values:
+                    field = "treatment"
                 errors.setdefault(field, sentence(problem.message))
 
     if errors or campaign is None or card is None:
@@ -169,14 +161,12 @@ def _check_date(text: str, today: dt.date, errors: dict[str, str]) -> dt.date | 
 
 def card_field(exc: InputError, values: Mapping[str, str]) -> str:
     """The form field a PatientCard or renderer complaint is about."""
-    field = _FROM_CARD.get(exc.field)
-    if field is not None:
-        return field
-    # "--name" is first and last name together; the message names the characters by code point.
-    codes = set(re.findall(r"U\+([0-9A-F]{4,6})", str(exc)))
-    if any(f"{ord(c):04X}" in codes for c in values["last_name"]) and not any(
-        f"{ord(c):04X}" in codes for c in values["first_name"]
-    ):
+    if exc.field != "name":
+        return FORM_FIELDS.get(exc.field, exc.field)
+    # The name is first and last name together: blame the last name only when the characters
+    # the font lacks are there and not in the first name.
+    missing = set(exc.characters) if isinstance(exc, MissingGlyphs) else set()
+    if missing & set(values["last_name"]) and not missing & set(values["first_name"]):
         return "last_name"
     return "first_name"
 

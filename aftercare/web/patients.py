@@ -9,10 +9,13 @@ from typing import Final
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from aftercare.enrol.rules import check_treatment_date, replanner
+from aftercare.enrol.enrolment import replanner
+from aftercare.enrol.rules import check_treatment_date
 from aftercare.errors import InputError, PipelineError
 from aftercare.outbox.records import MessageView
-from aftercare.send.withdrawal import withdraw
+from aftercare.send.withdrawal import WithdrawReport
+from aftercare.send.withdrawal import cancel as cancel_emails
+from aftercare.send.withdrawal import unsubscribe as stop_all_email
 from aftercare.web import audit, security, state
 from aftercare.web.forms import sentence
 from aftercare.web.views import STATE_LABELS, outbox_rows, patient_rows
@@ -57,7 +60,7 @@ def search_post() -> BaseResponse | tuple[str, int]:
                  else f"Use at most {MAX_QUERY} characters.")
         return render_template("search.html", query=query, error=error), 400
     user = security.current_user()
-    audit.record(state.database(), state.current().now(), audit.LOOKUP, audit.actor(user))
+    audit.record(state.outbox(), state.current().now(), audit.LOOKUP, audit.actor(user))
     key = state.current().scratch.put(user, Lookup(query))
     return redirect(url_for("patients.results", key=key), code=303)
 
@@ -75,8 +78,9 @@ def cancel(key: str) -> BaseResponse | str:
         return _confirm(key, "cancel", "Cancel the unsent emails for this treatment?",
                         email=email, campaign=campaign)
     now, who = state.current().now(), _actor()
-    count = state.outbox().cancel(email, campaign, now, actor=who)
-    flash(f"Cancelled {_emails(count)}." + _withdraw(email, now, who, campaign))
+    stopped = cancel_emails(state.outbox(), state.current().backend(), email, now, who,
+                            campaign=campaign)
+    flash(f"Cancelled {_emails(stopped.cancelled)}." + _withdrawn(stopped.withdrawn))
     return _back(key)
 
 
@@ -87,9 +91,10 @@ def unsubscribe(key: str) -> BaseResponse | str:
     if request.form.get("confirm") != "yes":
         return _confirm(key, "unsubscribe", "Stop all emails to this address?", email=email)
     now, who = state.current().now(), _actor()
-    count = state.outbox().unsubscribe(email, now, source="staff", actor=who)
-    flash(f"Unsubscribed: cancelled {_emails(count)}; this address cannot be enrolled again."
-          + _withdraw(email, now, who))
+    stopped = stop_all_email(state.outbox(), state.current().backend(), email, now,
+                             source="staff", actor=who)
+    flash(f"Unsubscribed: cancelled {_emails(stopped.cancelled)}; this address cannot be "
+          "enrolled again." + _withdrawn(stopped.withdrawn))
     return _back(key)
 
 
@@ -100,9 +105,7 @@ def reschedule(key: str) -> BaseResponse | tuple[str, int]:
     email, campaign, typed = _form("email"), _form("campaign"), request.form.get("treated_on", "")
     now = app.now()
     try:
-        day = check_treatment_date("treated_on", typed, app.project.clinic.timezone.zone, now)
-        if day > app.today():
-            raise InputError("treated_on", "the treatment date cannot be in the future")
+        day = check_treatment_date(typed, app.project.clinic.timezone.zone, now)
         if campaign not in app.project.campaigns:
             raise InputError("treated_on", "this treatment is no longer offered")
         count = state.outbox().reschedule(
@@ -142,11 +145,7 @@ def outbox() -> str:
     due = [m for m in box.messages(status="scheduled") if m.due_at <= now + WEEK]
     failed = box.messages(status="failed")
     unknown = box.messages(status="unknown")
-    counts = {s: 0 for s in STATE_LABELS}
-    for row in state.database().execute(
-        "SELECT state, count(*) FROM messages GROUP BY state"
-    ).fetchall():
-        counts[row[0]] = row[1]
+    counts = box.count_by_state()
     return render_template(
         "outbox.html",
         counts=[(STATE_LABELS[s], counts[s]) for s in STATE_LABELS],
@@ -191,14 +190,11 @@ def _confirm(key: str, action: str, question: str, **fields: str) -> str:
                            fields=fields)
 
 
-def _withdraw(email: str, now: dt.datetime, who: str, campaign: str | None = None) -> str:
-    """Cancel what the provider already holds (SendGrid sends at a set time); say what stays."""
-    report = withdraw(state.outbox(), state.current().backend(), email, now, who,
-                      campaign=campaign)
-    kept = report.too_close + report.failed
+def _withdrawn(report: WithdrawReport) -> str:
+    """What was withdrawn from the provider (SendGrid sends at a set time), and what stays."""
     if report.cancelled:
-        return f" Withdrew {_emails(report.cancelled)} from SendGrid." + _still(kept)
-    return _still(kept)
+        return f" Withdrew {_emails(report.cancelled)} from SendGrid." + _still(report.kept)
+    return _still(report.kept)
 
 
 def _still(kept: int) -> str:

@@ -9,12 +9,12 @@ from flask import Blueprint, Response, abort, render_template, request
 from aftercare.outbox.records import MessageView
 from aftercare.render.page import SOURCES_PATH
 from aftercare.render.tokens import verify
-from aftercare.send.withdrawal import process_webhook, withdraw
+from aftercare.send.webhook import process_webhook
+from aftercare.send.withdrawal import unsubscribe as stop_all_email
 from aftercare.web import state
 
 public = Blueprint("public", __name__)
 
-PUBLIC_KEY_ENV: Final = "SENDGRID_WEBHOOK_PUBLIC_KEY"
 PATIENT: Final = "patient"
 # Pages exist in these languages; a patient whose language has none gets English.
 PAGE_LANGUAGES: Final = ("en",)
@@ -53,9 +53,8 @@ def unsubscribe() -> tuple[str, int]:
     message = _message_or_refusal()
     app = state.current()
     now = app.now()
-    box = state.outbox()
-    box.unsubscribe(message.email, now, source="link", actor=PATIENT)
-    withdraw(box, app.backend(), message.email, now, PATIENT)
+    stop_all_email(state.outbox(), app.backend(), message.email, now, source="link",
+                   actor=PATIENT)
     return _page("unsubscribed.html", message, email=_masked(message.email)), 200
 
 

@@ -8,10 +8,13 @@ from dataclasses import dataclass
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from aftercare.enrol.rules import CONSENT_WORDING, MAX_DAYS_AGO, enroll_one, supported_languages
+from aftercare.enrol.enrolment import enroll_one
+from aftercare.enrol.rules import CONSENT_WORDING, MAX_DAYS_AGO, supported_languages
 from aftercare.errors import InputError
 from aftercare.outbox.records import EnrollResult
-from aftercare.render.handouts import PatientCard, offers_diary
+from aftercare.plan.describe import PlanLine, describe_plan
+from aftercare.render.card import PatientCard
+from aftercare.render.page import offers_diary
 from aftercare.send.withdrawal import withdraw_held
 from aftercare.web import audit, security, state
 from aftercare.web.forms import (
@@ -24,7 +27,6 @@ from aftercare.web.forms import (
     sentence,
     treatment_label,
 )
-from aftercare.web.views import PlanRow, plan_rows
 
 staff = Blueprint("staff", __name__)
 security.guard(staff, public={"staff.login", "staff.login_post"})
@@ -47,7 +49,7 @@ class Receipt:
     treated_on: dt.date
     created: bool  # False: already enrolled for that date, or printing only
     changes: tuple[str, ...]  # a repeat checkout with other consents: what changed
-    plan: tuple[PlanRow, ...]
+    plan: tuple[PlanLine, ...]
     pdf: bytes
     diary: bool  # a migraine checkout: the one-page headache diary is offered too
 
@@ -66,7 +68,7 @@ def login_post() -> BaseResponse | tuple[str, int]:
     password = request.form.get("password", "")
     now = state.current().now()
     result = state.accounts().login(username, password, now)
-    db = state.database()
+    db = state.outbox()
     if result.username is None:
         who = audit.actor(username) if result.known else audit.ANONYMOUS
         audit.record(db, now, audit.LOGIN_FAILED, who)
@@ -81,7 +83,7 @@ def login_post() -> BaseResponse | tuple[str, int]:
 
 @staff.post("/logout")
 def logout() -> BaseResponse:
-    audit.record(state.database(), state.current().now(), audit.LOGOUT,
+    audit.record(state.outbox(), state.current().now(), audit.LOGOUT,
                  audit.actor(security.current_user()))
     security.log_out()
     flash("You have logged out.")
@@ -137,7 +139,7 @@ def checkout_post() -> BaseResponse | tuple[str, int]:
             return _checkout_page(values, errors), 400
         changes = result.changes + _withdrawn(result, now, audit.actor(user))
     audit.record(
-        state.database(), now, audit.PRINTED, audit.actor(user), f"handout {checked.handout.id}",
+        state.outbox(), now, audit.PRINTED, audit.actor(user), f"handout {checked.handout.id}",
         enrollment_id=None if result is None else result.enrollment_id,
     )
     key = app.scratch.put(user, _receipt(checked, result, pdf, changes))
@@ -191,10 +193,9 @@ def _withdrawn(result: EnrollResult, now: dt.datetime, actor: str) -> tuple[str,
         return ()
     report = withdraw_held(state.outbox(), state.current().backend(), result.to_withdraw, now,
                            actor)
-    kept = report.too_close + report.failed
     line = f"Withdrew {report.cancelled} from SendGrid."
-    if kept:
-        line += f" {kept} will still be delivered (SendGrid could not stop it in time)."
+    if report.kept:
+        line += f" {report.kept} will still be delivered (SendGrid could not stop it in time)."
     return (line,)
 
 
@@ -211,7 +212,8 @@ def _receipt(
         treated_on=checked.card.treated_on,
         created=result is not None and result.created,
         changes=changes,
-        plan=() if result is None else plan_rows(checked.campaign, result.messages, app.local),
+        plan=() if result is None else describe_plan(checked.campaign, result.messages,
+                                                     app.project.clinic.timezone.zone),
         pdf=pdf,
         diary=offers_diary(checked.campaign),
     )

@@ -1,9 +1,8 @@
-"""The app's long-lived objects, and the database handles each request opens and closes."""
+"""The app's long-lived objects, and the outbox each request opens and closes."""
 
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -13,7 +12,6 @@ from typing import TYPE_CHECKING
 from flask import current_app, g
 
 from aftercare.content.model import Campaign, Project
-from aftercare.outbox.migrations import connect
 from aftercare.outbox.store import Outbox
 from aftercare.web.auth import StaffAccounts
 from aftercare.web.cache import ScratchCache
@@ -79,16 +77,8 @@ def outbox() -> Outbox:
     return box
 
 
-def database() -> sqlite3.Connection:
-    """This request's connection for the staff table and audit events."""
-    if "database" not in g:
-        g.database = connect(current().config.db)
-    db: sqlite3.Connection = g.database
-    return db
-
-
 def accounts() -> StaffAccounts:
-    return StaffAccounts(database())
+    return StaffAccounts(outbox())
 
 
 def close_handles(_: BaseException | None = None) -> None:
@@ -96,6 +86,3 @@ def close_handles(_: BaseException | None = None) -> None:
     box = g.pop("outbox", None)
     if box is not None:
         box.close()
-    db = g.pop("database", None)
-    if db is not None:
-        db.close()

@@ -7,34 +7,22 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from aftercare.content.model import Campaign, Project
+from aftercare.content.model import Project
 from aftercare.outbox.records import MessageView
-from aftercare.plan.schedule import PlannedMessage
-from aftercare.render.handouts import long_date
+from aftercare.outbox.vocabulary import State
+from aftercare.plan.describe import moment_words, step_words
 from aftercare.web.forms import treatment_label
 
 Localise = Callable[[dt.datetime], dt.datetime]
 
-STATE_LABELS: Final = {
-    "scheduled": "Scheduled",
-    "sending": "Sending now",
-    "sent": "Sent",
-    "failed": "Failed",
-    "cancelled": "Cancelled",
-    "unknown": "Unknown: check",
+STATE_LABELS: Final[dict[State, str]] = {
+    State.SCHEDULED: "Scheduled",
+    State.SENDING: "Sending now",
+    State.SENT: "Sent",
+    State.FAILED: "Failed",
+    State.CANCELLED: "Cancelled",
+    State.UNKNOWN: "Unknown: check",
 }
-_ACTIONS: Final = {"send": "Will be sent", "send-now": "Sending now", "skip": "Not sent"}
-
-
-@dataclass(frozen=True)
-class PlanRow:
-    """One planned email on the checkout confirmation."""
-
-    step: str  # "1 day after treatment"
-    label: str  # what the email is, in the campaign's words
-    when: str
-    status: str
-    note: str | None
 
 
 @dataclass(frozen=True)
@@ -90,21 +78,6 @@ class OutboxRow:
     note: str | None
 
 
-def when(moment: dt.datetime) -> str:
-    """Like "Tue 24 Nov 2026, 10:00 EST" (already in the zone it is shown in)."""
-    return f"{long_date(moment.date())}, {moment:%H:%M} {moment.tzname() or ''}".rstrip()
-
-
-def plan_rows(
-    campaign: Campaign, planned: Iterable[PlannedMessage], local: Localise
-) -> tuple[PlanRow, ...]:
-    """The stored plan of one enrolment, in the clinic's local time."""
-    return tuple(
-        PlanRow(*_step(campaign, p.step_key), when(local(p.due_at)), _ACTIONS[p.action], p.note)
-        for p in planned
-    )
-
-
 def patient_rows(
     project: Project,
     messages: Sequence[MessageView],
@@ -148,8 +121,8 @@ def outbox_rows(
             email=m.email,
             treatment=_treatment(project, m.campaign),
             **_step_fields(project, m.campaign, m.step_key),
-            when=when(local(m.due_at)),
-            state_label=STATE_LABELS.get(m.state, m.state),
+            when=moment_words(local(m.due_at)),
+            state_label=STATE_LABELS[m.state],
             note=m.last_error,
         )
         for m in messages
@@ -160,9 +133,9 @@ def _message_row(project: Project, message: MessageView, local: Localise) -> Mes
     return MessageRow(
         message_id=message.message_id,
         **_step_fields(project, message.campaign, message.step_key),
-        when=when(local(message.due_at)),
+        when=moment_words(local(message.due_at)),
         state=message.state,
-        state_label=STATE_LABELS.get(message.state, message.state),
+        state_label=STATE_LABELS[message.state],
         note=message.last_error,
     )
 
@@ -172,16 +145,6 @@ def _treatment(project: Project, campaign_id: str) -> str:
     return campaign_id if campaign is None else treatment_label(campaign)
 
 
-def _step(campaign: Campaign | None, step_key: str) -> tuple[str, str]:
-    """("1 day after treatment", the step's label); a removed step shows its key."""
-    step = None if campaign is None else campaign.find_step(step_key)
-    if step is None:
-        return step_key, "(no longer in the campaign)"
-    if step.offset.amount == 0:
-        return "the treatment day", step.label
-    return f"{step.offset} after treatment", step.label
-
-
 def _step_fields(project: Project, campaign_id: str, step_key: str) -> dict[str, str]:
-    step, label = _step(project.campaigns.get(campaign_id), step_key)
+    step, label = step_words(project.campaigns.get(campaign_id), step_key)
     return {"step": step, "label": label}

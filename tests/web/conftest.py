@@ -16,7 +16,8 @@ from werkzeug.test import TestResponse
 from aftercare.content.load import load_project
 from aftercare.content.model import Project
 from aftercare.delivery import Backend, backend_from_env
-from aftercare.outbox.migrations import connect
+from aftercare.outbox.sqlite import connect
+from aftercare.outbox.store import Outbox
 from aftercare.render.handouts import HandoutRenderer
 from aftercare.web import WebConfig, auth, create_app
 from aftercare.web.auth import StaffAccounts
@@ -117,11 +118,8 @@ def database(db_path: Path) -> Iterator[sqlite3.Connection]:
 
 
 def add_staff(db_path: Path, username: str, password: str) -> None:
-    db = connect(db_path)
-    try:
-        StaffAccounts(db).add(username, password, NOW)
-    finally:
-        db.close()
+    with Outbox.open(db_path) as outbox:
+        StaffAccounts(outbox).add(username, password, NOW)
 
 
 def token(client: FlaskClient, path: str = "/checkout") -> str:

@@ -12,7 +12,8 @@ import pytest
 from flask.testing import FlaskClient
 
 from aftercare.content.model import Project
-from aftercare.enrol.rules import enroll_one, parse_enrollment
+from aftercare.enrol.enrolment import enroll_one
+from aftercare.enrol.rules import parse_enrollment
 from aftercare.outbox.store import Outbox
 from tests.web.conftest import NOW, Clock, token
 

@@ -1,0 +1,98 @@
+"""The SQLite engine: an owner-only file in WAL mode with full sync, migrated when opened."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Final
+
+from aftercare.errors import PipelineError
+from aftercare.outbox.database import Connection
+from aftercare.outbox.migrations import migrate
+
+BUSY_TIMEOUT_MS: Final = 5000
+
+
+class SQLiteEngine:
+    """The outbox in one SQLite file; writers queue on its lock for up to the busy timeout."""
+
+    name = "sqlite"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def connect(self) -> Connection:
+        return connect(self.path)
+
+    def begin_write(self, connection: Connection) -> None:
+        # IMMEDIATE takes the write lock up front, so concurrent writers wait (busy_timeout)
+        # instead of failing when a read lock would need upgrading.
+        connection.execute("BEGIN IMMEDIATE")
+
+    def sql(self, text: str) -> str:
+        return text
+
+    def insert(self, connection: Connection, sql: str, parameters: Sequence[object]) -> int:
+        cursor = connection.execute(sql, parameters)
+        if cursor.lastrowid is None:
+            raise RuntimeError("the INSERT stored no row")
+        row_id: int = cursor.lastrowid
+        return row_id
+
+    def equal_ignoring_case(self, column: str, other: str = "?") -> str:
+        return f"{column} = {other} COLLATE NOCASE"
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open the database, creating its folder and an owner-only file; migrate it; WAL on."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+    # isolation_level=None: no implicit transactions; every write says BEGIN IMMEDIATE itself.
+    connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    try:
+        connection.row_factory = sqlite3.Row
+        connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}")
+        connection.execute("PRAGMA foreign_keys = ON")
+        connection.execute("PRAGMA synchronous = FULL")  # a committed claim survives power loss
+        _use_wal(connection)
+        migrate(connection, str(path))
+        for suffix in ("-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.chmod(f"{path}{suffix}", 0o600)
+    except sqlite3.DatabaseError as exc:
+        connection.close()
+        if type(exc) is sqlite3.DatabaseError:  # "file is not a database", not a lock or I/O
+            raise PipelineError(f"{path}: not an outbox database ({exc})") from exc
+        raise
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+def _use_wal(connection: sqlite3.Connection) -> None:
+    """Switch a new file to WAL; the setting is kept in the file, so later opens skip this.
+
+    Changing the journal mode needs the file to itself and SQLite answers "database is
+    locked" at once, without its busy handler, while another connection is opening the same
+    new file; so wait a little and try again, up to the busy timeout.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+            continue
+        if str(mode).lower() == "wal":
+            return
+        if time.monotonic() > deadline:
+            raise PipelineError(f"cannot switch the outbox to WAL mode (it stays {mode})")
+        time.sleep(0.01)

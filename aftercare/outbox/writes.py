@@ -1,0 +1,128 @@
+"""The writes every outbox operation is made of: a state move checked against the transition
+table, its trail entry, suppressing an address and cancelling its unsent messages."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from aftercare.outbox.database import Database, Row
+from aftercare.outbox.vocabulary import (
+    INITIAL,
+    UNSUBSCRIBING,
+    State,
+    StateError,
+    Trail,
+    check_move,
+)
+
+# Messages not yet handed over, of the patients a condition picks (``{where}``).
+_SCHEDULED = """
+    SELECT m.id, m.enrollment_id FROM messages AS m
+    JOIN enrollments AS e ON e.id = m.enrollment_id JOIN patients AS p ON p.id = e.patient_id
+    WHERE m.state = 'scheduled' AND {where} ORDER BY m.due_at, m.id
+"""
+
+
+class Writes:
+    """The outbox's primitive writes on one database; callers hold the transaction."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def log(
+        self, at: str, kind: Trail, enrollment: int | None, message: int | None, actor: str,
+        detail: str | None,
+    ) -> None:
+        """Append one entry to the trail (the database refuses to change or delete one)."""
+        self.db.execute(
+            "INSERT INTO events (at, kind, enrollment_id, message_id, actor, detail)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (at, kind, enrollment, message, actor, detail),
+        )
+
+    def add_message(
+        self, public_id: str, enrollment_id: int, step_key: str, kind: str, due: str,
+        state: State, note: str | None,
+    ) -> int:
+        """Store a new message, scheduled or (skipped by its plan) already cancelled."""
+        if state not in INITIAL:
+            raise StateError(f"a new message cannot start {state.value!r}")
+        return self.db.insert(
+            "INSERT INTO messages (public_id, enrollment_id, step_key, kind, due_at, state,"
+            " last_error) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (public_id, enrollment_id, step_key, kind, due, state, note),
+        )
+
+    def move(
+        self, message_id: int, current: State, target: State, *, doing: str,
+        changes: Mapping[str, object] | None = None, expressions: Mapping[str, str] | None = None,
+    ) -> bool:
+        """Move a message from ``current`` to ``target``, if the table allows it, setting the
+        ``changes`` (values) and ``expressions`` (SQL reading the old row); return False when
+        the message is no longer in ``current`` (another writer moved it first).
+
+        Every write of a message's state goes through here.
+        """
+        check_move(message_id, current, target, doing)
+        values = dict(changes or {})
+        assignments = ", ".join(
+            ["state = ?"] + [f"{column} = ?" for column in values]
+            + [f"{column} = {sql}" for column, sql in (expressions or {}).items()]
+        )
+        cursor = self.db.execute(
+            f"UPDATE messages SET {assignments} WHERE id = ? AND state = ?",
+            (target, *values.values(), message_id, current),
+        )
+        return cursor.rowcount == 1
+
+    def message(self, message_id: int) -> Row:
+        """The stored row of a message; StateError if there is none."""
+        row = self.db.one("SELECT * FROM messages WHERE id = ?", (message_id,))
+        if row is None:
+            raise StateError(f"message {message_id} does not exist")
+        return row
+
+    def suppression(self, address: str) -> str | None:
+        """Why the address must not be mailed, or None."""
+        row = self.db.one("SELECT reason FROM suppressions"
+                          f" WHERE {self.db.equal_ignoring_case('email')}", (address,))
+        return None if row is None else str(row["reason"])
+
+    def suppress(self, address: str, reason: str, source: str, actor: str, at: str) -> int:
+        """Suppress the address (once) and cancel its unsent messages; return how many."""
+        added = self.db.execute(
+            "INSERT INTO suppressions (email, reason, source, at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (email) DO NOTHING",
+            (address, reason, source, at),
+        ).rowcount
+        if added:
+            kind = Trail.UNSUBSCRIBED if reason in UNSUBSCRIBING else Trail.SUPPRESSED
+            enrollments = self.db.all(
+                "SELECT e.id FROM enrollments AS e JOIN patients AS p ON p.id = e.patient_id"
+                f" WHERE {self.db.equal_ignoring_case('p.email')} ORDER BY e.id",
+                (address,),
+            )
+            for enrollment_id in [r["id"] for r in enrollments] or [None]:
+                self.log(at, kind, enrollment_id, None, actor, f"{reason} via {source}")
+        same = self.db.equal_ignoring_case("p.email")
+        return self.cancel_where(same, [address], at, actor, reason)
+
+    def cancel_where(
+        self, where: str, args: Sequence[object], at: str, actor: str, reason: str
+    ) -> int:
+        """Cancel the unsent messages ``where`` picks; return how many."""
+        rows = self.db.all(_SCHEDULED.format(where=where), args)
+        for row in rows:
+            self.cancel(row["id"], row["enrollment_id"], State.SCHEDULED, at, actor, reason)
+        return len(rows)
+
+    def cancel(
+        self, message_id: int, enrollment_id: int, current: State, at: str, actor: str,
+        reason: str, kind: Trail = Trail.CANCELLED,
+    ) -> None:
+        """Close one message for good, saying why, in its own record and in the trail."""
+        self.move(message_id, current, State.CANCELLED, doing="it cannot be cancelled",
+                  changes={"last_error": reason})
+        self.log(at, kind, enrollment_id, message_id, actor, reason)
+
+
