@@ -30,7 +30,7 @@ from aftercare.render.emails import EmailRenderer, Recipient, RenderedEmail
 from aftercare.render.tokens import verify
 from aftercare.send.dispatch import DispatchReport, send_due
 from tests.conftest import ROOT
-from tests.test_intake import make_project
+from tests.projects import make_project
 
 UTC = dt.UTC
 KEY = b"k" * 32
@@ -449,7 +449,7 @@ def run_until_killed(root: Path, now: dt.datetime, kill_after: int) -> None:
 CHILD = """
 import datetime as dt, sys
 from pathlib import Path
-from tests.test_dispatch import run_until_killed
+from tests.send.test_dispatch import run_until_killed
 run_until_killed(Path(sys.argv[1]), dt.datetime.fromisoformat(sys.argv[2]), int(sys.argv[3]))
 """
 

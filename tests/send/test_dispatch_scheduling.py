@@ -20,7 +20,7 @@ from aftercare.outbox.records import Claim, MessageView
 from aftercare.outbox.store import Outbox
 from aftercare.send.dispatch import MAX_ATTEMPTS, DispatchReport, send_due
 from aftercare.send.withdrawal import WithdrawReport, cancel, unsubscribe
-from tests.test_dispatch import DAY_1, WEEK_2, World, open_world
+from tests.send.test_dispatch import DAY_1, WEEK_2, World, open_world
 
 UTC = dt.UTC
 MINUTE = dt.timedelta(minutes=1)

@@ -31,7 +31,7 @@ from aftercare.render.emails import EmailRenderer
 from aftercare.send.dispatch import DispatchReport, send_due
 from tests.conftest import ROOT
 from tests.delivery.fake_sendgrid import API_KEY, FakeSendGrid, threaded_server
-from tests.test_intake import make_project
+from tests.projects import make_project
 
 UTC = dt.UTC
 KEY = b"k" * 32
@@ -42,7 +42,7 @@ FINAL = {"sent", "failed", "cancelled", "unknown"}
 
 CHILD = """
 import sys
-from tests.test_dispatch_crash import run_sender
+from tests.send.test_dispatch_crash import run_sender
 run_sender(*sys.argv[1:])
 """
 

@@ -19,7 +19,7 @@ from aftercare.render.card import PatientCard
 from aftercare.render.handouts import HandoutRenderer
 from aftercare.render.page import checkout_campaign
 from tests.conftest import ROOT
-from tests.test_handouts import CHECKOUT, longest_card
+from tests.render.test_handouts import CHECKOUT, longest_card
 
 PAPER_SIZES = ("Letter", "A4")
 SHEETS = ("aftercare-cosmetic", "aftercare-migraine")

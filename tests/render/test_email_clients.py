@@ -17,7 +17,7 @@ import pytest
 
 from aftercare.content.load import load_project
 from tests.conftest import ROOT
-from tests.test_emails import preview_all
+from tests.render.test_emails import preview_all
 
 # Gmail (web, iOS and Android apps, mobile web), Outlook for Windows (the Word-based desktop
 # app, the Windows Mail app, and the new Outlook, which renders like Outlook.com), Apple Mail

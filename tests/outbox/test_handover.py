@@ -13,7 +13,7 @@ from aftercare.errors import InputError
 from aftercare.outbox.records import DeliveryReport, MessageView, Submitted
 from aftercare.outbox.store import UNSUBSCRIBED, Outbox, StateError
 from aftercare.outbox.vocabulary import DeliveryEvent
-from tests.test_store import NOW, enrollment, kinds, raw, toy_plan
+from tests.outbox.test_store import NOW, enrollment, kinds, raw, toy_plan
 
 UTC = dt.UTC
 DAY_1 = dt.datetime(2025, 3, 4, 9, 0, tzinfo=UTC)  # toy_plan's day-1 for a 3 March treatment

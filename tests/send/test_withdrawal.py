@@ -15,7 +15,7 @@ from aftercare.outbox.store import Outbox
 from aftercare.send.dispatch import send_due
 from aftercare.send.webhook import WebhookResult, process_webhook
 from tests.delivery.fake_sendgrid import API_KEY, FakeSendGrid, WebhookSigner, threaded_server
-from tests.test_dispatch import DAY_1, WEEK_2, World, open_world
+from tests.send.test_dispatch import DAY_1, WEEK_2, World, open_world
 
 HOUR = dt.timedelta(hours=1)
 MINUTE = dt.timedelta(minutes=1)

@@ -34,7 +34,7 @@ from tests.delivery.fake_sendgrid import (
     WebhookSigner,
     threaded_server,
 )
-from tests.test_intake import make_project
+from tests.projects import make_project
 
 UTC = dt.UTC
 HOUR = dt.timedelta(hours=1)
