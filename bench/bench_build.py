@@ -21,8 +21,9 @@ from bench.common import (
     timed,
 )
 
-# What `pipeline build` does (pipeline.run_build), in a fresh interpreter each time, so every
-# figure includes starting Python and importing what the build needs, as at the command line.
+# What `pipeline build` does (aftercare.cli.content.run_build), in a fresh interpreter each
+# time, so every figure includes starting Python and importing what the build needs, as at
+# the command line.
 BUILD = """
 import json, sys, time
 start = time.perf_counter()

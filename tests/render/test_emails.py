@@ -29,7 +29,7 @@ from aftercare.content.model import (
 from aftercare.content.schema import build, read_document
 from aftercare.content.values import EmailAddress, Slug
 from aftercare.errors import InputError, RenderError
-from aftercare.render.calendar import AllDayEvent, build_ics, escape_text, fold
+from aftercare.render.calendar import escape_text
 from aftercare.render.emails import (
     EmailRenderer,
     Recipient,
@@ -662,42 +662,6 @@ def test_migraine_booking_step_names_the_next_cycle_date(renderer: EmailRenderer
     assert "Monday 15 February" in _flat(email.text)
     assert "around <strong>Monday 15 February</strong>" in email.html
     assert "Bring your diary" in Page(email.html).blocks
-
-
-def test_build_ics_escapes_and_folds_without_splitting_characters() -> None:
-    summary = "Check-in; bring notes, and a \\ backslash\nsecond line " + "é" * 60
-    ics = build_ics(
-        AllDayEvent(
-            uid="abc@example.org",
-            day=dt.date(2027, 1, 4),
-            summary=summary,
-            description="Short.",
-            stamp=dt.datetime(2027, 1, 4, 15, 0, tzinfo=dt.UTC),
-            organizer_name="Clinic, Inc.",
-        )
-    )
-    physical = ics.split(b"\r\n")[:-1]
-    assert all(len(line) <= 75 for line in physical)
-    assert all(line.decode("utf-8") for line in physical)  # no UTF-8 sequence was cut
-    assert any(line.startswith(b" ") for line in physical)
-    lines = _unfold(ics)
-    assert _value(lines, "SUMMARY") == (
-        "Check-in\\; bring notes\\, and a \\\\ backslash\\nsecond line " + "é" * 60
-    )
-    assert _value(lines, "PRODID") == "-//Clinic\\, Inc.//Aftercare emails//EN"
-
-
-def test_fold_leaves_short_lines_alone_and_counts_the_leading_space() -> None:
-    assert fold("SUMMARY:short") == "SUMMARY:short"
-    folded = fold("X" * 200).split("\r\n")
-    # 75 + 74 + 51 characters: each continuation line starts with one space.
-    assert [len(line) for line in folded] == [75, 75, 52]
-
-
-def test_naive_stamp_is_refused() -> None:
-    event = AllDayEvent("u@x", dt.date(2027, 1, 1), "s", "d", dt.datetime(2027, 1, 1), "C")
-    with pytest.raises(ValueError, match="aware"):
-        build_ics(event)
 
 
 # ------------------------------------------------------------------ hashes and versions

@@ -1,0 +1,110 @@
+"""The commands of the content, check and render stages: check, build, handout, preview."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from aftercare.cli.table import Settings, arg, command
+from aftercare.content.load import load_project
+from aftercare.errors import InputError, PipelineError
+
+
+@command("check", "validate all content and lint it; exit 1 on errors",
+         arg("--strict", action="store_true", help="warnings fail too"),
+         arg("--scores", action="store_true",
+             help="also print each handout's reading grades and SMOG"))
+def run_check(settings: Settings, args: argparse.Namespace) -> str:
+    from aftercare.check.lint import has_errors, lint, reading_scores
+
+    project = load_project(settings.root)
+    if args.scores:
+        for score in reading_scores(project):
+            print(score)
+    findings = lint(project, today=settings.today(project))
+    for finding in findings:
+        print(finding, file=sys.stderr)
+    errors = sum(f.severity == "error" for f in findings)
+    warnings = len(findings) - errors
+    summary = (
+        f"checked {len(project.handouts)} handouts and {len(project.campaigns)} campaigns: "
+        f"{errors} errors, {warnings} warnings"
+    )
+    if has_errors(findings, strict=args.strict):
+        raise PipelineError(summary + (" (--strict: warnings fail)" if not errors else ""))
+    return summary
+
+
+@command("build", "render every handout and email preview that changed",
+         arg("--out", default="build", help="output folder (default: build)"),
+         arg("--jobs", type=int, metavar="N",
+             help="processes rendering handouts (default: one per core)"),
+         arg("topics", nargs="*", metavar="TOPIC", help="only these handouts"))
+def run_build(settings: Settings, args: argparse.Namespace) -> str:
+    from aftercare.render.build import build
+
+    project = load_project(settings.root, only=tuple(args.topics))
+    return build(project, Path(args.out), tuple(args.topics), jobs=args.jobs).summary()
+
+
+@command("handout", "print-ready handout for one patient",
+         arg("topic", metavar="TOPIC"),
+         arg("--name", required=True, help="the patient's name, printed as typed"),
+         arg("--treated-on", required=True, metavar="YYYY-MM-DD"),
+         arg("--areas", help="areas treated, e.g. 'frown lines, forehead'"),
+         arg("--provider", help="who treated the patient"),
+         arg("--product", help="the product used, e.g. 'BOTOX Cosmetic' (printed only)"),
+         arg("--units", help="the units given (printed only)"),
+         arg("--lot", help="the product's lot number (printed only)"),
+         arg("--aftercare-consent", action="store_true",
+             help="the patient agreed to aftercare emails: list their dates"),
+         arg("--reminder-consent", "--marketing-consent", dest="reminder_consent",
+             action="store_true", help="the patient also agreed to booking reminders"),
+         arg("--out", metavar="FILE", help="where to write the PDF"),
+         arg("--diary", metavar="FILE",
+             help="also write the one-page headache diary here (migraine handouts)"))
+def run_handout(settings: Settings, args: argparse.Namespace) -> str:
+    from aftercare.enrol.rules import check_treatment_date
+    from aftercare.files import write_output
+    from aftercare.render.card import PatientCard
+    from aftercare.render.handouts import HandoutRenderer
+    from aftercare.render.page import checkout_campaign, offers_diary
+
+    project = load_project(settings.root, only=(args.topic,))
+    now = settings.now()
+    treated_on = check_treatment_date(args.treated_on, project.clinic.timezone.zone, now)
+    handout = project.handouts[args.topic]
+    campaign = checkout_campaign(project, handout)
+    if args.diary and (campaign is None or not offers_diary(campaign)):
+        raise InputError("diary", f"expected a migraine checkout handout; {args.topic} "
+                                  "comes without a headache diary")
+    card = PatientCard(
+        args.name, treated_on, args.areas, args.provider, args.product, args.units, args.lot,
+        aftercare_consent=args.aftercare_consent, reminder_consent=args.reminder_consent,
+        planned_at=now,
+    )
+    renderer = HandoutRenderer(project)
+    pdf = renderer.pdf(handout, card)
+    diary = renderer.diary_pdf(card) if args.diary else None
+    out = Path(args.out or f"build/checkout/{args.topic}-{treated_on.isoformat()}.pdf")
+    write_output(out, pdf)
+    summary = f"wrote {out} ({len(pdf) // 1024} KiB)"
+    if diary is not None:
+        write_output(Path(args.diary), diary, "diary")
+        summary += f" and the headache diary {args.diary}"
+    if not args.aftercare_consent:
+        print("note: without --aftercare-consent the handout lists no email dates "
+              "(as for a patient who is not enrolled)", file=sys.stderr)
+    return summary
+
+
+@command("preview", "show one email step for a sample patient",
+         arg("campaign", metavar="CAMPAIGN"),
+         arg("step", metavar="STEP"))
+def run_preview(settings: Settings, args: argparse.Namespace) -> str:
+    from aftercare.render.previews import preview_text
+
+    project = load_project(settings.root)
+    print(preview_text(project, args.campaign, args.step))
+    return f"preview of {args.campaign} {args.step}"
