@@ -330,3 +330,109 @@ def test_resolve_settles_only_unknown_messages(
     capsys.readouterr()
     assert run("resolve", "1", "--sent") == 1
     assert "unknown" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- issue 10: the two bugs
+
+
+ALL_QUIET = "quiet_weekdays: [monday, tuesday, wednesday, thursday, friday, saturday, sunday]"
+
+
+@pytest.fixture
+def all_quiet(tmp_path: Path) -> Path:
+    """The shipped project, with a campaign whose weekdays are all quiet."""
+    project = tmp_path / "clinic"
+    project.mkdir()
+    for name in ("clinic.yaml", "handouts", "campaigns", "templates"):
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, project / name)
+        else:
+            shutil.copy(source, project / name)
+    path = project / "campaigns" / "botox-cosmetic.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert "quiet_weekdays: [sunday]" in text
+    path.write_text(text.replace("quiet_weekdays: [sunday]", ALL_QUIET), encoding="utf-8")
+    return project
+
+
+@pytest.mark.parametrize("argv", [
+    ("check",),
+    ("schedule", "botox-cosmetic", "--treated-on", "2026-11-23"),
+    ("handout", "aftercare-cosmetic", "--name", "Ann", "--treated-on", "2026-11-23"),
+])
+def test_a_campaign_without_an_open_weekday_is_an_error_with_file_and_line(
+    all_quiet: Path, env: Path, capsys: pytest.CaptureFixture[str], argv: tuple[str, ...]
+) -> None:
+    assert pipeline.main(["--project", str(all_quiet), *argv]) == 1
+    out, err = capsys.readouterr()
+    assert err.startswith("campaigns/botox-cosmetic.yaml:9: quiet_weekdays: expected at least "
+                          "one weekday that is not quiet"), err
+    assert "Traceback" not in out + err
+
+
+def test_outbox_json_is_only_json_on_standard_output(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run("enroll", "botox-cosmetic", "--email", "ann@example.com", "--first-name", "Ann",
+               "--treated-on", "2026-11-23", "--aftercare-consent") == 0
+    capsys.readouterr()
+    assert run("outbox", "--json") == 0
+    out, err = capsys.readouterr()
+    rows = json.loads(out)  # the whole of standard output parses
+    assert [row["step_key"] for row in rows] == ["day-0", "week-2", "month-3"]
+    assert {row["state"] for row in rows} == {"scheduled", "cancelled"}
+    assert err == "3 messages\n"
+
+
+def test_schedule_json_is_only_json_on_standard_output(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run("schedule", "botox-cosmetic", "--treated-on", "2026-11-23", "--json") == 0
+    out, err = capsys.readouterr()
+    steps = json.loads(out)
+    assert [s["step"] for s in steps] == ["day-0", "week-2", "month-3"]
+    assert set(steps[0]) == {"step", "kind", "action", "note", "local", "utc"}
+    assert err == "3 steps planned for botox-cosmetic; nothing written\n"
+
+
+def test_outbox_json_pipes_into_a_json_tool(env: Path) -> None:
+    listing = subprocess.run([sys.executable, str(ROOT / "pipeline.py"), "outbox", "--json"],
+                             cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert listing.returncode == 0, listing.stderr
+    tool = subprocess.run([sys.executable, "-m", "json.tool"], input=listing.stdout,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert tool.returncode == 0 and tool.stdout.strip() == "[]"
+    assert listing.stderr == "0 messages\n"
+
+
+# ---------------------------------------------------------------- fields shown as options
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (("enroll", "botox-cosmetic", "--email", "nope", "--first-name", "", "--treated-on",
+      "2026-13-01", "--tz", "Mars/Olympus"),
+     ["command line: --aftercare-consent: required: enrol a patient only once",
+      "command line: --email: expected an email address",
+      "command line: --first-name: expected a first name; got nothing",
+      "command line: --treated-on: expected a real calendar date",
+      "command line: --tz: expected an IANA time zone"]),
+    (("handout", "aftercare-cosmetic", "--name", "A" * 81, "--treated-on", "2026-11-23"),
+     ["error: --name: expected at most 80 characters; got 81"]),
+    (("handout", "aftercare-cosmetic", "--name", "Ann", "--treated-on", "2026-11-24"),
+     ["error: --treated-on: expected today (2026-11-23 at the clinic) or earlier"]),
+    (("schedule", "botox-nope", "--treated-on", "2026-11-23"),
+     ["error: CAMPAIGN: expected one of botox-cosmetic, botox-migraine; got 'botox-nope'"]),
+    (("schedule", "botox-cosmetic", "--treated-on", "2026-11-23", "--tz", "Nowhere"),
+     ["error: --tz: expected an IANA time zone"]),
+    (("unsubscribe", "not-an-address"), ["error: EMAIL: expected an email address"]),
+    (("build", "--jobs", "0", "aftercare-cosmetic"), ["error: --jobs: expected 1 or more"]),
+])
+def test_problems_name_the_commands_own_options(
+    env: Path, capsys: pytest.CaptureFixture[str], argv: tuple[str, ...], expected: list[str]
+) -> None:
+    assert run(*argv) == 1
+    lines = capsys.readouterr().err.splitlines()
+    for line, start in zip(lines, expected, strict=False):
+        assert line.startswith(start), (line, start)
+    assert len(lines) >= len(expected)

@@ -185,6 +185,13 @@ CASES = [
         id="bool",
     ),
     pytest.param(
+        "campaigns/care.yaml", "quiet_weekdays: [sunday]",
+        "quiet_weekdays: [monday, tuesday, wednesday, thursday, friday, saturday, sunday]",
+        "campaigns/care.yaml:6: quiet_weekdays: expected at least one weekday that is not quiet "
+        "(later emails and the next treatment date move to one); got all seven",
+        id="all-weekdays-quiet",
+    ),
+    pytest.param(
         "campaigns/care.yaml", "title: Care\n", "title: Care\ntitle: Again\n",
         "campaigns/care.yaml:2: title: this key appears twice; keep one",
         id="duplicate-key",
