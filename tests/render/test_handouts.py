@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import io
-import os
 import re
 import shutil
 import subprocess
@@ -672,33 +671,6 @@ def test_build_stops_at_a_logo_linked_outside_and_writes_nothing(
         build_outputs(dataclasses.replace(project, root=copy), out, tuple(sorted(project.handouts)),
               jobs=1)
     assert not out.exists()
-
-
-def test_writing_an_output_replaces_whole_files(tmp_path: Path) -> None:
-    target = tmp_path / "handout.pdf"
-    write_output(target, b"%PDF-first")
-    write_output(target, b"%PDF-second")
-    assert target.read_bytes() == b"%PDF-second"
-    assert [p.name for p in tmp_path.iterdir()] == ["handout.pdf"]
-
-
-def test_writing_an_output_leaves_no_partial_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    target = tmp_path / "handout.pdf"
-    target.write_bytes(b"%PDF-old")
-    new = tmp_path / "new.pdf"
-
-    def failing_fsync(descriptor: int) -> None:
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(os, "fsync", failing_fsync)
-    for path in (target, new):
-        with pytest.raises(InputError) as caught:
-            write_output(path, b"%PDF-new " * 1000)
-        assert str(caught.value) == f"out: cannot write {path}: No space left on device"
-    assert target.read_bytes() == b"%PDF-old"
-    assert [p.name for p in tmp_path.iterdir()] == ["handout.pdf"]
 
 
 def test_importing_the_module_does_not_import_weasyprint() -> None:
