@@ -455,7 +455,7 @@ def test_every_shipped_email_has_the_warning_block_with_driving_and_allergy_sign
     for sign in without_allergy(handout.call_clinic_if + handout.emergency_if):
         assert sign in blocks and _flat(f"- {sign}") in text
     intro = (
-        "Call us on (617) 555-0142 if you have any of these. "
+        "Call us at (617) 555-0142 if you have any of these. "
         "After hours, call (617) 555-0199."
     )
     assert intro in blocks and intro in text

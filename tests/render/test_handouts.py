@@ -190,7 +190,7 @@ def test_every_page_has_header_footer_and_page_x_of_y(
         pages = _pages(data)
         for number, text in enumerate(pages, start=1):
             assert clinic.name in text
-            assert f"Questions? Call {clinic.name} on {clinic.phone}" in text
+            assert f"Questions? Call {clinic.name} at {clinic.phone}" in text
             assert f"Handout {topic}, version {handout.version}" in text
             assert f"Page {number} of {len(pages)}" in text
 
