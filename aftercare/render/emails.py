@@ -25,7 +25,6 @@ from aftercare.render.calendar import AllDayEvent, build_ics
 from aftercare.render.plaintext import nbsp, remembering_wrap, tidy, wrap
 from aftercare.render.tokens import sign
 
-_ALLERGY_WORDS = ("allerg", "hives", "welts", "wheez", "asthma")
 # Zero-width joiners shape some scripts' names correctly; every other control or format
 # character (bidi overrides, NUL, line breaks) could disguise or break the greeting.
 _KEEP_FORMAT_CHARS = {"\u200c", "\u200d"}
@@ -167,8 +166,7 @@ class EmailRenderer:
             return Markup(""), ""
         handout = self._handout(campaign)
         return self._blocks("warning_signs", self._project.clinic,
-                            without_allergy(handout.emergency_if),
-                            without_allergy(handout.call_clinic_if))
+                            handout.emergency_if, handout.call_clinic_if)
 
     def _blocks(self, macro: str, *args: object) -> tuple[Markup, str]:
         """A macro of _macros.html and _macros.txt called once (empty where a project's
@@ -227,12 +225,6 @@ class EmailRenderer:
             organizer_name=clinic.name,
         )
         return build_ics(event), "next-visit.ics" if is_last else "check-in.ics"
-
-
-def without_allergy(signs: tuple[str, ...]) -> tuple[str, ...]:
-    """A handout's warning signs less its allergy items: every email's warning block names the
-    allergy signs itself, split by urgency, so they are never said twice or at one urgency."""
-    return tuple(s for s in signs if not any(word in s.lower() for word in _ALLERGY_WORDS))
 
 
 def phone_link(number: str) -> Markup:

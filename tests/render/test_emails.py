@@ -34,7 +34,6 @@ from aftercare.render.emails import (
     EmailRenderer,
     Recipient,
     RenderedEmail,
-    without_allergy,
     wrap,
 )
 from aftercare.render.previews import PREVIEW_KEY, preview_recipient, preview_step, preview_text
@@ -313,8 +312,8 @@ def test_real_content_renders_and_quotes_the_real_handouts() -> None:
                     assert _flat(line) in _flat(email.text)
                     assert _flat(line) in Page(email.html).blocks
             if step.warning_signs:
-                signs = without_allergy(handout.call_clinic_if + handout.emergency_if)
-                for sign in (*signs, DRIVING, *ALLERGY):
+                signs = handout.call_clinic_if + handout.emergency_if
+                for sign in (*signs, DRIVING):
                     assert sign in Page(email.html).blocks
 
 
@@ -436,11 +435,10 @@ def test_text_keeps_numbered_steps_and_callouts(renderer: EmailRenderer) -> None
 
 
 DRIVING = "Do not drive if you feel weak, dizzy or have vision problems."
-ALLERGY = (
-    "Signs of a bad allergy: wheezing, asthma symptoms, a swollen face or throat, or feeling "
-    "dizzy or faint",
-    "Signs of a mild allergy: itching, a rash, or red itchy welts (raised bumps) on your skin",
-)
+# The allergy signs by urgency, as the shipped handouts list them (clinical facts, section 11).
+ALLERGY_EMERGENCY = ("Wheezing or asthma symptoms", "Swelling of your face or throat",
+                     "Feeling dizzy or faint")
+ALLERGY_CALL = "Itching, a rash, or red itchy welts on your skin"
 
 
 @pytest.mark.parametrize(("campaign_id", "step_key"), STEPS)
@@ -452,8 +450,11 @@ def test_every_shipped_email_has_the_warning_block_with_driving_and_allergy_sign
     assert campaign.step(step_key).warning_signs
     email = _render(renderer, campaign_id, step_key)
     blocks, text = Page(email.html).blocks, _flat(email.text)
-    for sign in without_allergy(handout.call_clinic_if + handout.emergency_if):
+    for sign in handout.call_clinic_if + handout.emergency_if:
         assert sign in blocks and _flat(f"- {sign}") in text
+        # Each sign once: the email adds no list of its own beside the handout's.
+        assert blocks.count(sign) == 1
+        assert text.count(_flat(f"- {sign}")) == 1
     intro = (
         "Call us at (617) 555-0142 if you have any of these. "
         "After hours, call (617) 555-0199."
@@ -467,13 +468,33 @@ def test_every_shipped_email_has_the_warning_block_with_driving_and_allergy_sign
     # call-the-clinic box; the driving rule in the emergency box.
     html = email.html
     emergency_box = html[html.index("Get emergency care now"):html.index("Call the clinic</h3>")]
-    call_box = html[html.index("Call the clinic</h3>"):]
-    assert ALLERGY[0] in emergency_box and DRIVING in emergency_box
-    assert ALLERGY[1] in call_box and ALLERGY[1] not in emergency_box
-    for line in (DRIVING, *ALLERGY):
-        assert _flat(line) in text
-    assert text.index(ALLERGY[0]) < text.index(DRIVING) < text.index("CALL THE CLINIC")
+    assert DRIVING in emergency_box
+    assert _flat(DRIVING) in text
+    assert text.index(_flat(DRIVING)) < text.index("CALL THE CLINIC")
     assert "emergency department" not in html.lower() + text.lower()
+
+
+@pytest.mark.parametrize("campaign_id", ["botox-cosmetic", "botox-migraine"])
+def test_shipped_emails_give_the_allergy_signs_by_urgency_once_each(campaign_id: str) -> None:
+    # The shipped handouts' own lists, as the one-sheet handout prints them: the bad signs in
+    # the emergency box, the mild ones in the call-the-clinic box, and nothing said twice.
+    project = load_project(ROOT)
+    campaign = project.campaigns[campaign_id]
+    real = EmailRenderer(project, KEY)
+    for step in campaign.steps:
+        email = real.render(campaign, step, _recipient())
+        html = email.html
+        start, middle = html.index("Get emergency care now"), html.index("Call the clinic</h3>")
+        emergency_box = html[start:middle]
+        call_box = html[middle:]
+        text_emergency, text_call = email.text.split("CALL THE CLINIC")
+        for sign in ALLERGY_EMERGENCY:
+            assert sign in emergency_box and sign not in call_box
+            assert sign in text_emergency and sign not in text_call
+        assert ALLERGY_CALL in call_box and ALLERGY_CALL not in emergency_box
+        assert _flat(ALLERGY_CALL) in _flat(text_call)
+        for sign in (*ALLERGY_EMERGENCY, ALLERGY_CALL):
+            assert Page(html).blocks.count(sign) == 1
 
 
 def test_a_step_without_warning_signs_shows_none(renderer: EmailRenderer) -> None:
@@ -481,14 +502,8 @@ def test_a_step_without_warning_signs_shows_none(renderer: EmailRenderer) -> Non
     step = dataclasses.replace(campaign.step("month-3"), warning_signs=False)
     handout = PROJECT.handouts[campaign.handout]
     email = renderer.render(campaign, step, _recipient())
-    for sign in (*handout.call_clinic_if, *handout.emergency_if, DRIVING, *ALLERGY):
+    for sign in (*handout.call_clinic_if, *handout.emergency_if, DRIVING):
         assert sign not in email.html and _flat(sign) not in _flat(email.text)
-
-
-def test_the_handouts_allergy_items_are_left_to_the_emails_own_lines() -> None:
-    signs = ("Trouble swallowing", "Signs of an allergic reaction, such as hives",
-             "Wheezing or asthma symptoms", "Red itchy welts", "Dry eyes")
-    assert without_allergy(signs) == ("Trouble swallowing", "Dry eyes")
 
 
 @pytest.mark.parametrize(("campaign_id", "step_key"), STEPS)
