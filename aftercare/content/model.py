@@ -21,6 +21,10 @@ from aftercare.content.values import (
 
 Indication = Literal["cosmetic", "migraine", "general"]
 TREATMENT_INDICATIONS: tuple[Indication, ...] = ("cosmetic", "migraine")
+# What an aftercare email carries: "full", the step's content itself; "minimal", a neutral
+# note with a personal link to the same content on the clinic's own care page.
+ContentMode = Literal["full", "minimal"]
+MINIMAL_TEMPLATE = "minimal"  # templates/email/minimal.html and .txt: every minimal email
 
 # ---------------------------------------------------------------- clinic.yaml
 
@@ -40,6 +44,9 @@ class EmailSettings:
     public_base_url: Url               # where `pipeline serve` is reachable: unsubscribe links
     closed_on: tuple[dt.date, ...] = ()
     privacy_words: tuple[str, ...] = ()
+    content: ContentMode = "full"      # each campaign may say otherwise
+    care_link_days: int = 120          # how long the link of a minimal email opens its care page
+    care_handout: bool = False         # the care page also links the patient's one-sheet handout
 
 
 @dataclass(frozen=True)
@@ -188,6 +195,7 @@ class Campaign:
     next_treatment_label: str
     steps: tuple[Step, ...]
     quiet_weekdays: tuple[Weekday, ...] = ()
+    content: ContentMode | None = None  # None: the clinic's email.content
     id: str = field(default="", metadata={"yaml": False})
 
     def step(self, key: str) -> Step | None:
@@ -212,6 +220,10 @@ class Project:
 
     def line_of(self, file: str, path: str) -> int | None:
         return self.lines.get(file, {}).get(path)
+
+    def content_of(self, campaign: Campaign) -> ContentMode:
+        """What the campaign's emails carry: its own content setting, else the clinic's."""
+        return campaign.content or self.clinic.email.content
 
     def campaign_for(self, indication: str) -> Campaign | None:
         return next((c for c in self.campaigns.values() if c.indication == indication), None)
