@@ -40,6 +40,7 @@ def run_outbox(settings: Settings, args: argparse.Namespace) -> str:
             print(f"{r.message_id:>6} {r.state:<9} {r.due_at:%Y-%m-%d %H:%M} UTC  "
                   f"{r.campaign}/{r.step_key:<8} {r.email}  attempts={r.attempts}{held}"
                   + (f"  delivery={r.delivery}" if r.delivery else "")
+                  + (f"  viewed={r.viewed_at:%Y-%m-%d %H:%M} UTC" if r.viewed_at else "")
                   + (f"  {r.last_error}" if r.last_error else ""))
     return f"{len(rows)} messages"
 

@@ -18,13 +18,16 @@ if TYPE_CHECKING:
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-@command("serve", "serve the staff page, the SendGrid webhook and the unsubscribe page",
+@command("serve", "serve the staff page, the SendGrid webhook and the patients' pages",
          arg("--host", default="127.0.0.1",
              help="address to listen on (default: 127.0.0.1, this machine only)"),
          arg("--port", type=int, default=8000, help="port (default: 8000)"),
          arg("--secure-cookies", action="store_true",
              help="mark the session cookie Secure (behind an HTTPS proxy on this machine;"
-                  " always on when --host is another address)"))
+                  " always on when --host is another address)"),
+         arg("--trusted-proxy", metavar="ADDRESS",
+             help="the address of the HTTPS proxy in front: each client's own address (which"
+                  " the care page's rate limit counts by) is read from its X-Forwarded-For"))
 def run_serve(settings: Settings, args: argparse.Namespace) -> str:
     from waitress import create_server  # type: ignore[import-untyped]
 
@@ -33,7 +36,11 @@ def run_serve(settings: Settings, args: argparse.Namespace) -> str:
     secure = args.secure_cookies or args.host not in _LOOPBACK
     app = web_app(settings, secure_cookies=secure)
     try:
-        server = create_server(app, host=args.host, port=args.port, threads=4, ident="")
+        # Behind a proxy every request comes from the proxy; it says who the client is.
+        proxy = ({"trusted_proxy": args.trusted_proxy, "trusted_proxy_count": 1,
+                  "trusted_proxy_headers": "x-forwarded-for"} if args.trusted_proxy else {})
+        server = create_server(app, host=args.host, port=args.port, threads=4, ident="",
+                               **proxy)
     except OSError as exc:
         raise InputError("port", f"cannot listen on {args.host}:{args.port}: "
                                  f"{exc.strerror or exc}") from None

@@ -120,6 +120,13 @@ MIGRATIONS: tuple[str, ...] = (
         disabled INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1))
     );
     """,
+    # 4: the care page: when the patient first opened the link of a minimal email (its trail
+    # entry is 'viewed'); the message's state and delivery status are not touched by it.
+    """
+    ALTER TABLE messages ADD COLUMN viewed_at TEXT;
+
+    CREATE INDEX messages_by_viewed ON messages (viewed_at);
+    """,
 )
 
 

@@ -74,6 +74,12 @@ class MessageView:
     send_at: dt.datetime | None = None
     provider_batch: str | None = None
     delivery: DeliveryEvent | None = None  # the latest delivery event reported
+    viewed_at: dt.datetime | None = None  # when the patient first opened its care page
+    # The enrolment's zone, reminder consent and time: what its care page and handout need.
+    timezone: ZoneName | None = None
+    marketing_consent: bool = False
+    enrolled_at: dt.datetime | None = None
+
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,8 @@ _READERS: Final[Mapping[str, Callable[[Any], object]]] = {
     "sent_at": instant,
     "send_at": instant,
     "locked_until": instant,
+    "viewed_at": instant,
+    "enrolled_at": instant,
     "at": instant,
     "marketing_consent": bool,
     "disabled": bool,

@@ -193,6 +193,10 @@ class Outbox:
         """A person settles an 'unknown' message: sent, or queued again."""
         self._handover.resolve_unknown(message_id, as_sent, now, actor)
 
+    def record_view(self, message_id: int, now: dt.datetime, actor: str) -> bool:
+        """The patient opened the message's care page; True the first time (then recorded)."""
+        return self._handover.record_view(message_id, now, actor)
+
     # ---------------------------------------------------------------- reading (see Reads)
 
     def messages(self, status: str | None = None, email: str | None = None) -> list[MessageView]:
@@ -210,3 +214,8 @@ class Outbox:
 
     def count_by_state(self) -> dict[State, int]:
         return self._reads.count_by_state()
+
+    def viewed_since(self, since: dt.datetime) -> list[MessageView]:
+        """Messages whose care page was first opened since ``since``, latest first."""
+        return self._reads.viewed_since(stamp(since, "since"))
+

@@ -70,6 +70,7 @@ class Trail(StrEnum):
     SUPPRESSED = "suppressed"
     REPORTED = "reported"  # a delivery event from the provider
     WITHDRAWAL_FAILED = "withdrawal-failed"
+    VIEWED = "viewed"  # the patient first opened the message's care page (time only)
     # What staff do, written with the staff member as actor.
     STAFF_ADDED = "staff-added"
     STAFF_LOGIN = "staff-login"

@@ -36,6 +36,7 @@ def create_app(
     """
     from aftercare.dates import format_day
     from aftercare.render.handouts import HandoutRenderer
+    from aftercare.web.care import care
     from aftercare.web.patients import patients
     from aftercare.web.public import public
     from aftercare.web.security import configure
@@ -56,6 +57,7 @@ def create_app(
     )
     configure(app, config.secret_key, config.secure_cookies, config.session_lifetime)
     app.register_blueprint(public)
+    app.register_blueprint(care)
     app.register_blueprint(staff)
     app.register_blueprint(patients)
     app.teardown_appcontext(close_handles)

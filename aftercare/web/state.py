@@ -13,8 +13,10 @@ from flask import current_app, g
 
 from aftercare.content.model import Campaign, Project
 from aftercare.outbox.store import Outbox
+from aftercare.render.emails import EmailRenderer
 from aftercare.web.auth import StaffAccounts
 from aftercare.web.cache import ScratchCache
+from aftercare.web.client_limit import ClientLimit
 
 if TYPE_CHECKING:
     from aftercare.delivery import Backend
@@ -32,6 +34,9 @@ class WebConfig:
     secure_cookies: bool = False
     webhook_public_key: str | None = None
     session_lifetime: dt.timedelta = dt.timedelta(hours=8)  # a working day; then log in again
+    # Care page requests one client address may make in a minute: a patient reading, saving
+    # the reminder and the handout makes a few; guessing links or flooding the PDF gets no far.
+    care_requests_per_minute: int = 30
 
 
 @dataclass
@@ -49,9 +54,14 @@ class AppState:
     # WeasyPrint promises nothing about threads; waitress serves with several.
     render_lock: threading.Lock = field(default_factory=threading.Lock)
     scratch: ScratchCache = field(init=False)
+    emails: EmailRenderer = field(init=False)  # the care pages' content, as the emails have it
+    care_limit: ClientLimit = field(init=False)
 
     def __post_init__(self) -> None:
         self.scratch = ScratchCache(dt.timedelta(minutes=15), self.now)
+        self.emails = EmailRenderer(self.project, self.config.secret_key)
+        self.care_limit = ClientLimit(self.config.care_requests_per_minute,
+                                      dt.timedelta(minutes=1), self.now)
 
     def today(self) -> dt.date:
         """Today in the clinic's time zone."""

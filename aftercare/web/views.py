@@ -36,6 +36,7 @@ class MessageRow:
     state: str
     state_label: str
     note: str | None
+    viewed: str | None = None  # when the patient first opened its care page (clinic time)
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ class OutboxRow:
     when: str
     state_label: str
     note: str | None
+    viewed: str | None = None  # when the patient first opened its care page (clinic time)
 
 
 def patient_rows(
@@ -124,6 +126,7 @@ def outbox_rows(
             when=moment_words(local(m.due_at)),
             state_label=STATE_LABELS[m.state],
             note=m.last_error,
+            viewed=_viewed(m, local),
         )
         for m in messages
     ]
@@ -137,7 +140,12 @@ def _message_row(project: Project, message: MessageView, local: Localise) -> Mes
         state=message.state,
         state_label=STATE_LABELS[message.state],
         note=message.last_error,
+        viewed=_viewed(message, local),
     )
+
+
+def _viewed(message: MessageView, local: Localise) -> str | None:
+    return None if message.viewed_at is None else moment_words(local(message.viewed_at))
 
 
 def _treatment(project: Project, campaign_id: str) -> str:
