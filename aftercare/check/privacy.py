@@ -67,6 +67,15 @@ def check_minimal_emails(project: Project) -> Iterator[Finding]:
     quotes = handout_quotes(project)
     renderer = EmailRenderer(project, PREVIEW_KEY)
     recipient = preview_recipient(project)
+    # What clinic.yaml says is in every minimal email: reported once, where it is written.
+    in_clinic: set[str] = set()
+    for key, text in clinic_values(project):
+        named = _named(pattern, text)
+        in_clinic.update(word.casefold() for word in named)
+        if named:
+            yield Finding("error", Problem(
+                "clinic.yaml", project.line_of("clinic.yaml", key), key,
+                f"names {_quoted_list(named)}, which every minimal email shows; {_WHY}"))
     for campaign in minimal:
         file = f"campaigns/{campaign.id}.yaml"
         for index, step in enumerate(campaign.steps):
@@ -76,7 +85,7 @@ def check_minimal_emails(project: Project) -> Iterator[Finding]:
                 continue  # check_email_wording reports a step that cannot be rendered
             # A word is reported where it first shows (the preview text, not again in the
             # HTML that carries it, nor in each backend's copy).
-            seen: set[str] = set()
+            seen = set(in_clinic)
             for part, key, text in email_parts(project, campaign, step, rendered):
                 path = f"steps[{index}]{key}"
                 line = project.line_of(file, path) or project.line_of(file, f"steps[{index}]")
@@ -92,6 +101,19 @@ def check_minimal_emails(project: Project) -> Iterator[Finding]:
                         file, line, path, f"the minimal email quotes a handout in {part}: "
                         f"{_quoted_list(quoted)}; the care page shows handouts, the email "
                         "only links to it"))
+
+
+def clinic_values(project: Project) -> Iterator[tuple[str, str]]:
+    """(key path, value) of what clinic.yaml puts in every email or its hand-over."""
+    clinic, sender = project.clinic, project.clinic.email
+    yield "name", clinic.name
+    yield from ((f"address[{i}]", line) for i, line in enumerate(clinic.address))
+    yield "hours", clinic.hours
+    yield "website", clinic.website
+    yield "email.from_name", sender.from_name
+    yield "email.from_address", sender.from_address
+    yield "email.reply_to", sender.reply_to
+    yield "email.public_base_url", sender.public_base_url
 
 
 def email_parts(

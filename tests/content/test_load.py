@@ -196,6 +196,45 @@ CASES = [
         "campaigns/care.yaml:2: title: this key appears twice; keep one",
         id="duplicate-key",
     ),
+    pytest.param(
+        "clinic.yaml", "  public_base_url: https://care.clinic.example\n",
+        "  public_base_url: https://care.clinic.example\n  content: brief\n",
+        "clinic.yaml:25: email.content: expected one of full, minimal; got 'brief'",
+        id="content-mode",
+    ),
+    pytest.param(
+        "campaigns/care.yaml", "quiet_weekdays: [sunday]\n",
+        "quiet_weekdays: [sunday]\ncontent: secret\n",
+        "campaigns/care.yaml:7: content: expected one of full, minimal; got 'secret'",
+        id="campaign-content-mode",
+    ),
+    pytest.param(
+        "clinic.yaml", "  public_base_url: https://care.clinic.example\n",
+        "  public_base_url: https://care.clinic.example\n  care_link_days: 0\n",
+        "clinic.yaml:25: email.care_link_days: expected 1 to 730 (days a care page link "
+        "opens); got 0",
+        id="care-link-days",
+    ),
+    pytest.param(
+        "clinic.yaml", "  public_base_url: https://care.clinic.example\n",
+        "  public_base_url: https://care.clinic.example\n  care_handout: sometimes\n",
+        "clinic.yaml:25: email.care_handout: expected true or false; got 'sometimes'",
+        id="care-handout",
+    ),
+    pytest.param(
+        "campaigns/care.yaml", "quiet_weekdays: [sunday]\n",
+        "quiet_weekdays: [sunday]\ncontent: minimal\n",
+        "campaigns/care.yaml:7: content: expected templates/email/minimal.html to exist for "
+        "minimal emails; it does not",
+        id="minimal-template-missing",
+    ),
+    pytest.param(
+        "clinic.yaml", "  public_base_url: https://care.clinic.example\n",
+        "  public_base_url: https://care.clinic.example\n  content: minimal\n",
+        "campaigns/care.yaml: content: expected templates/email/minimal.txt to exist for "
+        "minimal emails (from the clinic's email.content); it does not",
+        id="clinic-minimal-template-missing",
+    ),
 ]
 
 
