@@ -62,11 +62,11 @@ def _parts(email: RenderedEmail) -> Iterator[tuple[str, str]]:
 
 class Blocks(HTMLParser):
     """The blocks (headings, paragraphs, list items), links and boxes of an HTML document or of
-    one region of it: with ``region`` the cell of that class and what is inside it."""
+    one region of it: with ``region`` (tag, class) the first such element and what is inside."""
 
     BLOCKS = ("h1", "h2", "h3", "p", "li")
 
-    def __init__(self, source: str, region: str | None = None) -> None:
+    def __init__(self, source: str, region: tuple[str, str] | None = None) -> None:
         super().__init__(convert_charrefs=True)
         self.items: list[tuple[str, str, str]] = []  # (tag, class, text)
         self.links: list[tuple[str, str]] = []
@@ -83,10 +83,11 @@ class Blocks(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         found = dict(attrs)
         self.attrs += [v for k, v in attrs if v and k not in ("class", "style")]
-        if tag == "td" and self._depth:
-            self._depth += 1
-        elif tag == "td" and found.get("class") == self._region:
-            self._depth = 1
+        if self._region and tag == self._region[0]:
+            if self._depth:
+                self._depth += 1
+            elif found.get("class") == self._region[1]:
+                self._depth = 1
         if not self._depth:
             return
         if tag in self.BLOCKS:
@@ -97,8 +98,10 @@ class Blocks(HTMLParser):
             self.boxes.append(found.get("class") or "")
 
     def handle_endtag(self, tag: str) -> None:
-        if tag == "td" and self._region and self._depth:
+        if self._region and tag == self._region[0] and self._depth:
             self._depth -= 1
+            if not self._depth:
+                self._region = ("", "")  # only the first such element
         if tag in self.BLOCKS and self._open and self._open[-1][0] == tag:
             name, css, text = self._open.pop()
             self.items.append((name, css, " ".join("".join(text).split())))
@@ -241,7 +244,7 @@ def test_the_care_page_shows_exactly_what_the_full_email_shows(
     recipient = _recipient(step, campaign)
     full = renderer.render(campaign, step, recipient, "full")
     page = renderer.care_page(campaign, step, recipient)
-    email = Blocks(full.html, region="content")
+    email = Blocks(full.html, region=("td", "content"))
     shown = [item for item in email.items
              if item[1] != "signoff" and item[2] != "Hello Zephyrine,"]
     care = Blocks(str(page.body))
