@@ -13,7 +13,7 @@ from typing import Final
 from flask import Blueprint, Response, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from aftercare.content.model import Campaign, Step
+from aftercare.content.model import Campaign
 from aftercare.errors import InputError
 from aftercare.outbox.records import MessageView
 from aftercare.render.card import PatientCard
@@ -30,11 +30,10 @@ EXPIRED: Final = 410
 
 @dataclass(frozen=True)
 class _Opened:
-    """A care page link that opens: its message, step and the step's content."""
+    """A care page link that opens: its message, campaign and the step's content."""
 
     message: MessageView
     campaign: Campaign
-    step: Step
     page: CarePage
 
 
@@ -129,7 +128,7 @@ def _open(token: str) -> _Opened | BaseResponse:
     if app.now().astimezone(zone).date() > expires_on:
         return _page("care_expired.html", EXPIRED, lang=_language(message),
                      days=app.project.clinic.email.care_link_days)
-    return _Opened(message, campaign, step, app.emails.care_page(campaign, step, recipient))
+    return _Opened(message, campaign, app.emails.care_page(campaign, step, recipient))
 
 
 def _care_page(token: str, opened: _Opened, *, handout_failed: bool = False) -> BaseResponse:
