@@ -125,10 +125,10 @@ class EmailRenderer:
         mode = content or self._project.content_of(campaign)
         compiled = self._compile(campaign, step, mode)
         context = self._context(campaign, step, recipient, compiled)
-        base = self._project.clinic.email.public_base_url.rstrip("/")
         care_url = None
         if mode == "minimal":
             token = sign_care(recipient.public_id, sent_moment(recipient), self._key)
+            base = self._project.clinic.email.public_base_url.rstrip("/")
             care_url = f"{base}{CARE_PATH}{token}"
             expires = care_link_expiry(self._project.clinic, recipient)
             context.update(care_url=care_url, care_until=format_day(expires, "full"))
