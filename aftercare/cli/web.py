@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from aftercare.cli.table import Settings, arg, backend_for, command, open_outbox, os_user
 from aftercare.content.load import load_project
-from aftercare.errors import InputError
+from aftercare.errors import InputError, PipelineError
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -62,11 +62,31 @@ def web_app(settings: Settings, *, secure_cookies: bool = False) -> Flask:
         db=settings.db,
         secret_key=load_secret_key(settings.env, settings.secret_key_file),
         secure_cookies=secure_cookies,
-        webhook_public_key=(project.clinic.delivery.webhook_public_key
-                            or settings.env.get("SENDGRID_WEBHOOK_PUBLIC_KEY") or None),
+        webhook_public_key=_webhook_key(project.clinic.delivery.webhook_public_key,
+                                        settings.env.get("SENDGRID_WEBHOOK_PUBLIC_KEY")),
     )
     return create_app(project, config, now=settings.now,
                       backend=lambda: backend_for(settings, project))
+
+
+def _webhook_key(in_clinic: str | None, in_env: str | None) -> str | None:
+    """The webhook's verification key, checked now: a key that does not parse would otherwise
+    refuse every post SendGrid makes, unnoticed until someone reads the log."""
+    from aftercare.delivery.sendgrid_events import load_public_key
+
+    key, source = ((in_clinic, "clinic.yaml: delivery.webhook_public_key") if in_clinic
+                   else (in_env, "SENDGRID_WEBHOOK_PUBLIC_KEY"))
+    if not key:
+        return None
+    try:
+        load_public_key(key)
+    except ValueError as exc:
+        raise PipelineError(
+            f"{source}: the SendGrid webhook verification key does not parse ({exc}); copy it "
+            "again from SendGrid (Settings, Mail Settings, Event Webhook: the verification "
+            "key), or remove it (the webhook then answers 403); the staff page was not started"
+        ) from None
+    return key
 
 
 @command("staff", "add a staff account for the staff page",
