@@ -9,7 +9,7 @@ operation is its own short transaction; none is held across a network call.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -81,6 +81,14 @@ class Outbox:
         enrolment changes nothing (a file without the consent column must not withdraw it)."""
         fields = [f"items[{i}].email" for i in range(len(items))]
         return self._enrolments.enroll_all(items, now, fields)
+
+    def enroll_each(
+        self, items: Iterable[tuple[Enrollment, Plan, str]], now: dt.datetime
+    ) -> tuple[int, int]:
+        """Enrol every item in one transaction, all or none, as they come (a large import):
+        (how many were created, how many already existed). Each item's ``str`` names its
+        address in errors, like "patients.csv:14: email"."""
+        return self._enrolments.enroll_each(items, now)
 
     def reschedule(
         self, email: str, campaign: str, treated_on: dt.date,
