@@ -13,6 +13,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
 
+from aftercare.errors import StorageError
+
 Row = dict[str, Any]
 
 
@@ -61,13 +63,24 @@ class Engine(Protocol):
         """A condition: ``column`` equals ``other`` (the next parameter), ignoring case."""
         ...
 
+    def storage_problem(self, error: BaseException) -> str | None:
+        """Why the database could not do its job, when ``error`` says so: "locked",
+        "read-only", "full" or "unavailable"; None for any other error (a bug, a constraint)."""
+        ...
+
 
 class Database:
     """A connection and its engine; every outbox statement runs through here."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._connection = engine.connect()
+        try:
+            self._connection = engine.connect()
+        except Exception as exc:
+            problem = self._storage_error(exc)
+            if problem is None:
+                raise
+            raise problem from exc
 
     def close(self) -> None:
         self._connection.close()
@@ -80,17 +93,32 @@ class Database:
         of failing when a read would need upgrading to a write.
         """
         connection = self._connection
-        self.engine.begin_write(connection)
+        try:
+            self.engine.begin_write(connection)
+        except Exception as exc:
+            problem = self._storage_error(exc)
+            if problem is None:
+                raise
+            raise problem from exc
         try:
             yield self
             connection.execute("COMMIT")
-        except BaseException:
+        except BaseException as exc:
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
-            raise
+            problem = self._storage_error(exc) if isinstance(exc, Exception) else None
+            if problem is None:
+                raise
+            raise problem from exc
 
     def execute(self, sql: str, parameters: Sequence[object] = ()) -> Cursor:
-        cursor: Cursor = self._connection.execute(self.engine.sql(sql), tuple(parameters))
+        try:
+            cursor: Cursor = self._connection.execute(self.engine.sql(sql), tuple(parameters))
+        except Exception as exc:
+            problem = self._storage_error(exc)
+            if problem is None:
+                raise
+            raise problem from exc
         return cursor
 
     def one(self, sql: str, parameters: Sequence[object] = ()) -> Row | None:
@@ -101,7 +129,20 @@ class Database:
         return [_as_dict(row) for row in self.execute(sql, parameters).fetchall()]
 
     def insert(self, sql: str, parameters: Sequence[object]) -> int:
-        return self.engine.insert(self._connection, self.engine.sql(sql), tuple(parameters))
+        try:
+            return self.engine.insert(self._connection, self.engine.sql(sql), tuple(parameters))
+        except Exception as exc:
+            problem = self._storage_error(exc)
+            if problem is None:
+                raise
+            raise problem from exc
+
+    def _storage_error(self, error: Exception) -> StorageError | None:
+        """``error`` as a StorageError when the engine says it is about storage."""
+        if isinstance(error, StorageError):
+            return None  # already said
+        reason = self.engine.storage_problem(error)
+        return None if reason is None else StorageError(reason, str(error))
 
     def equal_ignoring_case(self, column: str, other: str = "?") -> str:
         """A condition: the addresses in ``column`` and ``other`` are the same, ignoring case."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sqlite3
 import time
@@ -15,6 +16,15 @@ from aftercare.outbox.database import Connection
 from aftercare.outbox.migrations import migrate
 
 BUSY_TIMEOUT_MS: Final = 5000
+# SQLite's result codes (the extended ones start like their primary code), in staff's words.
+_SQLITE_REASONS: Final = (
+    ("SQLITE_BUSY", "locked"), ("SQLITE_LOCKED", "locked"), ("SQLITE_READONLY", "read-only"),
+    ("SQLITE_FULL", "full"), ("SQLITE_IOERR", "unavailable"), ("SQLITE_CANTOPEN", "unavailable"),
+    ("SQLITE_PERM", "read-only"), ("SQLITE_NOTADB", "unavailable"),
+    ("SQLITE_CORRUPT", "unavailable"),
+)
+_OS_REASONS: Final = {errno.EROFS: "read-only", errno.EACCES: "read-only",
+                      errno.EPERM: "read-only", errno.ENOSPC: "full"}
 
 
 class SQLiteEngine:
@@ -45,6 +55,17 @@ class SQLiteEngine:
 
     def equal_ignoring_case(self, column: str, other: str = "?") -> str:
         return f"{column} = {other} COLLATE NOCASE"
+
+    def storage_problem(self, error: BaseException) -> str | None:
+        if isinstance(error, OSError):  # creating the folder or the file
+            return _OS_REASONS.get(error.errno or 0, "unavailable")
+        if not isinstance(error, sqlite3.OperationalError | sqlite3.DatabaseError):
+            return None
+        name = getattr(error, "sqlite_errorname", "") or ""
+        for prefix, reason in _SQLITE_REASONS:
+            if name.startswith(prefix):
+                return reason
+        return None
 
 
 def connect(path: Path) -> sqlite3.Connection:

@@ -17,6 +17,7 @@ from aftercare.content.values import normalise_address
 from aftercare.outbox.database import Database, Engine
 from aftercare.outbox.enrolments import UNSUBSCRIBED, Enrolments, Plan
 from aftercare.outbox.handover import Handover
+from aftercare.outbox.login_failures import LoginFailureTable
 from aftercare.outbox.reads import Reads
 from aftercare.outbox.records import (
     Claim,
@@ -30,6 +31,7 @@ from aftercare.outbox.records import (
 )
 from aftercare.outbox.rows import stamp
 from aftercare.outbox.sending import Sending
+from aftercare.outbox.sessions import SessionTable
 from aftercare.outbox.sqlite import SQLiteEngine
 from aftercare.outbox.staff import StaffTable
 from aftercare.outbox.vocabulary import SYSTEM, State, StateError
@@ -50,6 +52,8 @@ class Outbox:
         self._sending = Sending(writes, self._handover)
         self._reads = Reads(self._db)
         self.staff = StaffTable(writes)
+        self.sessions = SessionTable(self._db)
+        self.login_failures = LoginFailureTable(self._db)
 
     @classmethod
     def open(cls, path: Path) -> Outbox:

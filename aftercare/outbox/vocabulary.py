@@ -76,6 +76,11 @@ class Trail(StrEnum):
     STAFF_LOGIN_FAILED = "staff-login-failed"
     STAFF_LOCKED = "staff-locked"
     STAFF_LOGOUT = "staff-logout"
+    STAFF_CLIENT_LOCKED = "staff-client-locked"  # one client address, whatever account it tries
+    STAFF_UNLOCKED = "staff-unlocked"
+    STAFF_LISTED = "staff-listed"
+    STAFF_REMOVED = "staff-removed"
+    STAFF_PASSWORD_RESET = "staff-password-reset"
     HANDOUT_PRINTED = "handout-printed"
     PATIENT_LOOKUP = "patient-lookup"
 

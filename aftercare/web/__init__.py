@@ -54,7 +54,8 @@ def create_app(
         logo=(assets / project.clinic.logo).read_bytes(),
         fonts=_fonts(assets / "fonts"),
     )
-    configure(app, config.secret_key, config.secure_cookies, config.session_lifetime)
+    configure(app, config.secret_key, config.secure_cookies, config.session_lifetime,
+              dt.timedelta(minutes=project.clinic.staff.idle_timeout_minutes))
     app.register_blueprint(public)
     app.register_blueprint(staff)
     app.register_blueprint(patients)

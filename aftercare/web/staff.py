@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from aftercare.enrol.enrolment import enroll_one
@@ -17,6 +18,7 @@ from aftercare.render.card import PatientCard
 from aftercare.render.page import offers_diary
 from aftercare.send.withdrawal import withdraw_held
 from aftercare.web import audit, security, state
+from aftercare.web.auth import CLIENT_LOCK_AT, LOCK_AT, LOCK_FOR, LoginResult
 from aftercare.web.forms import (
     LANGUAGE_NAMES,
     Action,
@@ -31,10 +33,11 @@ from aftercare.web.forms import (
 staff = Blueprint("staff", __name__)
 security.guard(staff, public={"staff.login", "staff.login_post"})
 
-LOGIN_REFUSED = (
-    "The username or password is not right. After 5 wrong tries in a row an account is "
-    "locked for 15 minutes."
-)
+LOGIN_REFUSED = "The username or password is not right."
+ENDED = {
+    "logout": "You have logged out.",
+    "idle": "You were logged out because this page was not used for a while. Log in again.",
+}
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,8 @@ class Receipt:
 
 @staff.get("/login")
 def login() -> str:
-    return render_template("login.html", username="", error=None)
+    ended = ENDED.get(request.args.get("ended", ""))
+    return render_template("login.html", username="", error=None, notice=ended)
 
 
 @staff.post("/login")
@@ -67,18 +71,38 @@ def login_post() -> BaseResponse | tuple[str, int]:
     username = request.form.get("username", "").strip()
     password = request.form.get("password", "")
     now = state.current().now()
-    result = state.accounts().login(username, password, now)
-    db = state.outbox()
-    if result.username is None:
-        who = audit.actor(username) if result.known else audit.ANONYMOUS
-        audit.record(db, now, audit.LOGIN_FAILED, who)
-        if result.locked_now:
-            audit.record(db, now, audit.LOCKED, who, "after 5 failed logins")
-        page = render_template("login.html", username=username, error=LOGIN_REFUSED)
-        return page, 401
-    security.log_in(result.username)
-    audit.record(db, now, audit.LOGIN, audit.actor(result.username))
+    client = request.remote_addr or "unknown"
+    result = state.accounts().login(username, password, client, now)
+    if result.username is None or result.staff_id is None:
+        return _refused(result, username, client, now)
+    security.log_in(result.username, result.staff_id)
+    audit.record(state.outbox(), now, audit.LOGIN, audit.actor(result.username))
     return redirect(url_for("staff.checkout"), code=303)
+
+
+def _refused(
+    result: LoginResult, username: str, client: str, now: dt.datetime
+) -> tuple[str, int]:
+    """The login page again, after a failure or a refusal; the failure goes to the audit log
+    under the account's name, or as anonymous when no such account exists (what was typed is
+    not kept)."""
+    who = audit.actor(username) if result.known else audit.ANONYMOUS
+    db = state.outbox()
+    if result.refused is None:
+        audit.record(db, now, audit.LOGIN_FAILED, who)
+    lock = f"locked out for {int(LOCK_FOR.total_seconds() // 60)} minutes"
+    if result.locked_now == "account":
+        audit.record(db, now, audit.LOCKED, who,
+                     f"client {client} {lock} of this account after {LOCK_AT} failed logins")
+    elif result.locked_now == "client":
+        audit.record(db, now, audit.CLIENT_LOCKED, audit.ANONYMOUS,
+                     f"client {client} {lock} of every account after {CLIENT_LOCK_AT} failed "
+                     "logins")
+    wait = None if result.retry_after is None else max(
+        1, math.ceil(result.retry_after.total_seconds()))
+    page = render_template("login.html", username=username, error=LOGIN_REFUSED,
+                           refused=result.refused, wait=wait, notice=None)
+    return page, (401 if result.refused is None else 429)
 
 
 @staff.post("/logout")
@@ -86,8 +110,7 @@ def logout() -> BaseResponse:
     audit.record(state.outbox(), state.current().now(), audit.LOGOUT,
                  audit.actor(security.current_user()))
     security.log_out()
-    flash("You have logged out.")
-    return redirect(url_for("staff.login"), code=303)
+    return redirect(url_for("staff.login", ended="logout"), code=303)
 
 
 # ---------------------------------------------------------------- checkout

@@ -31,7 +31,9 @@ class WebConfig:
     secret_key: bytes
     secure_cookies: bool = False
     webhook_public_key: str | None = None
-    session_lifetime: dt.timedelta = dt.timedelta(hours=8)  # a working day; then log in again
+    # A working day after its login a session ends whatever its use; the idle timeout is the
+    # clinic's (clinic.yaml: staff.idle_timeout_minutes).
+    session_lifetime: dt.timedelta = dt.timedelta(hours=8)
 
 
 @dataclass
@@ -78,7 +80,7 @@ def outbox() -> Outbox:
 
 
 def accounts() -> StaffAccounts:
-    return StaffAccounts(outbox())
+    return StaffAccounts(outbox(), current().config.secret_key)
 
 
 def close_handles(_: BaseException | None = None) -> None:
