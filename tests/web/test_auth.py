@@ -129,3 +129,40 @@ def test_staff_add_refuses_the_username_as_password(
     assert run_staff_add(monkeypatch, "receptionist1", "receptionist1\n") == 1
     assert capsys.readouterr().err.strip() == (
         "error: password: expected a password that is not the username")
+
+
+def test_each_staff_command_writes_the_audit_log(
+    cli_env: Path, staff: str, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str], database: sqlite3.Connection,
+) -> None:
+    def run(*args: str, stdin: str = "") -> int:
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+        return pipeline.main(["--project", str(ROOT), "staff", *args])
+
+    from aftercare.cli.table import os_user
+
+    actor = f"cli:{os_user()}"
+    assert run("add", "nurse", stdin="a long passphrase\n") == 0
+    assert run("list") == 0
+    assert run("reset-password", "nurse", stdin="another passphrase\n") == 0
+    assert run("unlock", "nurse") == 0
+    assert run("unlock", "no-such-person") == 0
+    assert run("remove", "nurse") == 0
+    assert run("add", "Nurse", stdin="a long passphrase\n") == 1
+    assert run("remove", "nurse") == 1
+    assert run("reset-password") == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        "error: USERNAME: an account called 'Nurse' was removed; choose another name, so that "
+        "the audit log never mixes two people up",
+        "error: USERNAME: no account called 'nurse' (it was removed)",
+        "error: staff reset-password: USERNAME is required",
+    ]
+    assert [e for e in events(database) if e[1] == actor] == [
+        ("staff-added", actor, "account nurse"),
+        ("staff-listed", actor, None),
+        ("staff-password-reset", actor, "account nurse; 0 sessions ended"),
+        ("staff-unlocked", actor, "account nurse, every client; 0 failure counts cleared"),
+        ("staff-unlocked", actor, "an unknown account, every client; 0 failure counts cleared"),
+        ("staff-removed", actor, "account nurse; 0 sessions ended"),
+    ]
