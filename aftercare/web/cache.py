@@ -52,7 +52,8 @@ class ScratchCache:
         """The value under ``key`` if it is ``owner``'s, of type ``kind`` and not expired."""
         with self._lock:
             self._forget_expired(self._now())
-            entry = self._owners.get(owner, {}).get(key)
+            own = self._owners.get(owner)
+            entry = None if own is None else own.get(key)
         if entry is None or not isinstance(entry.value, kind):
             return None
         return entry.value
