@@ -7,8 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from flask import Flask, render_template
-from werkzeug.exceptions import HTTPException
+from flask import Flask
 
 from aftercare.content.model import Brand, Project
 from aftercare.web.state import EXTENSION, AppState, WebConfig, close_handles
@@ -36,6 +35,7 @@ def create_app(
     """
     from aftercare.dates import format_day
     from aftercare.render.handouts import HandoutRenderer
+    from aftercare.web.errors import register as register_error_pages
     from aftercare.web.patients import patients
     from aftercare.web.public import public
     from aftercare.web.security import configure
@@ -60,7 +60,7 @@ def create_app(
     app.register_blueprint(staff)
     app.register_blueprint(patients)
     app.teardown_appcontext(close_handles)
-    app.register_error_handler(HTTPException, _error_page)
+    register_error_pages(app)
     app.jinja_env.globals["clinic"] = project.clinic
     app.jinja_env.filters["long_date"] = lambda day: format_day(day, "long")
     app.jinja_env.filters["full_date"] = lambda day: format_day(day, "full")
@@ -90,18 +90,3 @@ def _stylesheet(path: Path, brand: Brand) -> str:
 def _fonts(folder: Path) -> dict[str, bytes]:
     names = [f"AtkinsonHyperlegible-{face}.ttf" for face in FONT_FACES]
     return {name: (folder / name).read_bytes() for name in names if (folder / name).is_file()}
-
-
-def _error_page(error: HTTPException) -> tuple[str, int]:
-    titles = {404: "Page not found", 405: "Not allowed", 413: "Too large"}
-    code = error.code or 500
-    page = render_template(
-        "error.html",
-        title=titles.get(code, error.name),
-        message=(
-            "This page does not exist, or it has expired: checkout confirmations and searches "
-            "are kept for 15 minutes only." if code == 404 else error.description or ""
-        ),
-        advice=None,
-    )
-    return page, code

@@ -138,6 +138,8 @@ def _sessions() -> ServerSessions:
 
 def _require_login() -> BaseResponse | None:
     own = _session()
+    if own.storage_error is not None:
+        raise own.storage_error
     if own.user is None:
         if own.ended:
             return redirect(url_for("staff.login", ended=own.ended))

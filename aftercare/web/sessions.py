@@ -58,6 +58,7 @@ class StaffSession(CallbackDict[str, Any], SessionMixin):
         self.modified = False
         self.send_cookie = False  # a new id the browser must be given
         self.ended: str | None = None  # why a session the cookie named has ended ("idle")
+        self.storage_error: StorageError | None = None  # the session could not be looked up
 
 
 class ServerSessions(SessionInterface):
@@ -77,8 +78,13 @@ class ServerSessions(SessionInterface):
         given = request.cookies.get(self.get_cookie_name(app), "")
         if not _ID.fullmatch(given):
             return StaffSession(new_id())
-        sessions = self._outbox().sessions
-        stored = sessions.find(id_hash(given))
+        try:
+            sessions = self._outbox().sessions
+            stored = sessions.find(id_hash(given))
+        except StorageError as exc:  # staff pages say so (see security.guard); others go on
+            unknown = StaffSession(given)
+            unknown.storage_error = exc
+            return unknown
         if stored is None:  # a visitor's id (the login form's token is bound to it)
             return StaffSession(given)
         now = self._now()
@@ -91,7 +97,8 @@ class ServerSessions(SessionInterface):
         return StaffSession(given, values, stored.username, stored.staff_id, stored.last_seen_at)
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
-        assert isinstance(session, StaffSession)
+        if not isinstance(session, StaffSession):
+            return
         if session.user is not None and session.last_seen is not None:
             now = self._now()
             if session.modified or now - session.last_seen >= TOUCH_EVERY:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import logging
 import math
 from dataclasses import dataclass
 
@@ -11,7 +13,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from aftercare.enrol.enrolment import enroll_one
 from aftercare.enrol.rules import CONSENT_WORDING, MAX_DAYS_AGO, supported_languages
-from aftercare.errors import InputError
+from aftercare.errors import InputError, StorageError
 from aftercare.outbox.records import EnrollResult
 from aftercare.plan.describe import PlanLine, describe_plan
 from aftercare.render.card import PatientCard
@@ -30,6 +32,7 @@ from aftercare.web.forms import (
     treatment_label,
 )
 
+logger = logging.getLogger("aftercare.web")
 staff = Blueprint("staff", __name__)
 security.guard(staff, public={"staff.login", "staff.login_post"})
 
@@ -55,6 +58,9 @@ class Receipt:
     plan: tuple[PlanLine, ...]
     pdf: bytes
     diary: bool  # a migraine checkout: the one-page headache diary is offered too
+    # Why the enrolment could not be saved ("locked", "read-only", ...): the handout is
+    # offered, without email dates, and the patient must be checked out again later.
+    unsaved: str | None = None
 
 
 # ---------------------------------------------------------------- login and logout
@@ -154,18 +160,35 @@ def checkout_post() -> BaseResponse | tuple[str, int]:
         return _checkout_page(values, errors), 400
     result: EnrollResult | None = None
     changes: tuple[str, ...] = ()
+    unsaved: StorageError | None = None
     if checked.enrollment is not None:
         try:
             result = enroll_one(state.outbox(), app.project, checked.enrollment, now)
         except InputError as exc:  # suppressed in the meantime
             errors["email"] = sentence(exc)
             return _checkout_page(values, errors), 400
-        changes = result.changes + _withdrawn(result, now, audit.actor(user))
-    audit.record(
-        state.outbox(), now, audit.PRINTED, audit.actor(user), f"handout {checked.handout.id}",
-        enrollment_id=None if result is None else result.enrollment_id,
-    )
-    key = app.scratch.put(user, _receipt(checked, result, pdf, changes))
+        except StorageError as exc:
+            # Nothing was saved: the handout is still the patient's, but without the email
+            # dates it promised, since no email will come.
+            logger.warning("checkout not saved: the database is %s (%s)", exc.reason, exc.detail)
+            unsaved = exc
+            card = dataclasses.replace(checked.card, aftercare_consent=False,
+                                       reminder_consent=False)
+            checked = dataclasses.replace(checked, card=card, enrollment=None)
+            with app.render_lock:
+                pdf = app.renderer.pdf(checked.handout, checked.card)
+        else:
+            changes = result.changes + _withdrawn(result, now, audit.actor(user))
+    try:
+        audit.record(
+            state.outbox(), now, audit.PRINTED, audit.actor(user),
+            f"handout {checked.handout.id}",
+            enrollment_id=None if result is None else result.enrollment_id,
+        )
+    except StorageError as exc:  # the handout is made: it is offered all the same
+        logger.warning("printed handout not in the audit log: the database is %s", exc.reason)
+    receipt = _receipt(checked, result, pdf, changes, None if unsaved is None else unsaved.reason)
+    key = app.scratch.put(user, receipt)
     return redirect(url_for("staff.checked_out", key=key), code=303)
 
 
@@ -223,10 +246,12 @@ def _withdrawn(result: EnrollResult, now: dt.datetime, actor: str) -> tuple[str,
 
 
 def _receipt(
-    checked: Checkout, result: EnrollResult | None, pdf: bytes, changes: tuple[str, ...]
+    checked: Checkout, result: EnrollResult | None, pdf: bytes, changes: tuple[str, ...],
+    unsaved: str | None,
 ) -> Receipt:
     app = state.current()
     return Receipt(
+        unsaved=unsaved,
         full_name=checked.card.name,
         email=None if checked.enrollment is None else str(checked.enrollment.email),
         treatment=treatment_label(checked.campaign),
