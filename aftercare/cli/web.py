@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import getpass
+import logging
 import sys
+import time
 from typing import TYPE_CHECKING
 
 from aftercare.cli.table import Settings, arg, backend_for, command, open_outbox, os_user
@@ -39,6 +41,7 @@ def run_serve(settings: Settings, args: argparse.Namespace) -> str:
     # cookie is then marked Secure, and browsers refuse to send it over plain HTTP.
     secure = args.secure_cookies or args.host not in _LOOPBACK
     app = web_app(settings, secure_cookies=secure)
+    _log_to_stderr()
     try:
         proxy = {} if not args.trusted_proxy else {
             "trusted_proxy": args.trusted_proxy, "trusted_proxy_headers": {"x-forwarded-for"},
@@ -61,6 +64,19 @@ def run_serve(settings: Settings, args: argparse.Namespace) -> str:
     finally:
         server.close()
     return "stopped"
+
+
+def _log_to_stderr() -> None:
+    """The app's logs, the request log among them, one line each on standard error."""
+    formatter = logging.Formatter(
+        "%(asctime)s.%(msecs)03dZ %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S")
+    formatter.converter = time.gmtime  # times in UTC, like the outbox's
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    for name in ("aftercare", "waitress"):
+        logger = logging.getLogger(name)
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
 
 
 def web_app(settings: Settings, *, secure_cookies: bool = False) -> Flask:
@@ -150,23 +166,24 @@ def run_staff(settings: Settings, args: argparse.Namespace) -> str:
 
 
 def _list_staff(outbox: Outbox, accounts: StaffAccounts, now: dt.datetime, actor: str) -> str:
-    """One line per account: name, role (every account is staff, for now), last login, lock."""
+    """One line per account: its number (the request log's staff#<id>), name, role (every
+    account is staff, for now), last login, and the clients locked out of it."""
     from aftercare.outbox.vocabulary import Trail
 
-    rows = [("USERNAME", "ROLE", "LAST LOGIN", "LOCKED")]
+    rows = [("ID", "USERNAME", "ROLE", "LAST LOGIN", "LOCKED")]
     for account in outbox.staff.listing():
         last = ("never" if account.last_login_at is None
                 else f"{account.last_login_at:%Y-%m-%d %H:%M} UTC")
         clients = [] if account.disabled else accounts.locked_clients(account.username, now)
         locked = ("removed" if account.disabled else
                   f"yes: {', '.join(clients)}" if clients else "no")
-        rows.append((account.username, "staff", last, locked))
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+        rows.append((str(account.id), account.username, "staff", last, locked))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
-              + "  " + row[3])
+              + "  " + row[4])
     outbox.staff.record(now, Trail.STAFF_LISTED, actor)
-    removed = sum(1 for row in rows[1:] if row[3] == "removed")
+    removed = sum(1 for row in rows[1:] if row[4] == "removed")
     return f"{len(rows) - 1} staff accounts" + (f" ({removed} removed)" if removed else "")
 
 

@@ -38,6 +38,7 @@ def create_app(
     from aftercare.web.errors import register as register_error_pages
     from aftercare.web.patients import patients
     from aftercare.web.public import public
+    from aftercare.web.requestlog import install as log_requests
     from aftercare.web.security import configure
     from aftercare.web.staff import staff
 
@@ -61,6 +62,7 @@ def create_app(
     app.register_blueprint(patients)
     app.teardown_appcontext(close_handles)
     register_error_pages(app)
+    log_requests(app)
     app.jinja_env.globals["clinic"] = project.clinic
     app.jinja_env.filters["long_date"] = lambda day: format_day(day, "long")
     app.jinja_env.filters["full_date"] = lambda day: format_day(day, "full")

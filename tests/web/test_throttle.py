@@ -136,9 +136,9 @@ def test_staff_unlock_lifts_a_lockout_at_once_and_list_shows_it(
     monkeypatch.setattr("pipeline._now", lambda: clock.now)
     assert staff_cli(monkeypatch, db_path, "list") == 0
     assert capsys.readouterr().out.splitlines() == [
-        "USERNAME   ROLE   LAST LOGIN            LOCKED",
-        f"frontdesk  staff  never                 yes: {ATTACKER}",
-        "nurse      staff  2026-11-23 15:02 UTC  no",
+        "ID  USERNAME   ROLE   LAST LOGIN            LOCKED",
+        f"1   frontdesk  staff  never                 yes: {ATTACKER}",
+        "2   nurse      staff  2026-11-23 15:02 UTC  no",
         "2 staff accounts",
     ]
     assert staff_cli(monkeypatch, db_path, "unlock", USER) == 0
