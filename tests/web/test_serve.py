@@ -28,6 +28,16 @@ def listening_addresses(port: int) -> set[str]:
     return found
 
 
+def stop(server: subprocess.Popen[str]) -> tuple[str, str]:
+    """Stop the server as Ctrl+C does; what it wrote to standard output and error."""
+    server.send_signal(signal.SIGINT)
+    try:
+        return server.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        return server.communicate()
+
+
 def test_serve_answers_on_127_0_0_1_only(tmp_path: Path) -> None:
     env = {**os.environ, "AFTERCARE_DB": str(tmp_path / "aftercare.db"),
            "AFTERCARE_SECRET_KEY": "k" * 40, "PYTHONUNBUFFERED": "1"}
@@ -50,12 +60,7 @@ def test_serve_answers_on_127_0_0_1_only(tmp_path: Path) -> None:
         if os.path.exists("/proc/net/tcp"):
             assert listening_addresses(port) == {"0100007F"}  # 127.0.0.1, nothing else
     finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            out, err = server.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            out, err = server.communicate()
+        out, err = stop(server)
     assert server.returncode == 0, err
     assert out.strip().endswith("stopped")
     assert "Traceback" not in err
@@ -121,12 +126,7 @@ def test_serve_logs_each_request_and_throttles_each_client_behind_the_proxy(
         assert desk.log_in("frontdesk", "a long passphrase") == 303
         assert desk.send("/checkout?email=zenobia@example.org")[0] == 200
     finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            _, err = server.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            _, err = server.communicate()
+        _, err = stop(server)
     lines = [line for line in err.splitlines() if " aftercare.requests: " in line]
     stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z INFO aftercare\.requests: "
     assert all(re.fullmatch(stamp + r"(GET|POST) \S+ \d{3} \d+ms (public|staff#\d+)", line)
