@@ -70,6 +70,8 @@ class Trail(StrEnum):
     SUPPRESSED = "suppressed"
     REPORTED = "reported"  # a delivery event from the provider
     WITHDRAWAL_FAILED = "withdrawal-failed"
+    PATIENT_FORGOTTEN = "patient-forgotten"  # name, address and patient id erased
+    BACKED_UP = "backed-up"
     # What staff do, written with the staff member as actor.
     STAFF_ADDED = "staff-added"
     STAFF_LOGIN = "staff-login"

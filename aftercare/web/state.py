@@ -74,7 +74,7 @@ def current() -> AppState:
 def outbox() -> Outbox:
     """This request's outbox (one SQLite connection per request, closed at its end)."""
     if "outbox" not in g:
-        g.outbox = Outbox.open(current().config.db)
+        g.outbox = Outbox.open(current().config.db, current().config.secret_key)
     box: Outbox = g.outbox
     return box
 
