@@ -45,7 +45,9 @@ class LoginResult:
     ("wait") or is locked out ("locked") for ``retry_after``."""
 
     username: str | None
-    known: bool  # the account exists (never shown to the person logging in)
+    # The account's stored name when it exists (for the audit log; never shown to the person
+    # logging in), None for a name no account has.
+    account: str | None
     staff_id: int | None = None
     refused: Literal["wait", "locked"] | None = None
     retry_after: dt.timedelta | None = None
@@ -137,7 +139,7 @@ class StaffAccounts:
         failures = self._outbox.login_failures
         key = self.account_key(username)
         account = self._table.find(username)
-        known = account is not None and not account.disabled
+        known = account.username if account is not None and not account.disabled else None
         refusal = self._refusal(client, key, now)
         if refusal is not None:
             return LoginResult(None, known, refused=refusal[0], retry_after=refusal[1])
@@ -147,7 +149,7 @@ class StaffAccounts:
         elif check_password_hash(account.password_hash, candidate):
             failures.clear(client, key)
             self._table.login_succeeded(account, now)
-            return LoginResult(account.username, True, staff_id=account.id)
+            return LoginResult(account.username, account.username, staff_id=account.id)
         mine = failures.count(client, key, now, FORGET_AFTER, LOCK_AT, LOCK_FOR)
         whole = failures.count(client, CLIENT, now, FORGET_AFTER, CLIENT_LOCK_AT, LOCK_FOR)
         locked_now: Literal["account", "client"] | None = (

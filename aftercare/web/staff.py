@@ -92,7 +92,7 @@ def _refused(
     """The login page again, after a failure or a refusal; the failure goes to the audit log
     under the account's name, or as anonymous when no such account exists (what was typed is
     not kept)."""
-    who = audit.actor(username) if result.known else audit.ANONYMOUS
+    who = audit.ANONYMOUS if result.account is None else audit.actor(result.account)
     db = state.outbox()
     if result.refused is None:
         audit.record(db, now, audit.LOGIN_FAILED, who)

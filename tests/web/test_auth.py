@@ -166,3 +166,10 @@ def test_each_staff_command_writes_the_audit_log(
         ("staff-unlocked", actor, "an unknown account, every client; 0 failure counts cleared"),
         ("staff-removed", actor, "account nurse; 0 sessions ended"),
     ]
+
+
+def test_a_failed_login_is_logged_under_the_accounts_own_spelling(
+    client: FlaskClient, staff: str, database: sqlite3.Connection
+) -> None:
+    log_in(client, "FRONTDESK", "not the password")
+    assert events(database) == [("staff-login-failed", "staff:frontdesk", None)]
