@@ -180,11 +180,13 @@ def checkout_post() -> BaseResponse | tuple[str, int]:
         else:
             changes = result.changes + _withdrawn(result, now, audit.actor(user))
     try:
-        audit.record(
-            state.outbox(), now, audit.PRINTED, audit.actor(user),
-            f"handout {checked.handout.id}",
-            enrollment_id=None if result is None else result.enrollment_id,
-        )
+        # After a failed enrolment this would fail (or, locked, wait) the same way: skip it.
+        if unsaved is None:
+            audit.record(
+                state.outbox(), now, audit.PRINTED, audit.actor(user),
+                f"handout {checked.handout.id}",
+                enrollment_id=None if result is None else result.enrollment_id,
+            )
     except StorageError as exc:  # the handout is made: it is offered all the same
         logger.warning("printed handout not in the audit log: the database is %s", exc.reason)
     receipt = _receipt(checked, result, pdf, changes, None if unsaved is None else unsaved.reason)
