@@ -148,6 +148,7 @@ class StaffAccounts:
             check_password_hash(_decoy_hash(), candidate)
         elif check_password_hash(account.password_hash, candidate):
             failures.clear(client, key)
+            failures.sweep(now - FORGET_AFTER)  # counts that would start again anyway
             self._table.login_succeeded(account, now)
             return LoginResult(account.username, account.username, staff_id=account.id)
         mine = failures.count(client, key, now, FORGET_AFTER, LOCK_AT, LOCK_FOR)

@@ -153,3 +153,16 @@ def _user() -> str:
     from aftercare.cli.table import os_user
 
     return os_user()
+
+
+def test_old_counts_are_swept_away_by_the_next_login(
+    app: Flask, staff: str, clock: Clock, db_path: Path
+) -> None:
+    for i in range(3):
+        try_login(desk(app, f"198.51.100.{i}"), f"guess{i}", "wrong password")
+    clock.advance(hours=1, seconds=1)
+    try_login(desk(app, "198.51.100.9"), "guess", "wrong password")
+    assert try_login(desk(app, DESK), USER, PASSWORD).status_code == 303
+    with sqlite3.connect(db_path) as db:
+        clients = {row[0] for row in db.execute("SELECT client FROM login_failures")}
+    assert clients == {"198.51.100.9"}  # the recent one stays
