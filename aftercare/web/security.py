@@ -119,11 +119,6 @@ def log_out() -> None:
     _sessions().end(_session(), "logout")
 
 
-def session_ended() -> str | None:
-    """Why the session the browser named has ended, if it has ("idle", "logout")."""
-    return _session().ended
-
-
 def _session() -> StaffSession:
     own = session._get_current_object()  # type: ignore[attr-defined]
     assert isinstance(own, StaffSession)
