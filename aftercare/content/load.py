@@ -89,6 +89,16 @@ def _check_clinic(root: Path, clinic: Clinic, doc: Document) -> None:
     if not 1 <= clinic.email.care_link_days <= MAX_CARE_LINK_DAYS:
         doc.add_at("email.care_link_days", f"expected 1 to {MAX_CARE_LINK_DAYS} (days a care "
                    f"page link opens); got {clinic.email.care_link_days}")
+    ranges = {
+        "staff.idle_timeout_minutes": (clinic.staff.idle_timeout_minutes, 1, 480),
+        "csv_import.max_megabytes": (clinic.csv_import.max_megabytes, 1, 1024),
+        "csv_import.max_rows": (clinic.csv_import.max_rows, 1, 10_000_000),
+        "retention.months_after_last_message": (
+            clinic.retention.months_after_last_message, 1, 1200),
+    }
+    for path, (value, low, high) in ranges.items():
+        if value is not None and not low <= value <= high:
+            doc.add_at(path, f"expected {low} to {high:,}; got {value:,}")
     if not clinic.email.from_name.isascii():
         doc.add_at("email.from_name", f"expected plain ASCII (SendGrid refuses others); "
                    f"got {clinic.email.from_name!r}")

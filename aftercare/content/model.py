@@ -64,6 +64,29 @@ class DeliverySettings:
 
 
 @dataclass(frozen=True)
+class StaffSettings:
+    """The staff page's sessions."""
+
+    # A session unused this long ends (front desks share computers); 1 to 480 (8 hours).
+    idle_timeout_minutes: int = 30
+
+
+@dataclass(frozen=True)
+class ImportLimits:
+    """The largest CSV file `pipeline import` reads."""
+
+    max_megabytes: int = 20
+    max_rows: int = 100_000
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    """How long the outbox keeps a patient's name and address (None: until `pipeline forget`)."""
+
+    months_after_last_message: int | None = None
+
+
+@dataclass(frozen=True)
 class Clinic:
     name: str
     logo: str
@@ -82,6 +105,9 @@ class Clinic:
     email: EmailSettings
     max_reading_grade: int = 8
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    staff: StaffSettings = field(default_factory=StaffSettings)
+    csv_import: ImportLimits = field(default_factory=ImportLimits)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
 
     @property
     def language(self) -> str:

@@ -33,7 +33,9 @@ class WebConfig:
     secret_key: bytes
     secure_cookies: bool = False
     webhook_public_key: str | None = None
-    session_lifetime: dt.timedelta = dt.timedelta(hours=8)  # a working day; then log in again
+    # A working day after its login a session ends whatever its use; the idle timeout is the
+    # clinic's (clinic.yaml: staff.idle_timeout_minutes).
+    session_lifetime: dt.timedelta = dt.timedelta(hours=8)
     # Care page requests one client address may make in a minute: a patient reading, saving
     # the reminder and the handout makes a few; guessing links or flooding the PDF gets no far.
     care_requests_per_minute: int = 30
@@ -82,13 +84,13 @@ def current() -> AppState:
 def outbox() -> Outbox:
     """This request's outbox (one SQLite connection per request, closed at its end)."""
     if "outbox" not in g:
-        g.outbox = Outbox.open(current().config.db)
+        g.outbox = Outbox.open(current().config.db, current().config.secret_key)
     box: Outbox = g.outbox
     return box
 
 
 def accounts() -> StaffAccounts:
-    return StaffAccounts(outbox())
+    return StaffAccounts(outbox(), current().config.secret_key)
 
 
 def close_handles(_: BaseException | None = None) -> None:

@@ -8,12 +8,14 @@ from dataclasses import dataclass
 from typing import Final
 
 from aftercare.content.model import Project
+from aftercare.outbox.erasure import HIDDEN
 from aftercare.outbox.records import MessageView
 from aftercare.outbox.vocabulary import State
 from aftercare.plan.describe import moment_words, step_words
 from aftercare.web.forms import treatment_label
 
 Localise = Callable[[dt.datetime], dt.datetime]
+ERASED: Final = "(erased)"  # a patient whose name and address were erased: only counts remain
 
 STATE_LABELS: Final[dict[State, str]] = {
     State.SCHEDULED: "Scheduled",
@@ -120,7 +122,7 @@ def outbox_rows(
         OutboxRow(
             message_id=m.message_id,
             first_name=m.first_name,
-            email=m.email,
+            email=ERASED if m.email.startswith(HIDDEN) else m.email,
             treatment=_treatment(project, m.campaign),
             **_step_fields(project, m.campaign, m.step_key),
             when=moment_words(local(m.due_at)),

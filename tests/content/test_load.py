@@ -114,6 +114,30 @@ CASES = [
         id="clock-time",
     ),
     pytest.param(
+        "clinic.yaml", 'send_time: "10:00"',
+        'send_time: "10:00"\nstaff:\n  idle_timeout_minutes: 600',
+        "clinic.yaml:21: staff.idle_timeout_minutes: expected 1 to 480; got 600",
+        id="idle-timeout-above-8-hours",
+    ),
+    pytest.param(
+        "clinic.yaml", 'send_time: "10:00"',
+        'send_time: "10:00"\nstaff:\n  idle_timeout_minutes: 0',
+        "clinic.yaml:21: staff.idle_timeout_minutes: expected 1 to 480; got 0",
+        id="idle-timeout-zero",
+    ),
+    pytest.param(
+        "clinic.yaml", 'send_time: "10:00"',
+        'send_time: "10:00"\ncsv_import:\n  max_rows: 0',
+        "clinic.yaml:21: csv_import.max_rows: expected 1 to 10,000,000; got 0",
+        id="import-limit",
+    ),
+    pytest.param(
+        "clinic.yaml", 'send_time: "10:00"',
+        'send_time: "10:00"\nretention:\n  months_after_last_message: 0',
+        "clinic.yaml:21: retention.months_after_last_message: expected 1 to 1,200; got 0",
+        id="retention",
+    ),
+    pytest.param(
         "clinic.yaml", "logo: logo.svg", "logo: ../../secret.svg",
         "clinic.yaml:2: logo: expected an .svg file under templates/assets/; "
         "got '../../secret.svg'",

@@ -128,15 +128,6 @@ def test_secure_cookies_when_configured(
     assert "Secure" in cookie and "HttpOnly" in cookie and "Path=/" in cookie
 
 
-def test_a_session_ends_after_a_working_day(logged_in: FlaskClient, clock: Clock) -> None:
-    assert logged_in.get("/checkout").status_code == 200
-    clock.advance(hours=7, minutes=59)
-    assert logged_in.get("/checkout").status_code == 200
-    clock.advance(minutes=2)
-    response = logged_in.get("/checkout")
-    assert (response.status_code, response.headers["Location"]) == (302, "/login")
-
-
 def test_a_disabled_account_is_logged_out_at_once(
     logged_in: FlaskClient, database: sqlite3.Connection
 ) -> None:
