@@ -8,14 +8,14 @@ from dataclasses import dataclass
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from aftercare.enrol.enrolment import enroll_one
 from aftercare.enrol.rules import CONSENT_WORDING, MAX_DAYS_AGO, supported_languages
+from aftercare.enrol.service import enrol
 from aftercare.errors import InputError
 from aftercare.outbox.records import EnrollResult
 from aftercare.plan.describe import PlanLine, describe_plan
 from aftercare.render.card import PatientCard
 from aftercare.render.page import offers_diary
-from aftercare.send.withdrawal import withdraw_held
+from aftercare.send.withdrawal import WithdrawReport, withdraw_held
 from aftercare.web import audit, security, state
 from aftercare.web.forms import (
     LANGUAGE_NAMES,
@@ -133,11 +133,14 @@ def checkout_post() -> BaseResponse | tuple[str, int]:
     changes: tuple[str, ...] = ()
     if checked.enrollment is not None:
         try:
-            result = enroll_one(state.outbox(), app.project, checked.enrollment, now)
+            done = enrol(state.outbox(), app.project, checked.enrollment, now,
+                         lambda held: withdraw_held(state.outbox(), app.backend(), held, now,
+                                                    audit.actor(user)))
         except InputError as exc:  # suppressed in the meantime
             errors["email"] = sentence(exc)
             return _checkout_page(values, errors), 400
-        changes = result.changes + _withdrawn(result, now, audit.actor(user))
+        result = done.result
+        changes = result.changes + _withdrawn(done.withdrawn)
     audit.record(
         state.outbox(), now, audit.PRINTED, audit.actor(user), f"handout {checked.handout.id}",
         enrollment_id=None if result is None else result.enrollment_id,
@@ -187,12 +190,10 @@ def _own_receipt(key: str) -> Receipt:
     return receipt
 
 
-def _withdrawn(result: EnrollResult, now: dt.datetime, actor: str) -> tuple[str, ...]:
-    """Withdraw at SendGrid the reminders it holds whose consent was withdrawn; say how it went."""
-    if not result.to_withdraw:
+def _withdrawn(report: WithdrawReport | None) -> tuple[str, ...]:
+    """How withdrawing at SendGrid the reminders whose consent was withdrawn went."""
+    if report is None:
         return ()
-    report = withdraw_held(state.outbox(), state.current().backend(), result.to_withdraw, now,
-                           actor)
     line = f"Withdrew {report.cancelled} from SendGrid."
     if report.kept:
         line += f" {report.kept} will still be delivered (SendGrid could not stop it in time)."
