@@ -218,9 +218,12 @@ class Outbox:
 
     # ---------------------------------------------------------------- reading (see Reads)
 
-    def messages(self, status: str | None = None, email: str | None = None) -> list[MessageView]:
+    def messages(
+        self, status: str | None = None, email: str | None = None, *,
+        enrollment_id: int | None = None,
+    ) -> list[MessageView]:
         """Messages joined with their patient and enrolment, in due order."""
-        return self._reads.messages(status, email)
+        return self._reads.messages(status, email, enrollment_id=enrollment_id)
 
     def message_by_public_id(self, public_id: str) -> MessageView | None:
         return self._reads.message_by_public_id(public_id)

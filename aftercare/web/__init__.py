@@ -7,7 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from flask import Flask, render_template
+from flask import Flask, render_template, request
+from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
 from aftercare.content.model import Brand, Project
@@ -36,6 +37,7 @@ def create_app(
     """
     from aftercare.dates import format_day
     from aftercare.render.handouts import HandoutRenderer
+    from aftercare.web.api import register as register_api
     from aftercare.web.patients import patients
     from aftercare.web.public import public
     from aftercare.web.security import configure
@@ -58,6 +60,7 @@ def create_app(
     app.register_blueprint(public)
     app.register_blueprint(staff)
     app.register_blueprint(patients)
+    register_api(app, config)
     app.teardown_appcontext(close_handles)
     app.register_error_handler(HTTPException, _error_page)
     app.jinja_env.globals["clinic"] = project.clinic
@@ -91,7 +94,11 @@ def _fonts(folder: Path) -> dict[str, bytes]:
     return {name: (folder / name).read_bytes() for name in names if (folder / name).is_file()}
 
 
-def _error_page(error: HTTPException) -> tuple[str, int]:
+def _error_page(error: HTTPException) -> ResponseReturnValue:
+    if request.path.startswith("/api/"):  # the API answers with problem details
+        from aftercare.web.api.problems import http_problem
+
+        return http_problem(error)
     titles = {404: "Page not found", 405: "Not allowed", 413: "Too large"}
     code = error.code or 500
     page = render_template(

@@ -32,6 +32,9 @@ class WebConfig:
     secure_cookies: bool = False
     webhook_public_key: str | None = None
     session_lifetime: dt.timedelta = dt.timedelta(hours=8)  # a working day; then log in again
+    api_rate_per_minute: int = 120  # calls per API key, in bursts of up to as many
+    # How long a request waits for the first answer to its Idempotency-Key before a 409.
+    api_idempotency_wait: dt.timedelta = dt.timedelta(seconds=10)
 
 
 @dataclass
