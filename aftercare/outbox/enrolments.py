@@ -152,6 +152,9 @@ class Enrolments:
             (address, item.campaign, day),
         )
         if existing is not None:  # a repeat: only a change of consent changes anything
+            if item.patient_ref is not None:  # and learning the booking system's id for them
+                db.execute("UPDATE patients SET patient_ref = ? WHERE email = ?"
+                           " AND patient_ref IS NULL", (item.patient_ref, address))
             changes, held = ((), ()) if not update_consent else self._consent.change(
                 existing["id"], item, by_key(plan), at)
             plan_now = self._stored_plan(existing["id"], ZoneName(existing["timezone"]))

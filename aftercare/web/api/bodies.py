@@ -85,7 +85,7 @@ class Reader:
         if not isinstance(value, dict):
             self.problem(name, "required; got nothing" if value is None
                          else f"expected an object; got {_kind(value)}")
-            value = {}
+            return Reader({}, [], *self.path, name)  # the member is reported, not its parts
         return Reader(value, self.errors, *self.path, name)
 
 
@@ -102,15 +102,15 @@ def check_site(reader: Reader, project: Project) -> str | None:
 
 @dataclass(frozen=True)
 class Consented:
-    """The consents member as sent: all four are required."""
+    """The consents member as sent (all four are required); None where a member is wrong."""
 
-    aftercare: bool
-    reminders: bool
-    recorded_by: str
-    wording_version: str
+    aftercare: bool | None
+    reminders: bool | None
+    recorded_by: str | None
+    wording_version: str | None
 
 
-def read_consents(reader: Reader) -> Consented | None:
+def read_consents(reader: Reader) -> Consented:
     consents = reader.member("consents")
     consents.only("aftercare", "reminders", "recorded_by", "wording_version")
     aftercare, reminders = consents.flag("aftercare"), consents.flag("reminders")
@@ -120,9 +120,7 @@ def read_consents(reader: Reader) -> Consented | None:
                                         "the clinic), in printable characters")
         recorded_by = None
     version = consents.text("wording_version", limit=64)
-    if aftercare is None or reminders is None or recorded_by is None or version is None:
-        return None
-    return Consented(aftercare, reminders, recorded_by.strip(), version)
+    return Consented(aftercare, reminders, recorded_by and recorded_by.strip(), version)
 
 
 def _no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

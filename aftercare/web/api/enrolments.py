@@ -50,11 +50,11 @@ def read_enrolment(
         "campaign": campaign, "treated_on": treated_on,
     }
     given = read_consents(top)
-    consents = Consents(  # when the consents member is itself wrong, only that is reported
-        aftercare=True if given is None else given.aftercare,
-        reminders=False if given is None else given.reminders,
-        recorded_by=api_actor(key_name) + ("" if given is None else f"/{given.recorded_by}"),
-        wording_version=CONSENT_WORDING_VERSION if given is None else given.wording_version,
+    consents = Consents(  # a member already reported wrong is not checked again
+        aftercare=True if given.aftercare is None else given.aftercare,
+        reminders=bool(given.reminders),
+        recorded_by=f"{api_actor(key_name)}/{given.recorded_by}",
+        wording_version=given.wording_version or CONSENT_WORDING_VERSION,
     )
     typed = {name: value or "" for name, value in fields.items()}
     pointers = {**POINTERS, "campaign": campaign_at}
