@@ -100,15 +100,17 @@ def _respond(view: Callable[P, ResponseReturnValue], *args: P.args,
 
 
 def _fingerprint() -> str:
+    return fingerprint(request.method, request.path, request.get_data(cache=True))
+
+
+def fingerprint(method: str, path: str, data: bytes) -> str:
     """The method, path and body, the body's JSON written one way (member order, spacing)."""
-    data = request.get_data(cache=True)
     try:
         body = json.dumps(json.loads(data), sort_keys=True, separators=(",", ":"),
                           ensure_ascii=False).encode("utf-8")
     except (ValueError, RecursionError):
         body = data
-    head = f"{request.method} {request.path}\n".encode()
-    return hashlib.sha256(head + body).hexdigest()
+    return hashlib.sha256(f"{method} {path}\n".encode() + body).hexdigest()
 
 
 def _replay(answer: StoredAnswer) -> Response:
