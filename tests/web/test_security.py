@@ -20,7 +20,10 @@ from tests.web.conftest import Clock, checkout_form, count, make_app, token
 PUBLIC = {
     "staff.login", "staff.login_post", "public.sendgrid_webhook", "public.unsubscribe_page",
     "public.unsubscribe", "public.sources", "public.stylesheet", "public.logo", "public.font",
+    "api.openapi",  # the API's description: no data
 }
+# The booking-system API's routes need an API key instead of a login (checked below too).
+API = "api"
 METHODS = ("GET", "POST")
 
 
@@ -28,7 +31,7 @@ def staff_routes(app: Flask) -> list[tuple[str, str, str]]:
     """(endpoint, method, URL) for every route not in PUBLIC, arguments filled with samples."""
     routes = []
     for rule in app.url_map.iter_rules():
-        if rule.endpoint in PUBLIC:
+        if rule.endpoint in PUBLIC or rule.endpoint.startswith(f"{API}."):
             continue
         path = rule.rule
         for argument in rule.arguments:
@@ -40,8 +43,21 @@ def staff_routes(app: Flask) -> list[tuple[str, str, str]]:
 def test_only_the_listed_routes_are_public(app: Flask) -> None:
     endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
     assert endpoints >= PUBLIC
-    assert all(e.split(".")[0] in ("staff", "patients") for e in endpoints - PUBLIC)
+    assert all(e.split(".")[0] in ("staff", "patients", API) for e in endpoints - PUBLIC)
     assert len(staff_routes(app)) >= 14  # the checks below did find the staff routes
+
+
+def test_every_api_route_refuses_a_request_without_a_key(
+    app: Flask, logged_in: FlaskClient
+) -> None:
+    routes = [(rule.rule.replace("<public_id>", "0" * 32).replace("<external_id>", "P-1"),
+               method) for rule in app.url_map.iter_rules()
+              if rule.endpoint.startswith(f"{API}.") and rule.endpoint not in PUBLIC
+              for method in METHODS if method in rule.methods]
+    assert len(routes) == 6
+    for path, method in routes:  # a staff login is no key either
+        response = logged_in.open(path, method=method, json={})
+        assert (response.status_code, response.mimetype) == (401, "application/problem+json")
 
 
 def test_every_staff_route_sends_an_anonymous_request_to_the_login_page(
