@@ -71,6 +71,7 @@ def create_enrolment() -> tuple[Response, int, dict[str, str]]:
     if done.withdrawn is not None:
         changes.append(f"Withdrawn at the provider: {done.withdrawn.summary()}.")
     view = box.enrollments.by_id(result.enrollment_id)
+    g.api_enrollment = view.enrollment_id  # the trail entry and a kept answer name it
     body = {**_shown(view), "created": result.created, "changes": changes}
     location = url_for("api.get_enrolment", public_id=view.public_id)
     return jsonify(body), 201 if result.created else 200, {"Location": location}

@@ -63,32 +63,37 @@ class Contract:
         return app
 
     def check(self, response: Response) -> Response:
-        if not request.path.startswith("/api/"):
-            return response
-        asked = _Asked(request)
+        """After every request of an app under test: judge its exchange if it is the API's."""
+        if request.path.startswith("/api/"):
+            self.judge(_Asked(request), WerkzeugOpenAPIResponse(response), request.method,
+                       request.path)
+        return response
+
+    def judge(self, asked: Any, answered: Any, method: str, path: str) -> None:
+        """Record what the document finds wrong with one exchange (openapi-core's request and
+        response protocols: a web framework's wrappers, or MockRequest and MockResponse)."""
         try:
             found: list[Exception] = list(self.openapi.iter_request_errors(asked))
         except RecursionError as exc:  # JSON nested deeper than any reader goes
             found = [exc]
         failures: list[str] = []
-        where = f"{request.method} {request.path} -> {response.status_code}"
+        status = answered.status_code
+        where = f"{method} {path} -> {status}"
         if any(isinstance(e, PathNotFound | OperationNotFound) for e in found):
-            body = json.loads(response.get_data())
-            if (response.status_code not in (404, 405) or response.mimetype != MEDIA_TYPE
-                    or body.get("status") != response.status_code):
+            body = json.loads(answered.data)
+            if (status not in (404, 405) or answered.content_type != MEDIA_TYPE
+                    or body.get("status") != status):
                 failures.append(f"{where}: not in the document, and not a 404/405 problem")
         else:
-            answered = WerkzeugOpenAPIResponse(response)
             failures += [f"{where}: response: {e}"
                          for e in self.openapi.iter_response_errors(asked, answered)]
-            if found and not 400 <= response.status_code < 500:
+            if found and not 400 <= status < 500:
                 failures.append(f"{where}: the document refuses this request ({found[0]}), "
                                 "but the API accepted it")
         with self._lock:
             self.failures += failures
-            self.exchanges.append(Exchange(request.method, request.path, response.status_code,
+            self.exchanges.append(Exchange(method, path, status,
                                            tuple(str(e) for e in found)))
-        return response
 
 
 class _Asked(WerkzeugOpenAPIRequest):
@@ -103,8 +108,11 @@ class _Asked(WerkzeugOpenAPIRequest):
 
 
 @pytest.fixture
-def contract(project: Project) -> Contract:
-    return Contract(json.loads(json.dumps(document(project))))
+def contract(project: Project) -> Iterator[Contract]:
+    """The check every API test in this folder runs under; any broken exchange fails it."""
+    made = Contract(json.loads(json.dumps(document(project))))
+    yield made
+    assert made.failures == []
 
 
 def api_app(project: Project, db_path: Path, clock: Clock, renderer: HandoutRenderer,
@@ -115,9 +123,8 @@ def api_app(project: Project, db_path: Path, clock: Clock, renderer: HandoutRend
 
 @pytest.fixture
 def app(project: Project, db_path: Path, clock: Clock, renderer: HandoutRenderer,
-        contract: Contract) -> Iterator[Flask]:
-    yield api_app(project, db_path, clock, renderer, contract)
-    assert contract.failures == []
+        contract: Contract) -> Flask:
+    return api_app(project, db_path, clock, renderer, contract)
 
 
 @pytest.fixture

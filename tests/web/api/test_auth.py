@@ -98,7 +98,7 @@ def test_the_trail_names_the_key_and_the_route_and_never_a_patient(
     ]
     linked = database.execute("SELECT count(*) FROM events WHERE kind = 'api-call' AND "
                               "enrollment_id IS NOT NULL").fetchone()[0]
-    assert linked == 1  # the GET names the enrolment it read
+    assert linked == 2  # the POST names the enrolment it made, the GET the one it read
     details = " ".join(str(row[0]) for row in database.execute("SELECT detail FROM events"))
     for personal in ("Ann", "ann@example.com", "P-1042", created["id"]):
         assert personal not in details
@@ -189,3 +189,17 @@ def test_the_api_uses_no_session_and_the_staff_pages_keep_login_and_csrf(
     posted = logged_in.post("/checkout", data=checkout_form(),
                             headers={"Authorization": f"Bearer {key}"})
     assert posted.status_code == 400
+
+
+def test_every_api_route_refuses_a_request_without_a_key(
+    app: Flask, logged_in: FlaskClient
+) -> None:
+    routes = [(rule.rule.replace("<public_id>", "0" * 32).replace("<external_id>", "P-1"),
+               method) for rule in app.url_map.iter_rules()
+              if rule.endpoint.startswith("api.") and rule.endpoint != "api.openapi"
+              for method in ("GET", "POST") if method in rule.methods]
+    assert len(routes) == 6
+    for path, method in routes:  # a staff login is no key either
+        response = logged_in.open(path, method=method, json={})
+        assert (response.status_code, response.mimetype) == (401, "application/problem+json")
+

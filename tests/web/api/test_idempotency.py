@@ -39,6 +39,9 @@ def test_the_same_key_and_body_get_the_first_answer_again(
     assert again.headers["Idempotent-Replayed"] == "true"
     assert "Idempotent-Replayed" not in first.headers
     assert count(database, "enrollments") == 1
+    # The kept answer names its enrolment, so forgetting a patient can find it.
+    (kept,) = database.execute("SELECT enrollment_id, status FROM idempotency_keys").fetchall()
+    assert tuple(kept) == (database.execute("SELECT id FROM enrollments").fetchone()[0], 201)
     # Without the header a repeat is still safe: the enrolment exists, so it is a 200.
     plain = call(client, "POST", "/enrolments", key, json=enrolment())
     assert plain.status_code == 200 and count(database, "enrollments") == 1
