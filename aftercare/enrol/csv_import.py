@@ -13,7 +13,8 @@ from pathlib import Path
 
 from aftercare.content.model import Project
 from aftercare.enrol.enrolment import plan_for
-from aftercare.enrol.rules import FIELDS, OPTIONAL_COLUMNS, REQUIRED_COLUMNS, parse_enrollment
+from aftercare.enrol.rules import FIELDS, OPTIONAL_COLUMNS, REQUIRED_COLUMNS
+from aftercare.enrol.service import Consents, check_enrolment
 from aftercare.errors import ContentError, Problem
 from aftercare.outbox.records import Enrollment, EnrollResult
 from aftercare.outbox.store import Outbox
@@ -89,9 +90,10 @@ def read_rows(
                 continue
             fields = dict(zip(columns, record, strict=True))
             try:
-                enrollment = parse_enrollment(
-                    fields, project, now, recorded_by, row=start, source=name
-                )
+                # A listed patient agreed to aftercare emails; the reminder consent is a column.
+                consents = Consents(aftercare=True, reminders=None, recorded_by=recorded_by)
+                enrollment = check_enrolment(fields, consents, project, now, row=start,
+                                             source=name)
             except ContentError as exc:
                 problems.extend(exc.problems)
                 continue

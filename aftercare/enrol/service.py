@@ -6,7 +6,8 @@ required, and the wording the patient agreed to must be the wording on file. Sto
 an unsubscribed or bounced address and, for a repeat with another reminder consent, records
 the new consent and cancels or schedules the reminders. What the provider already holds of a
 withdrawn reminder is withdrawn there by the caller's ``withdraw`` (the send stage's
-``withdraw_held``), after the transaction. CSV import checks its rows with the same rules.
+``withdraw_held``), after the transaction. CSV import checks each row here too, and stores the
+whole file in one transaction (``csv_import``).
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ class Consents:
     """What the patient agreed to, who recorded it, and the version of the wording they read."""
 
     aftercare: bool
-    reminders: bool
-    recorded_by: str  # "cli:<os user>", "staff:<user>", "api:<key>/<who at the clinic>"
+    reminders: bool | None  # None: as the fields' ``marketing_consent`` says (a CSV column)
+    recorded_by: str  # "cli:<os user>", "staff:<user>", "import:<file>", "api:<key>/<who>"
     wording_version: str = CONSENT_WORDING_VERSION
 
 
@@ -50,26 +51,31 @@ class Enrolled(Generic[R]):
 
 def check_enrolment(
     fields: Mapping[str, str], consents: Consents, project: Project, now: dt.datetime, *,
-    consent_hint: str = "",
+    consent_hint: str = "", row: int | None = None, source: str | None = None,
 ) -> Enrollment:
-    """The checked enrolment, or a ContentError listing every problem (typed input) together.
+    """The checked enrolment, or a ContentError listing every problem together.
 
     ``fields`` are the rule set's (email, first_name, campaign, treated_on, timezone, language,
     patient_id); the consents come separately. ``consent_hint`` follows the message for a
-    missing aftercare consent (how to give it, where the caller can say).
+    missing aftercare consent (how to give it, where the caller can say). ``row`` and
+    ``source`` place problems at a line of a CSV file, as ``parse_enrollment`` does.
     """
     problems: list[Problem] = []
+    where = TYPED_INPUT if row is None else (source or "CSV file")
     if not consents.aftercare:
         message = f"{NO_AFTERCARE_CONSENT} {consent_hint}".rstrip()
-        problems.append(Problem(TYPED_INPUT, None, "aftercare_consent", message))
+        problems.append(Problem(where, row, "aftercare_consent", message))
     if consents.wording_version != CONSENT_WORDING_VERSION:
-        problems.append(Problem(TYPED_INPUT, None, "consent_wording_version", (
+        problems.append(Problem(where, row, "consent_wording_version", (
             f"expected {CONSENT_WORDING_VERSION!r}, the version of the consent wording on file "
             f"(the patient must have read that wording); got {consents.wording_version[:40]!r}"
         )))
-    typed = {**fields, "marketing_consent": "true" if consents.reminders else "false"}
+    typed = dict(fields)
+    if consents.reminders is not None:
+        typed["marketing_consent"] = "true" if consents.reminders else "false"
     try:
-        enrollment = parse_enrollment(typed, project, now, recorded_by=consents.recorded_by)
+        enrollment = parse_enrollment(typed, project, now, consents.recorded_by, row,
+                                      source=source)
     except ContentError as exc:
         raise ContentError([*problems, *exc.problems]) from None
     if problems:
