@@ -45,18 +45,22 @@ class IdempotencyTable:
         with self._db.transaction() as db:
             db.execute("DELETE FROM idempotency_keys WHERE started_at < ?",
                        (stamp(now - keep_for, "now"),))
+            # Insert first: on an engine that locks rows rather than the database, the unique
+            # key still lets only one of two requests at once reserve it.
+            if db.execute(
+                "INSERT INTO idempotency_keys (api_key_id, idempotency_key, fingerprint,"
+                " started_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (api_key_id, idempotency_key) DO NOTHING",
+                (api_key_id, key, fingerprint, at),
+            ).rowcount:
+                return Reservation("mine")
             row = db.one(
                 "SELECT fingerprint, started_at, status, location, body FROM idempotency_keys"
                 " WHERE api_key_id = ? AND idempotency_key = ?",
                 (api_key_id, key),
             )
-            if row is None:
-                db.execute(
-                    "INSERT INTO idempotency_keys (api_key_id, idempotency_key, fingerprint,"
-                    " started_at) VALUES (?, ?, ?, ?)",
-                    (api_key_id, key, fingerprint, at),
-                )
-                return Reservation("mine")
+            if row is None:  # released between the two statements: try again
+                return Reservation("in-progress")
             if row["fingerprint"] != fingerprint:
                 return Reservation("other-body")
             if row["status"] is not None:
