@@ -177,5 +177,11 @@ def running(app: Flask) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{server.effective_port}"
     finally:
-        server.close()
+        # Closed from the loop's own thread: sockets closed from this one could vanish under
+        # the select() the loop is in (EBADF in the server's thread, about one run in ten).
+        from waitress import wasyncore  # type: ignore[import-untyped]
+
+        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
         thread.join(timeout=10)
+        server.task_dispatcher.shutdown()
+        assert not thread.is_alive()
