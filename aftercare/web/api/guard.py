@@ -16,6 +16,7 @@ from flask import current_app, g, request
 from flask.wrappers import Response
 
 from aftercare.errors import StorageError
+from aftercare.outbox.api_keys import api_actor
 from aftercare.outbox.records import ApiKeyRecord
 from aftercare.web import state
 from aftercare.web.api.bodies import MAX_BODY
@@ -55,6 +56,7 @@ def authenticate() -> None:
     key = state.outbox().api_keys.find(hash_key(token))
     if key is None:
         raise _invalid_token("this API key is not known")
+    g.api_caller = api_actor(key.name)  # who the request log names ("api:<name>"), never the key
     allowance = api_state().limiter.take(key.id, state.current().now())
     if not allowance.allowed:
         if allowance.first_refusal:  # the trail records one refusal a minute, not a flood
