@@ -60,7 +60,9 @@ def run_retention(settings: Settings, args: argparse.Namespace) -> str:
         for address in due:
             outbox.forget(address, now, actor, f"retention: {months} months after the last "
                           "message")
-    return f"erased {len(due)} patients with no email for {months} months"
+        dropped = outbox.drop_expired_answers(now)
+    answers = f"; deleted {dropped} API answers kept over a day" if dropped else ""
+    return f"erased {len(due)} patients with no email for {months} months{answers}"
 
 
 @command("backup", "copy the database, consistently, while the staff page and send-due run",

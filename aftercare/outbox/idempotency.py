@@ -5,20 +5,26 @@ with the same key take turns), is answered outside any transaction, then stores 
 A second request with the same key finds the answer and gets it again; one with another body
 is refused; one that arrives while the first is still being answered waits for it. A
 reservation whose request died (the process was killed) is taken over after ``stale_after``.
-Answers are kept for ``keep_for`` and hold no name or address (the API never returns one).
+Answers are kept for ``keep_for`` (a day) and hold no name or address: an enrolment's answer
+carries the booking system's patient id, and names the enrolment so that erasing the patient
+deletes it; a refusal may quote what was typed (an address that is not one, say) and names no
+enrolment, so ``drop_expired`` (run by `pipeline retention`) deletes every answer past its day
+even when no API call comes to do it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal
 
 from aftercare.outbox.records import StoredAnswer
 from aftercare.outbox.rows import stamp
 from aftercare.outbox.writes import Writes
 
 Outcome = Literal["mine", "answered", "other-body", "in-progress"]
+
+KEEP_FOR: Final = dt.timedelta(hours=24)  # how long a repeated request gets the first answer
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,12 @@ class IdempotencyTable:
                 " enrollment_id = ? WHERE api_key_id = ? AND idempotency_key = ?",
                 (answer.status, answer.location, answer.body, enrollment_id, api_key_id, key),
             )
+
+    def drop_expired(self, now: dt.datetime, keep_for: dt.timedelta = KEEP_FOR) -> int:
+        """Delete the answers kept longer than ``keep_for``; how many."""
+        with self._db.transaction() as db:
+            return db.execute("DELETE FROM idempotency_keys WHERE started_at < ?",
+                              (stamp(now - keep_for, "now"),)).rowcount
 
     def release(self, api_key_id: int, key: str) -> None:
         """Forget a reservation whose answer must not be repeated (a failure worth retrying)."""

@@ -1,6 +1,8 @@
 """Finding enrolments by their opaque id or by the patient's external id, as the API shows them.
 
-An enrolment stored before opaque ids existed gets one the first time it is shown here.
+An enrolment stored before opaque ids existed gets one the first time it is shown here. The
+enrolments of an erased patient (``pipeline forget``) stay only as anonymous counts: they are
+found neither by opaque id nor by the external id, which erasing removed.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ class Lookups:
         self._db = db
 
     def by_public_id(self, public_id: str) -> EnrollmentView | None:
-        row = self._db.one(f"{_VIEW} WHERE e.public_id = ?", (public_id,))
+        row = self._db.one(f"{_VIEW} WHERE e.public_id = ? AND p.forgotten_at IS NULL",
+                           (public_id,))
         return None if row is None else read(EnrollmentView, row)
 
     def by_id(self, enrollment_id: int) -> EnrollmentView:
@@ -44,9 +47,15 @@ class Lookups:
         )
         return self._shown([row["id"] for row in rows])
 
-    def knows_patient(self, patient_ref: str) -> bool:
-        row = self._db.one("SELECT 1 AS found FROM patients WHERE patient_ref = ?", (patient_ref,))
-        return row is not None
+    def latest_of_patient(self, patient_ref: str) -> int | None:
+        """The row id of the latest enrolment of a patient with this external id; None when no
+        patient has it (an erased patient has none)."""
+        row = self._db.one(
+            "SELECT e.id FROM enrollments AS e JOIN patients AS p ON p.id = e.patient_id"
+            " WHERE p.patient_ref = ? AND p.forgotten_at IS NULL ORDER BY e.id DESC LIMIT 1",
+            (patient_ref,),
+        )
+        return None if row is None else int(row["id"])
 
     def _shown(self, ids: list[int]) -> list[EnrollmentView]:
         if not ids:

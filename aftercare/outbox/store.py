@@ -177,6 +177,14 @@ class Outbox:
         """Make erased data unreadable in the database's files; False if readers held it."""
         return self._db.scrub()
 
+    def drop_expired_answers(self, now: dt.datetime) -> int:
+        """Delete the API's answers kept past their day for repeated requests (a refusal may
+        quote what was typed); scrub if any went. How many."""
+        dropped = self.idempotency.drop_expired(now)
+        if dropped:
+            self._db.scrub()
+        return dropped
+
     def backup(self, target: Path, now: dt.datetime, actor: str) -> int:
         """A consistent copy of the whole database, as of one moment, in the new owner-only file
         ``target`` (an older one there is replaced once the copy is whole); its size."""

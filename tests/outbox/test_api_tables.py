@@ -129,8 +129,8 @@ def test_an_enrolment_has_an_opaque_id_and_is_found_by_it_and_by_its_patient(
     assert outbox.enrollments.by_public_id("0" * 32) is None
     assert outbox.enrollments.of_patient("P-1042", TREATED + DAY) == [view]
     assert outbox.enrollments.of_patient("P-1042", TREATED) == []  # only earlier treatments
-    assert outbox.enrollments.knows_patient("P-1042")
-    assert not outbox.enrollments.knows_patient("P-9")
+    assert outbox.enrollments.latest_of_patient("P-1042") == view.enrollment_id
+    assert outbox.enrollments.latest_of_patient("P-9") is None
 
 
 def test_an_enrolment_stored_before_opaque_ids_gets_one_when_first_shown(

@@ -21,6 +21,7 @@ from flask import g, make_response, request
 from flask.typing import ResponseReturnValue
 from flask.wrappers import Response
 
+from aftercare.outbox.idempotency import KEEP_FOR
 from aftercare.outbox.records import StoredAnswer
 from aftercare.web import state
 from aftercare.web.api.guard import api_state, current_key
@@ -33,7 +34,6 @@ from aftercare.web.api.problems import (
 
 HEADER: Final = "Idempotency-Key"
 STALE_AFTER: Final = dt.timedelta(minutes=1)  # a request not answered by then has died
-KEEP_FOR: Final = dt.timedelta(hours=24)
 _POLL: Final = 0.05  # seconds between looks at a reservation another request holds
 _KEY: Final = re.compile(r'"?([\x21\x23-\x7e]{1,255})"?')  # visible ASCII; quotes allowed
 _NOT_KEPT: Final = frozenset({401, 403, 408, 429})
@@ -84,7 +84,9 @@ def idempotent(view: Callable[P, ResponseReturnValue]) -> Callable[P, Response]:
         else:
             kept = StoredAnswer(response.status_code, response.headers.get("Location"),
                                 response.get_data(as_text=True))
-            table.finish(key_id, key, kept, g.get("api_enrollment"))
+            # The enrolment the answer is about: erasing its patient deletes the answer.
+            about = g.get("api_answer_about", g.get("api_enrollment"))
+            table.finish(key_id, key, kept, about)
         return response
 
     return answer

@@ -121,8 +121,13 @@ def rebooked(external_id: str) -> Response:
     typed = _one_date("appointment_on")
     box, now = state.outbox(), app.now()
     authorise(IMPLICIT_SITE)
-    if not _PATIENT_ID.fullmatch(external_id) or not box.enrollments.knows_patient(external_id):
+    latest = (box.enrollments.latest_of_patient(external_id)
+              if _PATIENT_ID.fullmatch(external_id) else None)
+    if latest is None:
         raise ApiProblem(404, "no patient has this external id")
+    # The answer (kept for a repeat) carries the external id: naming one of the patient's
+    # enrolments lets erasing the patient delete it too. The trail entry names none.
+    g.api_answer_about = latest
     today = app.today()
     try:
         day = parse_date(typed)
