@@ -1,4 +1,5 @@
-"""Renders one campaign step into an email: HTML, plain text and an optional .ics invitation."""
+"""Renders one campaign step into an email, in the recipient's language: HTML, plain text and an
+optional .ics invitation."""
 
 from __future__ import annotations
 
@@ -18,10 +19,11 @@ from markupsafe import Markup
 
 from aftercare.content.model import Campaign, Clinic, Handout, Project, Section, Step
 from aftercare.content.values import EmailAddress
-from aftercare.dates import format_day
+from aftercare.dates import format_day, format_span
 from aftercare.errors import RenderError
 from aftercare.plan.schedule import next_treatment_day
 from aftercare.render.calendar import AllDayEvent, build_ics
+from aftercare.render.i18n import EXTENSIONS, Translator, install, translator
 from aftercare.render.plaintext import nbsp, remembering_wrap, tidy, wrap
 from aftercare.render.tokens import sign
 
@@ -73,27 +75,43 @@ class _CompiledStep:
     contact_text: str
 
 
+@dataclass(frozen=True)
+class _Language:
+    """What rendering in one language needs: the project as its readers see it (clinic,
+    campaigns, handouts in that language), its template environment and its sentences."""
+
+    code: str
+    project: Project
+    env: jinja2.Environment
+    translator: Translator
+    folder: str  # where its step templates are, under templates/email/: "" or "es/"
+
+
 class EmailRenderer:
     """Renders campaign steps; create one per run, it compiles each step's templates once."""
 
     def __init__(self, project: Project, key: bytes) -> None:
         self._project = project
         self._key = key
-        folder = project.templates / "email"
-        self._env = _environment(folder)
         self._wrapped: dict[tuple[str, str], str] = {}
-        self._env.filters["wrap"] = remembering_wrap(self._wrapped)
         self._inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
-        self._compiled: dict[tuple[str, Step], _CompiledStep] = {}
+        self._compiled: dict[tuple[str, str, Step], _CompiledStep] = {}
+        self._languages: dict[str, _Language] = {}
 
     def render(self, campaign: Campaign, step: Step, recipient: Recipient) -> RenderedEmail:
-        """The step's email for one recipient; the same inputs always give the same bytes."""
-        compiled = self._compile(campaign, step)
-        handout = self._handout(campaign)
-        clinic = self._project.clinic
+        """The step's email for one recipient, in the recipient's language; the same inputs
+        always give the same bytes. RenderError when that language lacks any part of it."""
+        lang = self._language(recipient.language)
+        campaign, step = self._localised(lang, campaign, step)
+        compiled = self._compile(lang, campaign, step)
+        handout = self._handout(lang, campaign)
+        clinic = lang.project.clinic
         token = sign(recipient.public_id, self._key)
-        unsubscribe_url = f"{clinic.email.public_base_url.rstrip('/')}/unsubscribe?t={token}"
-        ics, ics_filename = self._calendar(campaign, step, recipient)
+        # A link whose token was cut still names the page's language, before the token.
+        shown = f"l={lang.code}&" if lang.folder else ""
+        unsubscribe_url = (f"{clinic.email.public_base_url.rstrip('/')}/unsubscribe?"
+                           f"{shown}t={token}")
+        ics, ics_filename = self._calendar(lang, campaign, step, recipient)
         context: dict[str, Any] = {
             "lang": recipient.language,
             "subject": step.subject,
@@ -104,7 +122,7 @@ class EmailRenderer:
             "campaign": campaign,
             "step": step,
             "handout": handout,
-            "sections": self._sections(campaign, step, handout),
+            "sections": _sections(campaign, step, handout),
             "quoted_html": compiled.quoted_html,
             "quoted_text": compiled.quoted_text,
             "warning_html": compiled.warning_html,
@@ -112,7 +130,7 @@ class EmailRenderer:
             "contact_html": compiled.contact_html,
             "contact_text": compiled.contact_text,
             "next_visit": format_day(next_treatment_on(clinic, campaign, recipient.treated_on),
-                                     "weekday"),
+                                     "weekday", lang.code),
             "has_calendar": ics is not None,
             "unsubscribe_url": unsubscribe_url,
         }
@@ -131,100 +149,137 @@ class EmailRenderer:
             unsubscribe_url=unsubscribe_url,
         )
 
-    def _compile(self, campaign: Campaign, step: Step) -> _CompiledStep:
-        cache_key = (campaign.id, step)
+    def _language(self, code: str) -> _Language:
+        """Everything rendering in ``code`` needs, set up the first time it is asked for."""
+        found = self._languages.get(code)
+        if found is None:
+            translate = translator(self._project, code)
+            env = install(_environment(self._project.templates / "email"), translate)
+            env.filters["wrap"] = remembering_wrap(self._wrapped)
+            env.filters["span"] = lambda offset: format_span(offset.amount, offset.unit, code)
+            folder = "" if code == self._project.clinic.language else f"{code}/"
+            found = _Language(code, self._project.in_language(code), env, translate, folder)
+            self._languages[code] = found
+        return found
+
+    def _localised(self, lang: _Language, campaign: Campaign, step: Step
+                   ) -> tuple[Campaign, Step]:
+        """The campaign and step as written in the language (the source's own in its own)."""
+        if self._project.language_of(campaign) == lang.code:
+            return campaign, step
+        local = lang.project.campaigns.get(campaign.id)
+        local_step = None if local is None else local.step(step.key)
+        if local is None or local_step is None:
+            raise RenderError(f"campaigns/{lang.code}/{campaign.id}.yaml: expected the words "
+                              f"of step {step.key} in {lang.code}; there are none")
+        return local, local_step
+
+    def _compile(self, lang: _Language, campaign: Campaign, step: Step) -> _CompiledStep:
+        cache_key = (lang.code, campaign.id, step)
         compiled = self._compiled.get(cache_key)
         if compiled is None:
-            html_name, text_name = f"{step.template}.html", f"{step.template}.txt"
+            html_name = f"{lang.folder}{step.template}.html"
+            text_name = f"{lang.folder}{step.template}.txt"
             try:
-                html = self._env.get_template(html_name)
-                text = self._env.get_template(text_name)
+                html = lang.env.get_template(html_name)
+                text = lang.env.get_template(text_name)
             except jinja2.TemplateNotFound as exc:
                 raise RenderError(f"templates/email/{exc.name}: no such template") from exc
             digest = hashlib.sha256()
             for name in (html_name, text_name):
-                for used, source in _sources(self._env, name):
+                for used, source in _sources(lang.env, name):
                     digest.update(f"{used}\0{source}\0".encode())
             digest.update(repr(step).encode())
-            clinic = self._project.clinic
+            if lang.translator.strings is not None:
+                digest.update(repr(sorted(lang.translator.strings.items())).encode())
+            handout = self._handout(lang, campaign)
             compiled = _CompiledStep(html, text, digest.hexdigest()[:12],
-                                     *self._quoted(campaign, step),
-                                     *self._warning_blocks(campaign, step),
-                                     *self._blocks("contact", clinic))
+                                     *_quoted(lang, campaign, step, handout),
+                                     *_warning_blocks(lang, step, handout),
+                                     *_blocks(lang, "contact", lang.project.clinic))
             self._compiled[cache_key] = compiled
         return compiled
 
-    def _quoted(self, campaign: Campaign, step: Step) -> tuple[Markup, str]:
-        """The handout sections the step quotes, HTML and text, one after another."""
-        sections = self._sections(campaign, step, self._handout(campaign))
-        pairs = [self._blocks("section", s) for s in sections]
-        return Markup("\n".join(h for h, _ in pairs)), "\n".join(t for _, t in pairs)
-
-    def _warning_blocks(self, campaign: Campaign, step: Step) -> tuple[Markup, str]:
-        """The step's warning block, HTML and text, from the macros every email shares."""
-        if not step.warning_signs:
-            return Markup(""), ""
-        handout = self._handout(campaign)
-        return self._blocks("warning_signs", self._project.clinic,
-                            handout.emergency_if, handout.call_clinic_if)
-
-    def _blocks(self, macro: str, *args: object) -> tuple[Markup, str]:
-        """A macro of _macros.html and _macros.txt called once (empty where a project's
-        templates do not have it)."""
-        called = []
-        for kind in ("html", "txt"):
-            try:
-                module = self._env.get_template(f"_macros.{kind}").module
-            except jinja2.TemplateNotFound:
-                module = None
-            function = getattr(module, macro, None)
-            called.append("" if function is None else str(function(*args)))
-        return Markup(called[0]), called[1]
-
-    def _handout(self, campaign: Campaign) -> Handout:
-        handout = self._project.handouts.get(campaign.handout)
+    def _handout(self, lang: _Language, campaign: Campaign) -> Handout:
+        handout = lang.project.handouts.get(campaign.handout)
         if handout is None:
+            if lang.folder:
+                raise RenderError(f"handouts/{lang.code}/{campaign.handout}.yaml: expected the "
+                                  f"handout the emails quote, in {lang.code}; there is none")
             raise RenderError(f"campaigns/{campaign.id}.yaml: no handout {campaign.handout!r}")
         return handout
 
-    def _sections(self, campaign: Campaign, step: Step, handout: Handout) -> tuple[Section, ...]:
-        by_id = {section.id: section for section in handout.sections}
-        missing = [s for s in step.sections if s not in by_id]
-        if missing:
-            raise RenderError(
-                f"campaigns/{campaign.id}.yaml: step {step.key}: no section {missing[0]!r} "
-                f"in handouts/{handout.id}.yaml"
-            )
-        return tuple(by_id[s] for s in step.sections)
-
     def _calendar(
-        self, campaign: Campaign, step: Step, recipient: Recipient
+        self, lang: _Language, campaign: Campaign, step: Step, recipient: Recipient
     ) -> tuple[bytes | None, str | None]:
         if step.calendar is None:
             return None, None
         due = recipient.local_due.date() if recipient.local_due else step.offset.after(
             recipient.treated_on
         )
+        clinic = lang.project.clinic
         is_last = step.key == campaign.steps[-1].key
         # The last step is the booking reminder: its event sits on the day the next treatment
         # is due (12 weeks for migraine), never before the email itself arrives.
-        next_day = next_treatment_on(self._project.clinic, campaign, recipient.treated_on)
+        next_day = next_treatment_on(clinic, campaign, recipient.treated_on)
         day = max(due, next_day) if is_last else due
         # DTSTAMP comes from the message, not the clock, so the same message is the same bytes.
         stamp = recipient.local_due or dt.datetime.combine(
             recipient.treated_on, dt.time(), tzinfo=dt.UTC
         )
-        clinic = self._project.clinic
         domain = clinic.email.from_address.rsplit("@", 1)[1]
+        entry = step.calendar.filled(clinic.name)
         event = AllDayEvent(
             uid=f"{recipient.public_id}@{domain}",
             day=day,
-            summary=step.calendar.summary,
-            description=step.calendar.description,
+            summary=entry.summary,
+            description=entry.description,
             stamp=stamp,
             organizer_name=clinic.name,
         )
-        return build_ics(event), "next-visit.ics" if is_last else "check-in.ics"
+        # The attachment's file name is shown to the patient: in their language too.
+        name = "next-visit.ics" if is_last else "check-in.ics"
+        return build_ics(event), lang.translator.gettext(name)
+
+
+def _quoted(lang: _Language, campaign: Campaign, step: Step, handout: Handout
+            ) -> tuple[Markup, str]:
+    """The handout sections the step quotes, HTML and text, one after another."""
+    pairs = [_blocks(lang, "section", s) for s in _sections(campaign, step, handout)]
+    return Markup("\n".join(h for h, _ in pairs)), "\n".join(t for _, t in pairs)
+
+
+def _warning_blocks(lang: _Language, step: Step, handout: Handout) -> tuple[Markup, str]:
+    """The step's warning block, HTML and text, from the macros every email shares."""
+    if not step.warning_signs:
+        return Markup(""), ""
+    return _blocks(lang, "warning_signs", lang.project.clinic, handout.emergency_if,
+                   handout.call_clinic_if)
+
+
+def _blocks(lang: _Language, macro: str, *args: object) -> tuple[Markup, str]:
+    """A macro of _macros.html and _macros.txt called once (empty where a project's templates
+    do not have it)."""
+    called = []
+    for kind in ("html", "txt"):
+        try:
+            module = lang.env.get_template(f"_macros.{kind}").module
+        except jinja2.TemplateNotFound:
+            module = None
+        function = getattr(module, macro, None)
+        called.append("" if function is None else str(function(*args)))
+    return Markup(called[0]), called[1]
+
+
+def _sections(campaign: Campaign, step: Step, handout: Handout) -> tuple[Section, ...]:
+    by_id = {section.id: section for section in handout.sections}
+    missing = [s for s in step.sections if s not in by_id]
+    if missing:
+        raise RenderError(
+            f"campaigns/{campaign.id}.yaml: step {step.key}: no section {missing[0]!r} "
+            f"in handouts/{handout.id}.yaml"
+        )
+    return tuple(by_id[s] for s in step.sections)
 
 
 def phone_link(number: str) -> Markup:
@@ -274,6 +329,7 @@ def tel(phone: str) -> str:
 def _environment(folder: Path) -> jinja2.Environment:
     """Templates named .html are autoescaped; .txt ones are plain text and are not."""
     env = jinja2.Environment(
+        extensions=EXTENSIONS,
         loader=jinja2.FileSystemLoader(folder),
         autoescape=jinja2.select_autoescape(
             enabled_extensions=("html",),

@@ -324,8 +324,8 @@ def test_real_content_renders_and_quotes_the_real_handouts() -> None:
 def test_html_is_accessible_and_inlined(
     renderer: EmailRenderer, campaign_id: str, step_key: str
 ) -> None:
-    page = Page(_render(renderer, campaign_id, step_key, language="es").html)
-    assert page.html_lang == "es"
+    page = Page(_render(renderer, campaign_id, step_key).html)
+    assert page.html_lang == "en"
     assert {"name": "color-scheme", "content": "light dark"} in page.metas
     assert page.tables and all(t.get("role") == "presentation" for t in page.tables)
     assert all(image.get("alt") is not None for image in page.images)
@@ -654,8 +654,11 @@ def test_ics_only_for_calendar_steps_and_well_formed(
     assert _value(lines, "UID") == "0f1e2d3c4b5a69788796a5b4c3d2e1f0@juniperlane.example"
     assert re.fullmatch(r"\d{8}T\d{6}Z", _value(lines, "DTSTAMP"))
     assert re.fullmatch(r"\d{8}", _value(lines, "DTSTART;VALUE=DATE"))
-    assert _value(lines, "SUMMARY") == escape_text(step.calendar.summary)
-    assert _value(lines, "DESCRIPTION") == escape_text(step.calendar.description)
+    # The clinic's name comes from clinic.yaml, never written into the campaign.
+    shown = step.calendar.filled(PROJECT.clinic.name)
+    assert "{clinic}" not in shown.summary + shown.description
+    assert _value(lines, "SUMMARY") == escape_text(shown.summary)
+    assert _value(lines, "DESCRIPTION") == escape_text(shown.description)
 
 
 def test_ics_day_is_the_local_due_date_and_stamp_is_reproducible(renderer: EmailRenderer) -> None:
