@@ -56,7 +56,8 @@ def test_check_is_clean_and_strict_on_the_shipped_content_at_grade_6(
     assert load_project(ROOT).clinic.max_reading_grade == 6
     assert run("check", "--strict") == 0
     out, err = capsys.readouterr()
-    assert out.strip() == "checked 9 handouts and 2 campaigns: 0 errors, 0 warnings"
+    assert out.strip() == ("checked 9 handouts and 2 campaigns, and 9 handouts and 2 campaigns "
+                           "in es: 0 errors, 0 warnings")
     assert err == ""
 
 
@@ -72,6 +73,12 @@ def test_check_scores_print_each_handouts_reading_grades(
         "longest sentence 5 words, SMOG 3.1",
         "handouts/care.yaml: highest section grade 2.5, highest sentence grade 2.5, "
         "longest sentence 6 words, SMOG 3.1",
+        # Then each template's own wording, as `check` grades it ("Hello Sample," and "Call
+        # us on ... if you are worried."; "Here are a few tips.").
+        "templates/email/_layout.txt: own wording grade 1.9, highest sentence grade 8.8, "
+        "longest sentence 7 words",
+        "templates/email/day-1.txt: own wording grade -1.8, highest sentence grade -1.8, "
+        "longest sentence 5 words",
         "checked 2 handouts and 1 campaigns: 0 errors, 0 warnings",
     ]
     assert err == ""

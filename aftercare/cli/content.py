@@ -27,9 +27,12 @@ def run_check(settings: Settings, args: argparse.Namespace) -> str:
         print(finding, file=sys.stderr)
     errors = sum(f.severity == "error" for f in findings)
     warnings = len(findings) - errors
+    translated = "".join(
+        f", and {len(local.handouts)} handouts and {len(local.campaigns)} campaigns in {code}"
+        for code, local in sorted(project.translations.items()))
     summary = (
-        f"checked {len(project.handouts)} handouts and {len(project.campaigns)} campaigns: "
-        f"{errors} errors, {warnings} warnings"
+        f"checked {len(project.handouts)} handouts and {len(project.campaigns)} campaigns"
+        f"{translated}: {errors} errors, {warnings} warnings"
     )
     if has_errors(findings, strict=args.strict):
         raise PipelineError(summary + (" (--strict: warnings fail)" if not errors else ""))
@@ -108,3 +111,48 @@ def run_preview(settings: Settings, args: argparse.Namespace) -> str:
     project = load_project(settings.root)
     print(preview_text(project, args.campaign, args.step))
     return f"preview of {args.campaign} {args.step}"
+
+
+@command("translation", "record a translation or its review; list every translation's state",
+         arg("action", choices=["stamp", "status"],
+             help="stamp: record who translated or reviewed FILE, and its source now; "
+                  "status: list every translation file"),
+         arg("files", nargs="*", metavar="FILE",
+             help="translation files, e.g. handouts/es/aftercare-cosmetic.yaml"),
+         arg("--translated-by", metavar="NAME",
+             help="FILE was (re)translated from its source as it is now: a draft again"),
+         arg("--reviewed-by", metavar="NAME",
+             help="a qualified medical translator and a clinician reviewed FILE against its "
+                  "source as it is now (name both)"),
+         arg("--on", metavar="YYYY-MM-DD", help="the date to record (default: today)"),
+         epilog="`pipeline check` warns (an error with --strict) when a translation's source "
+                "changed since its review, or since its translation for a draft.")
+def run_translation(settings: Settings, args: argparse.Namespace) -> str:
+    from aftercare.content.schema import parse_date
+    from aftercare.content.stamp import stamp, translation_files
+
+    project = load_project(settings.root)
+    if args.action == "status":
+        files = translation_files(project)
+        for file in files:
+            record = file.record
+            reviewed = (f"reviewed on {record.reviewed_on} by {record.reviewed_by}"
+                        if record.status == "reviewed" else "not reviewed")
+            print(f"{file.name}: {record.status}, translated on {record.translated_on} by "
+                  f"{record.translated_by}; {reviewed}")
+        return f"{len(files)} translation files"
+    if not args.files or not (args.translated_by or args.reviewed_by):
+        raise InputError("files", "expected FILE... and --translated-by NAME or --reviewed-by "
+                                  "NAME")
+    try:
+        day = parse_date(args.on) if args.on else settings.now().astimezone(
+            project.clinic.timezone.zone).date()
+    except ValueError as exc:
+        raise InputError("on", f"{exc}; got {args.on!r}") from None
+    for name in args.files:
+        name = Path(name).as_posix().removeprefix("./")
+        record = stamp(project, name, day, translated_by=args.translated_by,
+                       reviewed_by=args.reviewed_by)
+        print(f"{name}: {record.status}, source recorded as of {day}")
+    load_project(settings.root)  # the files still load, or the error says what broke
+    return f"stamped {len(args.files)} translation files"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -91,3 +92,30 @@ def by_context(translators: Mapping[str, Translator], default: str) -> tuple[Any
         return pick(context).ngettext(singular, plural, count)
 
     return gettext, ngettext
+
+
+# Sentences the code itself writes for patients (the handout footer, the calendar file names),
+# for `pipeline check` to find beside the templates' own.
+CODE_MESSAGES = ("Page %(page)s of %(pages)s", "next-visit.ics", "check-in.ics")
+# The folders under templates/ whose templates write _("...") sentences.
+MESSAGE_FOLDERS = ("email", "handout", "staff")
+
+
+def template_messages(templates: Path) -> dict[str, tuple[str, int]]:
+    """Every sentence the templates write with _(), each with where it is first written
+    ("templates/handout/macros.html", line)."""
+    # Only parsed, never rendered: escaping does not apply, but say so rather than leave it off.
+    environment = jinja2.Environment(extensions=EXTENSIONS, autoescape=True)
+    found: dict[str, tuple[str, int]] = {}
+    for folder in MESSAGE_FOLDERS:
+        for path in sorted((templates / folder).rglob("*")):
+            if path.suffix not in (".html", ".txt") or not path.is_file():
+                continue
+            name = f"templates/{path.relative_to(templates).as_posix()}"
+            source = path.read_text(encoding="utf-8")
+            extracted = environment.extract_translations(source)  # type: ignore[attr-defined]
+            for line, _function, message in extracted:
+                text = message[0] if isinstance(message, tuple) else message
+                if isinstance(text, str):
+                    found.setdefault(text, (name, line))
+    return found

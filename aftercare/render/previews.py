@@ -60,12 +60,13 @@ def preview_text(
     return preview_step(project, campaign_id, step_key, out_dir).summary()
 
 
-def preview_recipient(project: Project) -> Recipient:
-    """The made-up patient every preview is rendered for."""
+def preview_recipient(project: Project, language: str | None = None) -> Recipient:
+    """The made-up patient every preview is rendered for, reading ``language`` (default: the
+    clinic's own)."""
     return Recipient(
         first_name=PREVIEW_FIRST_NAME,
         email=PREVIEW_EMAIL,
-        language=project.clinic.language,
+        language=language or project.clinic.language,
         treated_on=PREVIEW_TREATED_ON,
         local_due=None,
         public_id=PREVIEW_PUBLIC_ID,
