@@ -118,18 +118,21 @@ def test_build_writes_every_handout_and_email_preview(
 ) -> None:
     out = tmp_path / "build"
     assert run("build", "--out", str(out)) == 0
-    pdfs = sorted(p.stem for p in (out / "handouts").glob("*.pdf"))
-    assert pdfs == sorted(p.stem for p in (ROOT / "handouts").glob("*.yaml"))
-    diary = out / "printouts" / "headache-diary.pdf"  # the clinic has a migraine campaign
-    for pdf in (*(out / "handouts").glob("*.pdf"), diary):
-        reader = PdfReader(pdf)
-        assert "/StructTreeRoot" in reader.trailer["/Root"]
-    assert len(PdfReader(diary).pages) == 1
-    for campaign in ("botox-cosmetic", "botox-migraine"):
-        for step in pipeline.load_project(ROOT).campaigns[campaign].steps:
-            assert (out / "emails" / campaign / f"{step.key}.html").is_file()
-            assert (out / "emails" / campaign / f"{step.key}.txt").is_file()
-    assert capsys.readouterr().out.startswith("wrote 9 handouts, 1 headache diary and ")
+    # Every handout, diary and email step in English, and again in Spanish under es/.
+    for folder, lang in (("", "en-US"), ("es/", "es-US")):
+        pdfs = sorted(p.stem for p in (out / f"handouts/{folder}").glob("*.pdf"))
+        assert pdfs == sorted(p.stem for p in (ROOT / "handouts").glob("*.yaml"))
+        diary = out / f"printouts/{folder}headache-diary.pdf"  # there is a migraine campaign
+        for pdf in (*(out / f"handouts/{folder}").glob("*.pdf"), diary):
+            reader = PdfReader(pdf)
+            assert "/StructTreeRoot" in reader.trailer["/Root"]
+            assert reader.trailer["/Root"]["/Lang"] == lang
+        assert len(PdfReader(diary).pages) == 1
+        for campaign in ("botox-cosmetic", "botox-migraine"):
+            for step in pipeline.load_project(ROOT).campaigns[campaign].steps:
+                assert (out / f"emails/{folder}{campaign}/{step.key}.html").is_file()
+                assert (out / f"emails/{folder}{campaign}/{step.key}.txt").is_file()
+    assert capsys.readouterr().out.startswith("wrote 18 handouts, 2 headache diaries and ")
 
 
 def _squashed_pdf_text(path: Path) -> str:

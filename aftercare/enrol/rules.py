@@ -119,14 +119,10 @@ def parse_enrollment(
     if date_problem:
         problem("treated_on", date_problem)
 
-    languages = supported_languages(project)
-    language = text("language").lower() or clinic.language
-    if language not in languages:
-        problem(
-            "language",
-            f"expected {' or '.join(languages)} (the emails are written in "
-            f"{' and '.join(languages)} only for now); got {_shown(text('language'))}",
-        )
+    language = language_code(text("language")) or clinic.language
+    language_problem = check_language(project, language, campaign)
+    if language_problem:
+        problem("language", f"{language_problem}; got {_shown(text('language'))}")
 
     consent_text = text("marketing_consent").lower()
     if consent_text not in _YES | _NO:
@@ -193,8 +189,33 @@ def treatment_date_problem(day: dt.date, today: dt.date) -> str | None:
 
 
 def supported_languages(project: Project) -> tuple[str, ...]:
-    """Languages the emails exist in: the clinic's own, until content carries translations."""
-    return (project.clinic.language,)
+    """Languages the content is written in: the clinic's own, then every translation's."""
+    return project.languages
+
+
+def language_code(text: str) -> str:
+    """A language as typed ("es", "ES", "es-US", "es_US") as the code the outbox stores."""
+    return re.split(r"[-_]", text.strip().lower(), maxsplit=1)[0]
+
+
+def check_language(project: Project, language: str, campaign: str) -> str | None:
+    """What keeps an enrolment in ``language`` from going ahead: a language the content is not
+    written in, or a campaign whose translation lacks any part of a step (no email in another
+    language is ever sent by surprise). None when it can go ahead."""
+    languages = supported_languages(project)
+    if language not in languages:
+        return (f"expected one of {', '.join(languages)} (the languages the content is "
+                "written in)")
+    local = project.translations.get(language)
+    source = project.campaigns.get(campaign)
+    if local is None or source is None:
+        return None
+    missing = local.missing_for(source)
+    if missing:
+        return (f"{campaign} has no complete {language} translation, so no email could be "
+                f"sent in {language}; missing: {', '.join(missing)}. Enrol in "
+                f"{project.clinic.language}, or add the translation first")
+    return None
 
 
 def _check_name(name: str) -> str | None:

@@ -9,7 +9,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from werkzeug.wrappers import Response as BaseResponse
 
 from aftercare.enrol.enrolment import enroll_one
-from aftercare.enrol.rules import CONSENT_WORDING, MAX_DAYS_AGO, supported_languages
+from aftercare.enrol.rules import CONSENT_WORDING, MAX_DAYS_AGO
 from aftercare.errors import InputError
 from aftercare.outbox.records import EnrollResult
 from aftercare.plan.describe import PlanLine, describe_plan
@@ -18,11 +18,12 @@ from aftercare.render.page import offers_diary
 from aftercare.send.withdrawal import withdraw_held
 from aftercare.web import audit, security, state
 from aftercare.web.forms import (
-    LANGUAGE_NAMES,
     Action,
     Checkout,
     card_field,
     check_checkout,
+    language_label,
+    language_options,
     read_form,
     sentence,
     treatment_label,
@@ -52,6 +53,8 @@ class Receipt:
     plan: tuple[PlanLine, ...]
     pdf: bytes
     diary: bool  # a migraine checkout: the one-page headache diary is offered too
+    language: str = "en"  # the patient's: the handout's first sheet, the diary, the emails
+    languages: str = "English"  # the handout's languages, as shown
 
 
 # ---------------------------------------------------------------- login and logout
@@ -125,7 +128,7 @@ def checkout_post() -> BaseResponse | tuple[str, int]:
         return _checkout_page(values, errors), 400
     try:
         with app.render_lock:
-            pdf = app.renderer.pdf(checked.handout, checked.card)
+            pdf = app.renderer.pdf_sheets(checked.handouts, checked.card)
     except InputError as exc:  # a character the handout font does not have
         errors[card_field(exc, values)] = sentence(exc)
         return _checkout_page(values, errors), 400
@@ -173,7 +176,8 @@ def diary_pdf(key: str) -> Response:
         abort(404)
     app = state.current()
     with app.render_lock:
-        pdf = app.renderer.diary_pdf(PatientCard(receipt.full_name, receipt.treated_on))
+        pdf = app.renderer.diary_pdf(PatientCard(receipt.full_name, receipt.treated_on),
+                                     receipt.language)
     response = Response(pdf, mimetype="application/pdf")
     name = f"headache-diary-{receipt.treated_on.isoformat()}.pdf"
     response.headers["Content-Disposition"] = f'inline; filename="{name}"'
@@ -216,6 +220,9 @@ def _receipt(
                                                      app.project.clinic.timezone.zone),
         pdf=pdf,
         diary=offers_diary(checked.campaign),
+        language=checked.language,
+        languages=" and ".join(language_label(app.project.language_of(h))
+                               for h in checked.handouts),
     )
 
 
@@ -229,7 +236,7 @@ def _checkout_page(values: dict[str, str], errors: dict[str, str]) -> str:
         errors=errors,
         treatments=[(c.id, treatment_label(c)) for c in sorted(
             project.campaigns.values(), key=treatment_label)],
-        languages=[(code, LANGUAGE_NAMES.get(code, code)) for code in supported_languages(project)],
+        languages=language_options(project),
         consent=CONSENT_WORDING,
         today=today.isoformat(),
         earliest=(today - dt.timedelta(days=MAX_DAYS_AGO)).isoformat(),

@@ -11,7 +11,7 @@ from aftercare.content.model import Project
 from aftercare.outbox.records import MessageView
 from aftercare.outbox.vocabulary import State
 from aftercare.plan.describe import moment_words, step_words
-from aftercare.web.forms import treatment_label
+from aftercare.web.forms import language_label, treatment_label
 
 Localise = Callable[[dt.datetime], dt.datetime]
 
@@ -61,6 +61,12 @@ class PatientRow:
     first_name: str
     unsubscribed: bool
     enrollments: tuple[EnrollmentRow, ...]
+    language: str = ""  # the language their emails are in: "es"
+
+    @property
+    def language_name(self) -> str:
+        """That language by its own name: "Español"."""
+        return language_label(self.language) if self.language else ""
 
 
 @dataclass(frozen=True)
@@ -106,7 +112,8 @@ def patient_rows(
             for (campaign, day), rows in sorted(
                 by_enrollment.items(), key=lambda item: item[0][1], reverse=True)
         )
-        patients.append(PatientRow(email, own[-1].first_name, unsubscribed(email), enrollments))
+        patients.append(PatientRow(email, own[-1].first_name, unsubscribed(email), enrollments,
+                                   own[-1].language))
     return patients
 
 
