@@ -73,7 +73,7 @@ def stamp(
     if found is None:
         known = ", ".join(found_name for found_name in sorted(
             f.name for f in translation_files(project))) or "none"
-        raise InputError("file", f"expected a translation file of this project ({known}); "
+        raise InputError("files", f"expected a translation file of this project ({known}); "
                                  f"got {name!r}")
     record, parts = found.record, found.source_parts(project)
     if translated_by is not None:
@@ -98,7 +98,7 @@ def rewrite_record(text: str, record: TranslationRecord) -> str:
     lines = text.splitlines(keepends=True)
     start = next((i for i, line in enumerate(lines) if line.rstrip() == "translation:"), None)
     if start is None:
-        raise InputError("file", "expected a top-level 'translation:' block; there is none")
+        raise InputError("files", "expected a top-level 'translation:' block; there is none")
     end = start + 1
     while end < len(lines) and (not lines[end].strip() or lines[end].startswith((" ", "#"))):
         end += 1
