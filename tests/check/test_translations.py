@@ -47,8 +47,9 @@ def test_every_shipped_translation_records_its_source_and_none_has_drifted() -> 
 
 
 def test_editing_an_english_section_names_it_in_its_translation(clinic: Path) -> None:
-    edit_file(clinic, "handouts/aftercare-cosmetic.yaml", "A walk is fine.", "A short walk is fine.")
-    edit_file(clinic, "handouts/aftercare-cosmetic.yaml", "  - Double vision\n",
+    english = "handouts/aftercare-cosmetic.yaml"
+    edit_file(clinic, english, "A walk is fine.", "A short walk is fine.")
+    edit_file(clinic, english, "  - Double vision\n",
               "  - Seeing double\n")
     line = _record_line(clinic, HANDOUT)
     assert _findings(clinic) == [
@@ -74,8 +75,9 @@ def test_after_a_review_the_drift_is_counted_from_the_review(
     assert (record.status, record.reviewed_by, record.reviewed_on) == (
         "reviewed", "Ana Example, medical translator; Dr. Rana Patel", dt.date(2026, 12, 1))
     assert _findings(clinic) == []
-    edit_file(clinic, "handouts/aftercare-cosmetic.yaml", "Small bruises.", "Small bruises, if any.")
-    edit_file(clinic, "handouts/aftercare-cosmetic.yaml", "A walk is fine.", "A walk is good.")
+    english = "handouts/aftercare-cosmetic.yaml"
+    edit_file(clinic, english, "Small bruises.", "Small bruises, if any.")
+    edit_file(clinic, english, "A walk is fine.", "A walk is good.")
     assert _findings(clinic) == [
         f"warning: {HANDOUT}:{_record_line(clinic, HANDOUT)}: source changed since review on "
         "2026-12-01: sections first-day, what-is-normal",
