@@ -64,7 +64,9 @@ def test_every_email_uses_only_features_its_clients_support_or_that_have_a_fallb
     rendered: list[Path],
 ) -> None:
     project = load_project(ROOT)
-    assert len(rendered) == sum(len(c.steps) for c in project.campaigns.values())
+    # Every step in English and in Spanish.
+    assert len(rendered) == len(project.languages) * sum(
+        len(c.steps) for c in project.campaigns.values())
     unsupported: dict[str, set[str]] = {}
     for file, result in check(rendered).items():
         for error in result["errors"]:

@@ -52,10 +52,12 @@ PRIVATE_WORDS = ("botox", "migraine", "headache", "wrinkle", "toxin", "injection
 
 
 def preview_all(project: Project, out_dir: Path) -> list[Path]:
-    """Every step of every campaign for the sample patient, written as `pipeline build` does."""
-    return [path for campaign_id, campaign in sorted(project.campaigns.items())
+    """Every step of every campaign for the sample patient, in every language the project has,
+    written as `pipeline build` does."""
+    return [path for language in project.languages
+            for campaign_id, campaign in sorted(project.campaigns.items())
             for step in campaign.steps
-            for path in preview_step(project, campaign_id, step.key, out_dir).paths]
+            for path in preview_step(project, campaign_id, step.key, out_dir, language).paths]
 
 
 def _section(section_id: str, heading: str, **parts: object) -> Section:
