@@ -238,7 +238,7 @@ def test_both_languages_print_one_sheet_each_each_page_marked_in_its_language(
     for number in range(1, len(reader.xref_objStm) + 10_000):
         try:
             item = reader.get_object(number)
-        except Exception:  # noqa: BLE001  (numbers past the last object)
+        except Exception:  # numbers past the last object
             continue
         if isinstance(item, DictionaryObject) and item.get("/Type") == "/StructElem" \
                 and "/Pg" in item:
