@@ -13,6 +13,7 @@ from aftercare.check.reading import sentence_units
 from aftercare.content.fingerprint import changed_parts, describe_parts
 from aftercare.content.model import Handout, Project
 from aftercare.content.stamp import translation_files
+from aftercare.enrol.rules import CONSENT_WORDING
 from aftercare.errors import Problem
 from aftercare.render.i18n import CODE_MESSAGES, template_messages
 from aftercare.render.weasy import printable_characters
@@ -73,6 +74,8 @@ def check_shared_sentences(project: Project, today: dt.date) -> Iterator[Finding
     used = template_messages(project.templates)
     for message in CODE_MESSAGES:
         used.setdefault(message, ("aftercare/render", 0))
+    for message in CONSENT_WORDING.values():
+        used.setdefault(message, ("aftercare/enrol/rules.py", 0))
     for code, local in sorted(project.translations.items()):
         strings = f"templates/i18n/{code}.yaml"
         for message, (file, line) in used.items():

@@ -153,7 +153,7 @@ def parse_enrollment(
         language=language,
         marketing_consent=consent_text in _YES,
         recorded_by=recorded_by,
-        consent_wording_version=CONSENT_WORDING_VERSION,
+        consent_wording_version=consent_wording_version(project, language),
         patient_ref=patient_ref,
     )
 
@@ -186,6 +186,23 @@ def treatment_date_problem(day: dt.date, today: dt.date) -> str | None:
     if day < earliest:
         return f"expected a date within the last {MAX_DAYS_AGO} days (on or after {earliest})"
     return None
+
+
+def consent_wording(project: Project, language: str) -> dict[str, str]:
+    """The consent wording as read to a patient of ``language`` (templates/i18n/<language>.yaml
+    translates it; the English when it has no translation, which `pipeline check` reports)."""
+    strings = project.translations[language].strings if language in project.translations else {}
+    return {kind: strings.get(text, text) for kind, text in CONSENT_WORDING.items()}
+
+
+def consent_wording_version(project: Project, language: str) -> str:
+    """The version of the wording a patient agreed to: the English wording's, or for another
+    language a hash of the English and the translation read to them."""
+    if language == project.clinic.language or language not in project.translations:
+        return CONSENT_WORDING_VERSION
+    read = json.dumps([dict(CONSENT_WORDING), consent_wording(project, language)],
+                      sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(read.encode("utf-8")).hexdigest()[:12]
 
 
 def supported_languages(project: Project) -> tuple[str, ...]:

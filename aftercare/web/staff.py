@@ -9,7 +9,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from werkzeug.wrappers import Response as BaseResponse
 
 from aftercare.enrol.enrolment import enroll_one
-from aftercare.enrol.rules import CONSENT_WORDING, MAX_DAYS_AGO
+from aftercare.enrol.rules import CONSENT_WORDING, MAX_DAYS_AGO, consent_wording
 from aftercare.errors import InputError
 from aftercare.outbox.records import EnrollResult
 from aftercare.plan.describe import PlanLine, describe_plan
@@ -238,6 +238,9 @@ def _checkout_page(values: dict[str, str], errors: dict[str, str]) -> str:
             project.campaigns.values(), key=treatment_label)],
         languages=language_options(project),
         consent=CONSENT_WORDING,
+        # The same wording in each further language, for staff to read to the patient.
+        consent_in={code: (language_label(code), consent_wording(project, code))
+                    for code in project.translations},
         today=today.isoformat(),
         earliest=(today - dt.timedelta(days=MAX_DAYS_AGO)).isoformat(),
     )

@@ -6,6 +6,9 @@ installed and this is not CI; in CI (CI=true) a missing browser fails them.
 
 from __future__ import annotations
 
+import datetime as dt
+import email
+import email.policy
 import io
 import os
 import re
@@ -14,6 +17,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
+from email.message import EmailMessage
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,8 +38,8 @@ SECRET = "b" * 40
 USER, PASSWORD = "frontdesk", "correct horse battery"
 # Every field of the checkout form, in the order Tab reaches them.
 FIELDS = ["f-treatment", "f-treated_on", "f-areas", "f-provider", "f-product", "f-units",
-          "f-lot", "f-first_name", "f-last_name", "f-email", "f-language", "f-consent_aftercare",
-          "f-consent_marketing"]
+          "f-lot", "f-first_name", "f-last_name", "f-email", "f-language", "f-also_print",
+          "f-consent_aftercare", "f-consent_marketing"]
 
 
 def _need_browser() -> None:
@@ -231,3 +235,74 @@ def test_the_checkout_works_from_the_keyboard_with_focus_always_visible(
     assert "The handout for Bea is ready to print." in page.inner_text("main")
     # The confirmation puts focus on the handout link: Enter opens it.
     assert focus_style(page)["id"].startswith("Open the handout to print")
+
+
+def test_a_spanish_checkout_gives_a_spanish_handout_and_spanish_emails(
+    page: Page, server: tuple[str, Path], tmp_path: Path
+) -> None:
+    base, database = server
+    log_in(page, base)
+    page.get_by_label("Treatment", exact=True).select_option("botox-migraine")
+    page.get_by_label("First name").fill("Lucía")
+    page.get_by_label("Last name").fill("Peña")
+    page.get_by_label("Email address", exact=True).fill("lucia@example.com")
+    page.get_by_label("Language of the handout and emails").select_option(label="Español")
+    page.get_by_label("Also print the handout in").select_option(label="English")
+    page.get_by_label("I agree that the clinic may email me").check()
+    shot(page, "10-checkout-spanish")
+    page.get_by_role("button", name="Enrol and print handout").click()
+    page.wait_for_url(re.compile(r"/checkout/[\w-]+$"))
+    main = page.inner_text("main")
+    assert "The handout for Lucía Peña is ready to print." in main
+    assert "(Español and English)" in main
+    shot(page, "11-confirmation-spanish")
+
+    link = page.get_by_role("link", name=re.compile("Open the handout to print"))
+    pdf = PdfReader(io.BytesIO(page.request.get(f"{base}{link.get_attribute('href')}").body()))
+    pages = ["".join(p.extract_text().split()) for p in pdf.pages]
+    assert len(pages) == 4 and pdf.trailer["/Root"]["/Lang"] == "es-US"
+    assert "LucíaPeña" in pages[0] and "Busqueatencióndeemergenciaahora" in pages[0]
+    assert "Sabuscaatención" not in pages[0] and "Getemergencycarenow" in pages[2]
+    diary = page.get_by_role("link", name=re.compile("Open the headache diary"))
+    diary_pdf = PdfReader(io.BytesIO(page.request.get(f"{base}{diary.get_attribute('href')}")
+                                     .body()))
+    assert "Midiariodedolordecabeza" in "".join(diary_pdf.pages[0].extract_text().split())
+
+    page.get_by_role("link", name="Find a patient").click()
+    page.get_by_label("Email address or first name").fill("lucia@example.com")
+    page.get_by_role("button", name="Search").click()
+    page.wait_for_url(re.compile(r"/patients/[\w-]+$"))
+    assert "Language: Español" in page.inner_text("main")
+    shot(page, "12-lookup-spanish")
+
+    # The first email, sent as cron would send it a day later: in Spanish.
+    outbox = tmp_path / "outbox"
+    env = {**os.environ, "AFTERCARE_DB": str(database), "AFTERCARE_SECRET_KEY": SECRET,
+           "AFTERCARE_OUTBOX_DIR": str(outbox)}
+    env.pop("SENDGRID_API_KEY", None)
+    later = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%MZ")
+    subprocess.run([sys.executable, str(ROOT / "pipeline.py"), "--project", str(ROOT),
+                    "send-due", "--now", later], env=env, check=True, capture_output=True,
+                   timeout=120)
+    messages = [email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
+                for p in sorted(outbox.glob("*.eml"))]
+    subjects = [m["Subject"] for m in messages if m["To"].endswith("<lucia@example.com>")
+                or m["To"] == "lucia@example.com"]
+    assert subjects == ["Cómo cuidarse después de su visita"]
+    (sent,) = [m for m in messages if "lucia@example.com" in m["To"]]
+    assert isinstance(sent, EmailMessage)
+    body = sent.get_body(preferencelist=("plain",))
+    assert body is not None
+    text = body.get_content()
+    assert "Hola, Lucía:" in text and "Las primeras 24 horas" in text
+
+    db = sqlite3.connect(database)
+    public_id = db.execute(
+        "SELECT m.public_id FROM messages AS m JOIN enrollments AS e ON e.id = m.enrollment_id"
+        " JOIN patients AS p ON p.id = e.patient_id WHERE p.email = ? ORDER BY m.id LIMIT 1",
+        ("lucia@example.com",)).fetchone()[0]
+    db.close()
+    page.goto(f"{base}/unsubscribe?l=es&t={sign(public_id, SECRET.encode())}")
+    assert page.get_attribute("html", "lang") == "es"
+    assert "¿Dejar de recibir correos de cuidados?" in page.inner_text("main")
+    shot(page, "13-unsubscribe-spanish")
