@@ -24,10 +24,9 @@ _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 def check_translation_drift(project: Project, today: dt.date) -> Iterator[Finding]:
     """Warn about a translation whose source changed since it was reviewed (a draft: since it
     was translated), naming the parts that changed."""
+    sentences = list(used_sentences(project)) if project.translations else []
     for file in translation_files(project):
-        current = file.source_parts(project)
-        if not current:
-            continue  # the shared sentences: their keys are their source (see below)
+        current = file.source_parts(project, sentences)
         record = file.record
         line = project.line_of(file.name, "translation")
         stamp_it = f"`pipeline translation stamp {file.name} --translated-by NAME`"
@@ -71,11 +70,7 @@ def check_shared_sentences(project: Project, today: dt.date) -> Iterator[Finding
     the same values in it; a translated sentence nothing writes any more is a warning."""
     if not project.translations:
         return
-    used = template_messages(project.templates)
-    for message in CODE_MESSAGES:
-        used.setdefault(message, ("aftercare/render", 0))
-    for message in CONSENT_WORDING.values():
-        used.setdefault(message, ("aftercare/enrol/rules.py", 0))
+    used = used_sentences(project)
     for code, local in sorted(project.translations.items()):
         strings = f"templates/i18n/{code}.yaml"
         for message, (file, line) in used.items():
@@ -95,6 +90,17 @@ def check_shared_sentences(project: Project, today: dt.date) -> Iterator[Finding
                     strings, project.line_of(strings, f"strings.{message}"), "",
                     f"{_short(message)} is written by no template any more (its English "
                     "changed?): translate the new sentence, and remove this one"))
+
+
+def used_sentences(project: Project) -> dict[str, tuple[str, int]]:
+    """Every shared sentence the templates and the code write, with where it is first written
+    (line 0: in the code)."""
+    used = template_messages(project.templates)
+    for message in CODE_MESSAGES:
+        used.setdefault(message, ("aftercare/render", 0))
+    for message in CONSENT_WORDING.values():
+        used.setdefault(message, ("aftercare/enrol/rules.py", 0))
+    return used
 
 
 def check_printable(project: Project, today: dt.date) -> Iterator[Finding]:

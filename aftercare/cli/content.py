@@ -155,6 +155,7 @@ def _in_language(project: Project, topic: str, code: str, field: str) -> Handout
          epilog="`pipeline check` warns (an error with --strict) when a translation's source "
                 "changed since its review, or since its translation for a draft.")
 def run_translation(settings: Settings, args: argparse.Namespace) -> str:
+    from aftercare.check.translations import used_sentences
     from aftercare.content.schema import parse_date
     from aftercare.content.stamp import stamp, translation_files
 
@@ -179,7 +180,7 @@ def run_translation(settings: Settings, args: argparse.Namespace) -> str:
     for name in args.files:
         name = Path(name).as_posix().removeprefix("./")
         record = stamp(project, name, day, translated_by=args.translated_by,
-                       reviewed_by=args.reviewed_by)
+                       reviewed_by=args.reviewed_by, sentences=used_sentences(project))
         print(f"{name}: {record.status}, source recorded as of {day}")
     load_project(settings.root)  # the files still load, or the error says what broke
     return f"stamped {len(args.files)} translation files"

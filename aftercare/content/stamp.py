@@ -10,12 +10,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import yaml
 
-from aftercare.content.fingerprint import campaign_parts, handout_parts, template_parts
+from aftercare.content.fingerprint import campaign_parts, digest, handout_parts, template_parts
 from aftercare.content.model import Project, TranslationRecord
 from aftercare.errors import InputError
 
@@ -33,9 +33,10 @@ class TranslationFile:
     language: str                     # "es"
     record: TranslationRecord
 
-    def source_parts(self, project: Project) -> dict[str, str]:
-        """The hash of each part of its source as the source is now."""
-        return source_parts(project, self.name, self.language)
+    def source_parts(self, project: Project, sentences: Iterable[str] = ()) -> dict[str, str]:
+        """The hash of each part of its source as the source is now (``sentences``: the
+        shared sentences the templates and the code write, for the sentences file)."""
+        return source_parts(project, self.name, self.language, sentences)
 
 
 def translation_files(project: Project) -> list[TranslationFile]:
@@ -48,9 +49,13 @@ def translation_files(project: Project) -> list[TranslationFile]:
     )
 
 
-def source_parts(project: Project, name: str, language: str) -> dict[str, str]:
-    """What a translation file follows, hashed part by part; {} for the shared sentences,
-    whose keys are their own source."""
+def source_parts(
+    project: Project, name: str, language: str, sentences: Iterable[str] = ()
+) -> dict[str, str]:
+    """What a translation file follows, hashed part by part. The shared sentences' file
+    follows the set of sentences written in English (each key is its own source, so a changed
+    sentence is missing its translation anyway; the hash tells a reviewed file that a sentence
+    came or went since its review)."""
     folder, _, rest = name.partition("/")
     stem = Path(name).stem
     if folder == "handouts":
@@ -60,12 +65,12 @@ def source_parts(project: Project, name: str, language: str) -> dict[str, str]:
     if rest.startswith("email/"):
         local = project.translations[language]
         return template_parts(project.templates / "email", local.templates)
-    return {}
+    return {"sentences": digest(sorted(set(sentences)))}
 
 
 def stamp(
     project: Project, name: str, day: dt.date, *, translated_by: str | None = None,
-    reviewed_by: str | None = None,
+    reviewed_by: str | None = None, sentences: Iterable[str] = (),
 ) -> TranslationRecord:
     """Record a new translation (``translated_by``: a draft again, any review forgotten) or a
     review (``reviewed_by``) of the file ``name``, dated ``day``; returns the new record."""
@@ -75,7 +80,7 @@ def stamp(
             f.name for f in translation_files(project))) or "none"
         raise InputError("files", f"expected a translation file of this project ({known}); "
                                  f"got {name!r}")
-    record, parts = found.record, found.source_parts(project)
+    record, parts = found.record, found.source_parts(project, sentences)
     if translated_by is not None:
         record = dataclasses.replace(
             record, status="draft", translated_by=translated_by, translated_on=day,

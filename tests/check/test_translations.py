@@ -10,7 +10,11 @@ import pytest
 
 import pipeline
 from aftercare.check.lint import lint
-from aftercare.check.translations import check_printable, check_shared_sentences
+from aftercare.check.translations import (
+    check_printable,
+    check_shared_sentences,
+    used_sentences,
+)
 from aftercare.content.load import load_project
 from aftercare.content.stamp import rewrite_record, stamp, translation_files
 from tests.conftest import ROOT, edit_file
@@ -40,8 +44,9 @@ def test_every_shipped_translation_records_its_source_and_none_has_drifted() -> 
     project = load_project(ROOT)
     files = translation_files(project)
     assert len(files) == 13  # 9 handouts, 2 campaigns, the email templates, the sentences
+    sentences = used_sentences(project)
     for file in files:
-        parts = file.source_parts(project)
+        parts = file.source_parts(project, sentences)
         assert dict(file.record.translated_from) == parts, file.name
     assert [f for f in lint(project, TODAY) if "changed since" in str(f)] == []
 
@@ -212,3 +217,18 @@ def test_a_character_the_handout_font_lacks_is_an_error(clinic: Path) -> None:
 
 def test_the_shipped_spanish_prints_in_the_bundled_font() -> None:
     assert list(check_printable(load_project(ROOT), TODAY)) == []
+
+
+def test_a_shared_sentence_added_since_the_translation_is_named_on_the_sentences_file(
+    clinic: Path,
+) -> None:
+    # Translated at once, so nothing is missing; but a reviewed file would not have seen it.
+    edit_file(clinic, "templates/handout/macros.html", '<h2>{{ _("Call us") }}</h2>',
+              '<h2>{{ _("Call us") }}</h2>\n  <p>{{ _("We are here to help.") }}</p>')
+    edit_file(clinic, "templates/i18n/es.yaml", '  "Call us": "Llámenos"\n',
+              '  "Call us": "Llámenos"\n  "We are here to help.": "Estamos para ayudarle."\n')
+    strings = "templates/i18n/es.yaml"
+    assert _findings(clinic) == [
+        f"warning: {strings}:{_record_line(clinic, strings)}: source changed since translation "
+        "on 2026-11-29: sentences",
+    ]
