@@ -1,5 +1,5 @@
 """Checks loaded content against house rules: reading level, safety, reviews, private subjects,
-and translations that keep up with their sources."""
+private minimal emails, and translations that keep up with their sources."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import datetime as dt
 from collections.abc import Callable, Iterator
 
 from aftercare.check.findings import Finding, Severity, has_errors
+from aftercare.check.minimal import check_minimal_emails
 from aftercare.check.privacy import PRIVATE_WORDS, check_private_subjects
 from aftercare.check.reading import (
     check_email_wording,
@@ -76,6 +77,12 @@ def check_lookahead(project: Project, today: dt.date) -> Iterator[Finding]:
         )
 
 
+def check_minimal_privacy(project: Project, today: dt.date) -> Iterator[Finding]:
+    """Every part of a minimal email, in every language, and all that goes with it, names
+    nothing private."""
+    return check_minimal_emails(project)
+
+
 RULES: tuple[Rule, ...] = (
     check_lookahead,
     check_reading_grade,
@@ -85,6 +92,7 @@ RULES: tuple[Rule, ...] = (
     check_review_due,
     check_safety_lists,
     check_private_subjects,
+    check_minimal_privacy,
     *TRANSLATION_RULES,
 )
 

@@ -12,9 +12,9 @@ import jinja2
 import jinja2.meta
 
 from aftercare.check.readability import section_text, split_sentences, words_of
-from aftercare.content.model import Clinic, Handout, Project
+from aftercare.content.model import Clinic, ContentMode, Handout, Project
 from aftercare.errors import PipelineError, Problem
-from aftercare.render.emails import EmailRenderer
+from aftercare.render.emails import EmailRenderer, step_template
 from aftercare.render.previews import PREVIEW_KEY, preview_recipient
 
 _RULE = re.compile(r"[-=_*]{3,}")
@@ -65,10 +65,15 @@ def own_sentences(
         translation = project.translations.get(code)
         if translation is not None and translation.missing_for(campaign):
             continue
-        for step in campaign.steps:
-            file = f"templates/email/{folder}{step.template}.txt"
+        # A minimal campaign's full content is still read, on its care page.
+        modes: list[ContentMode] = ["full"]
+        if project.content_of(campaign) == "minimal":
+            modes.append("minimal")
+        for step, mode in [(step, mode) for step in campaign.steps for mode in modes]:
+            template = f"{step_template(step, mode, folder)}.txt"
+            file = f"templates/email/{template}"
             try:
-                text = renderer.render(campaign, step, recipient).text
+                text = renderer.render(campaign, step, recipient, mode).text
             except (PipelineError, jinja2.TemplateError) as exc:
                 problems.append(Problem(
                     file, None, "",
@@ -76,7 +81,7 @@ def own_sentences(
                     f"for the sample patient{f' in {code}' if folder else ''}: {exc}",
                 ))
                 continue
-            pieces = _pieces(project.templates / "email", f"{folder}{step.template}.txt")
+            pieces = _pieces(project.templates / "email", template)
             for unit in _units(text, dropped):
                 for sentence in split_sentences(unit):
                     if _key(sentence) in quoted:

@@ -1,15 +1,13 @@
-"""Renders one campaign step into an email, in the recipient's language: HTML, plain text and an
-optional .ics invitation."""
+"""Renders one campaign step into an email in the recipient's language (HTML, plain text and an
+optional .ics invitation), full or minimal, and into the care page's content: the full email's
+own part, from the same templates."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import re
 import unicodedata
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import css_inline
@@ -17,15 +15,26 @@ import jinja2
 import jinja2.meta
 from markupsafe import Markup
 
-from aftercare.content.model import Campaign, Clinic, Handout, Project, Section, Step
+from aftercare.content.model import (
+    MINIMAL_TEMPLATE,
+    Campaign,
+    Clinic,
+    ContentMode,
+    Handout,
+    Project,
+    Section,
+    Step,
+)
 from aftercare.content.values import EmailAddress
 from aftercare.dates import format_day, format_span
 from aftercare.errors import RenderError
 from aftercare.plan.schedule import next_treatment_day
 from aftercare.render.calendar import AllDayEvent, build_ics
-from aftercare.render.i18n import EXTENSIONS, Translator, install, translator
-from aftercare.render.plaintext import nbsp, remembering_wrap, tidy, wrap
-from aftercare.render.tokens import sign
+from aftercare.render.care_links import care_link, care_link_expiry, sent_moment
+from aftercare.render.email_env import environment, sources
+from aftercare.render.i18n import Translator, install, translator
+from aftercare.render.plaintext import remembering_wrap, tidy
+from aftercare.render.tokens import sign, sign_care
 
 # Zero-width joiners shape some scripts' names correctly; every other control or format
 # character (bidi overrides, NUL, line breaks) could disguise or break the greeting.
@@ -46,6 +55,23 @@ class RenderedEmail:
     content_hash: str          # sha256 hex of subject, preheader, html, text and ics, as sent
     template_version: str      # short hash of the template files and campaign step used
     unsubscribe_url: str
+    content: ContentMode = "full"
+    care_url: str | None = None  # a minimal email's link to its care page
+
+    @property
+    def minimal(self) -> bool:
+        """A minimal email: the provider must learn nothing the email does not say."""
+        return self.content == "minimal"
+
+
+@dataclass(frozen=True)
+class CarePage:
+    """A step as its care page shows it: the full email's own part and the step's .ics."""
+
+    body: Markup               # the title, content, warning signs and contact block, as HTML
+    ics: bytes | None
+    ics_filename: str | None
+    expires_on: dt.date        # the last day the link opens the page (the patient's zone)
 
 
 @dataclass(frozen=True)
@@ -95,15 +121,64 @@ class EmailRenderer:
         self._key = key
         self._wrapped: dict[tuple[str, str], str] = {}
         self._inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
-        self._compiled: dict[tuple[str, str, Step], _CompiledStep] = {}
+        self._compiled: dict[tuple[str, str, Step, ContentMode], _CompiledStep] = {}
         self._languages: dict[str, _Language] = {}
 
-    def render(self, campaign: Campaign, step: Step, recipient: Recipient) -> RenderedEmail:
-        """The step's email for one recipient, in the recipient's language; the same inputs
-        always give the same bytes. RenderError when that language lacks any part of it."""
+    def render(
+        self, campaign: Campaign, step: Step, recipient: Recipient,
+        content: ContentMode | None = None,
+    ) -> RenderedEmail:
+        """The step's email for one recipient, in the recipient's language and the campaign's
+        content mode unless ``content`` says; the same inputs always give the same bytes.
+        RenderError when that language lacks any part of it."""
+        mode = content or self._project.content_of(campaign)
         lang = self._language(recipient.language)
         campaign, step = self._localised(lang, campaign, step)
-        compiled = self._compile(lang, campaign, step)
+        compiled = self._compile(lang, campaign, step, mode)
+        context = self._context(lang, campaign, step, recipient, compiled)
+        care_url = None
+        if mode == "minimal":
+            token = sign_care(recipient.public_id, sent_moment(recipient), self._key)
+            care_url = care_link(lang.project.clinic, token, lang.folder.rstrip("/"))
+            expires = care_link_expiry(lang.project.clinic, recipient)
+            context.update(care_url=care_url, care_until=format_day(expires, "full", lang.code))
+        ics, ics_filename = self._calendar(lang, campaign, step, recipient)
+        context["has_calendar"] = ics is not None
+        html = _charset_first(self._inliner.inline(compiled.html.render(context)))
+        text = tidy(compiled.text.render(context))
+        return RenderedEmail(
+            subject=step.subject,
+            preheader=step.preheader,
+            html=html,
+            text=text,
+            language=recipient.language,
+            ics=ics,
+            ics_filename=ics_filename,
+            content_hash=content_hash(step.subject, step.preheader, html, text, ics),
+            template_version=compiled.version,
+            unsubscribe_url=context["unsubscribe_url"],
+            content=mode,
+            care_url=care_url,
+        )
+
+    def care_page(self, campaign: Campaign, step: Step, recipient: Recipient) -> CarePage:
+        """What the step's full email carries of its own, for the care page, in the
+        recipient's language: rendered by the same templates with ``care`` set, which leaves
+        out the email's frame."""
+        lang = self._language(recipient.language)
+        campaign, step = self._localised(lang, campaign, step)
+        compiled = self._compile(lang, campaign, step, "full")
+        context = self._context(lang, campaign, step, recipient, compiled)
+        ics, ics_filename = self._calendar(lang, campaign, step, recipient)
+        context.update(care=True, has_calendar=ics is not None)
+        body = Markup(compiled.html.render(context).strip())
+        expires = care_link_expiry(lang.project.clinic, recipient)
+        return CarePage(body, ics, ics_filename, expires)
+
+    def _context(
+        self, lang: _Language, campaign: Campaign, step: Step, recipient: Recipient,
+        compiled: _CompiledStep,
+    ) -> dict[str, Any]:
         handout = self._handout(lang, campaign)
         clinic = lang.project.clinic
         token = sign(recipient.public_id, self._key)
@@ -111,8 +186,7 @@ class EmailRenderer:
         shown = f"l={lang.code}&" if lang.folder else ""
         unsubscribe_url = (f"{clinic.email.public_base_url.rstrip('/')}/unsubscribe?"
                            f"{shown}t={token}")
-        ics, ics_filename = self._calendar(lang, campaign, step, recipient)
-        context: dict[str, Any] = {
+        return {
             "lang": recipient.language,
             "subject": step.subject,
             "preheader": step.preheader,
@@ -131,30 +205,16 @@ class EmailRenderer:
             "contact_text": compiled.contact_text,
             "next_visit": format_day(next_treatment_on(clinic, campaign, recipient.treated_on),
                                      "weekday", lang.code),
-            "has_calendar": ics is not None,
             "unsubscribe_url": unsubscribe_url,
+            "care": False,
         }
-        html = _charset_first(self._inliner.inline(compiled.html.render(context)))
-        text = tidy(compiled.text.render(context))
-        return RenderedEmail(
-            subject=step.subject,
-            preheader=step.preheader,
-            html=html,
-            text=text,
-            language=recipient.language,
-            ics=ics,
-            ics_filename=ics_filename,
-            content_hash=content_hash(step.subject, step.preheader, html, text, ics),
-            template_version=compiled.version,
-            unsubscribe_url=unsubscribe_url,
-        )
 
     def _language(self, code: str) -> _Language:
         """Everything rendering in ``code`` needs, set up the first time it is asked for."""
         found = self._languages.get(code)
         if found is None:
             translate = translator(self._project, code)
-            env = install(_environment(self._project.templates / "email"), translate)
+            env = install(environment(self._project.templates / "email"), translate)
             env.filters["wrap"] = remembering_wrap(self._wrapped)
             env.filters["span"] = lambda offset: format_span(offset.amount, offset.unit, code)
             folder = "" if code == self._project.clinic.language else f"{code}/"
@@ -174,12 +234,14 @@ class EmailRenderer:
                               f"of step {step.key} in {lang.code}; there are none")
         return local, local_step
 
-    def _compile(self, lang: _Language, campaign: Campaign, step: Step) -> _CompiledStep:
-        cache_key = (lang.code, campaign.id, step)
+    def _compile(
+        self, lang: _Language, campaign: Campaign, step: Step, mode: ContentMode
+    ) -> _CompiledStep:
+        cache_key = (lang.code, campaign.id, step, mode)
         compiled = self._compiled.get(cache_key)
         if compiled is None:
-            html_name = f"{lang.folder}{step.template}.html"
-            text_name = f"{lang.folder}{step.template}.txt"
+            template = step_template(step, mode, lang.folder)
+            html_name, text_name = f"{template}.html", f"{template}.txt"
             try:
                 html = lang.env.get_template(html_name)
                 text = lang.env.get_template(text_name)
@@ -187,15 +249,19 @@ class EmailRenderer:
                 raise RenderError(f"templates/email/{exc.name}: no such template") from exc
             digest = hashlib.sha256()
             for name in (html_name, text_name):
-                for used, source in _sources(lang.env, name):
+                for used, source in sources(lang.env, name):
                     digest.update(f"{used}\0{source}\0".encode())
             digest.update(repr(step).encode())
             if lang.translator.strings is not None:
                 digest.update(repr(sorted(lang.translator.strings.items())).encode())
             handout = self._handout(lang, campaign)
+            # A minimal email quotes nothing and shows the generic safety line, not the
+            # handout's warning signs (they name body areas).
+            nothing = (Markup(""), "")
+            full = mode == "full"
             compiled = _CompiledStep(html, text, digest.hexdigest()[:12],
-                                     *_quoted(lang, campaign, step, handout),
-                                     *_warning_blocks(lang, step, handout),
+                                     *(_quoted(lang, campaign, step, handout) if full else nothing),
+                                     *(_warning_blocks(lang, step, handout) if full else nothing),
                                      *_blocks(lang, "contact", lang.project.clinic))
             self._compiled[cache_key] = compiled
         return compiled
@@ -224,9 +290,7 @@ class EmailRenderer:
         next_day = next_treatment_on(clinic, campaign, recipient.treated_on)
         day = max(due, next_day) if is_last else due
         # DTSTAMP comes from the message, not the clock, so the same message is the same bytes.
-        stamp = recipient.local_due or dt.datetime.combine(
-            recipient.treated_on, dt.time(), tzinfo=dt.UTC
-        )
+        stamp = sent_moment(recipient)
         domain = clinic.email.from_address.rsplit("@", 1)[1]
         entry = step.calendar.filled(clinic.name)
         event = AllDayEvent(
@@ -282,10 +346,11 @@ def _sections(campaign: Campaign, step: Step, handout: Handout) -> tuple[Section
     return tuple(by_id[s] for s in step.sections)
 
 
-def phone_link(number: str) -> Markup:
-    """A phone number as an HTML tel: link that never wraps (a filter: cheaper than a macro,
-    and every email shows several)."""
-    return Markup('<a class="phone" href="{}">{}</a>').format(tel(number), nbsp(number))
+def step_template(step: Step, mode: ContentMode, folder: str = "") -> str:
+    """The template a step's email is rendered from (under templates/email/, without its
+    extension): the step's own, in the language's folder ("es/"), or the minimal email that
+    every language shares (its sentences are translated through ``_()``)."""
+    return f"{folder}{step.template}" if mode == "full" else MINIMAL_TEMPLATE
 
 
 def next_treatment_on(clinic: Clinic, campaign: Campaign, treated_on: dt.date) -> dt.date:
@@ -319,49 +384,3 @@ def _charset_first(html: str) -> str:
     if meta not in html or "<head>" not in html:
         return html
     return html.replace(meta, "", 1).replace("<head>", "<head>" + meta, 1)
-
-
-def tel(phone: str) -> str:
-    """A tel: link for a phone number as written for people, e.g. '(617) 555-0142'."""
-    return "tel:" + re.sub(r"[^0-9+]", "", phone)
-
-
-def _environment(folder: Path) -> jinja2.Environment:
-    """Templates named .html are autoescaped; .txt ones are plain text and are not."""
-    env = jinja2.Environment(
-        extensions=EXTENSIONS,
-        loader=jinja2.FileSystemLoader(folder),
-        autoescape=jinja2.select_autoescape(
-            enabled_extensions=("html",),
-            disabled_extensions=("txt",),
-            default_for_string=True,
-            default=True,
-        ),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        auto_reload=False,
-    )
-    env.filters["wrap"] = wrap
-    env.filters["tel"] = tel
-    env.filters["nbsp"] = nbsp
-    env.filters["phone"] = phone_link
-    return env
-
-
-def _sources(env: jinja2.Environment, name: str) -> Iterator[tuple[str, str]]:
-    """The template and every template it extends, imports or includes, each once, in order."""
-    seen: set[str] = set()
-    pending = [name]
-    loader = env.loader
-    assert loader is not None
-    while pending:
-        current = pending.pop(0)
-        if current in seen:
-            continue
-        seen.add(current)
-        source, _, _ = loader.get_source(env, current)
-        yield current, source
-        referenced = jinja2.meta.find_referenced_templates(env.parse(source))
-        pending += sorted(r for r in referenced if r is not None)

@@ -109,22 +109,31 @@ def _message_or_refusal() -> MessageView:
     message = None if public_id is None else state.outbox().message_by_public_id(public_id)
     if message is None:
         # The link names its language ahead of the token, which may have been cut.
-        page = _in_language("refused.html", request.args.get("l", ""))
+        page = patient_page("refused.html", request.args.get("l", ""))
         abort(Response(page, status=400))
     return message
 
 
 def _page(template: str, message: MessageView, **context: object) -> str:
-    return _in_language(template, message.language, token=request.args.get("t", ""),
+    return patient_page(template, message.language, token=request.args.get("t", ""),
                         **context)
 
 
-def _in_language(template: str, language: str, **context: object) -> str:
+def patient_page(template: str, language: str, **context: object) -> str:
     """A patient's page in their language (the clinic's own when the content has not it)."""
     project = state.current().project
     code = language if language in project.languages else project.clinic.language
     return render_template(template, clinic=project.in_language(code).clinic, lang=code,
                            **context)
+
+
+def link_language() -> str:
+    """The language the address of this request names, if any: before a care page's token
+    (/care/es/...), a handout's sources (/sources/es/...), or an unsubscribe link's ``l``;
+    the clinic's own if it names none, or one the content is not written in."""
+    project = state.current().project
+    named = (request.view_args or {}).get("language") or request.args.get("l", "")
+    return named if named in project.languages else project.clinic.language
 
 
 def _masked(email: str) -> str:

@@ -188,7 +188,8 @@ def test_each_migration_is_its_own_transaction(tmp_path: Path) -> None:
 
 def test_only_the_minimum_personal_data_has_columns(outbox: Outbox) -> None:
     columns = {row[1] for row in outbox._db.execute("PRAGMA table_info(patients)")}
-    assert columns == {"id", "email", "first_name", "patient_ref", "language", "created_at"}
+    assert columns == {"id", "email", "first_name", "patient_ref", "language", "created_at",
+                       "forgotten_at"}
 
 
 def test_claiming_reads_the_state_and_due_index(outbox: Outbox) -> None:

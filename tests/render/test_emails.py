@@ -30,12 +30,8 @@ from aftercare.content.schema import build, read_document
 from aftercare.content.values import EmailAddress, Slug
 from aftercare.errors import InputError, RenderError
 from aftercare.render.calendar import escape_text
-from aftercare.render.emails import (
-    EmailRenderer,
-    Recipient,
-    RenderedEmail,
-    wrap,
-)
+from aftercare.render.emails import EmailRenderer, Recipient, RenderedEmail
+from aftercare.render.plaintext import wrap
 from aftercare.render.previews import PREVIEW_KEY, preview_recipient, preview_step, preview_text
 from aftercare.render.tokens import verify
 from tests.conftest import ROOT
@@ -169,8 +165,9 @@ def _recipient(**changes: object) -> Recipient:
 def _render(
     renderer: EmailRenderer, campaign_id: str, step_key: str, **changes: object
 ) -> RenderedEmail:
+    """The step's full email (the migraine campaign's are minimal: tests/render/test_minimal)."""
     campaign = PROJECT.campaigns[campaign_id]
-    return renderer.render(campaign, campaign.step(step_key), _recipient(**changes))
+    return renderer.render(campaign, campaign.step(step_key), _recipient(**changes), "full")
 
 
 def _flat(text: str) -> str:
@@ -307,7 +304,7 @@ def test_real_content_renders_and_quotes_the_real_handouts() -> None:
     for campaign in project.campaigns.values():
         handout = project.handouts[campaign.handout]
         for step in campaign.steps:
-            email = real.render(campaign, step, _recipient())
+            email = real.render(campaign, step, _recipient(), "full")
             for section_id in step.sections:
                 section = handout.section(section_id)
                 for line in (section.heading, *section.paragraphs, *section.bullets):
@@ -484,7 +481,7 @@ def test_shipped_emails_give_the_allergy_signs_by_urgency_once_each(campaign_id:
     campaign = project.campaigns[campaign_id]
     real = EmailRenderer(project, KEY)
     for step in campaign.steps:
-        email = real.render(campaign, step, _recipient())
+        email = real.render(campaign, step, _recipient(), "full")
         html = email.html
         start, middle = html.index("Get emergency care now"), html.index("Call the clinic</h3>")
         emergency_box = html[start:middle]

@@ -15,7 +15,7 @@ from pypdf import PdfReader
 from pypdf.generic import DictionaryObject
 
 from aftercare.content.load import load_project
-from aftercare.content.model import Project
+from aftercare.content.model import ContentMode, Project
 from aftercare.content.values import EmailAddress
 from aftercare.errors import RenderError
 from aftercare.render.emails import EmailRenderer, Recipient, RenderedEmail
@@ -55,11 +55,14 @@ def _recipient(language: str = "es", **changes: object) -> Recipient:
     return dataclasses.replace(recipient, **changes)  # type: ignore[arg-type]
 
 
-def _render(emails: EmailRenderer, project: Project, campaign: str, step: str) -> RenderedEmail:
+def _render(emails: EmailRenderer, project: Project, campaign: str, step: str,
+            content: ContentMode = "full") -> RenderedEmail:
+    """A step's email to a Spanish reader: the full email unless ``content`` says (the sample
+    clinic's migraine emails are minimal; their full content is what the care page shows)."""
     source = project.campaigns[campaign]
     found = source.step(step)
     assert found is not None
-    return emails.render(source, found, _recipient())
+    return emails.render(source, found, _recipient(), content)
 
 
 def _squashed(text: str) -> str:
