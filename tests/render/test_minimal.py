@@ -33,10 +33,11 @@ ALL_STEPS = [pytest.param(c, s, id=f"{c.id}/{s.key}") for c in (COSMETIC, MIGRAI
              for s in c.steps]
 
 
-def _recipient(step: Step, campaign: Campaign = MIGRAINE) -> Recipient:
+def _recipient(step: Step, campaign: Campaign = MIGRAINE, language: str = "en") -> Recipient:
     due = dt.datetime.combine(step.offset.after(SENT.date()), SENT.timetz())
     return Recipient(first_name="Zephyrine", email=EmailAddress("zephyrine@example.com"),
-                     language="en", treated_on=SENT.date(), local_due=due, public_id=PUBLIC_ID)
+                     language=language, treated_on=SENT.date(), local_due=due,
+                     public_id=PUBLIC_ID)
 
 
 @pytest.fixture(scope="module")
