@@ -16,7 +16,7 @@ from aftercare.content.schema import parse_date
 from aftercare.content.values import EmailAddress, ZoneName
 from aftercare.dates import require_aware
 from aftercare.errors import ContentError, InputError, Problem
-from aftercare.outbox.records import Enrollment
+from aftercare.outbox.records import IMPLICIT_SITE, Enrollment
 
 # What the patient is shown and agrees to. Changing a word changes the version stored with
 # every later enrolment, so we can always tell which wording a patient agreed to.
@@ -236,8 +236,6 @@ def check_language(project: Project, language: str, campaign: str) -> str | None
 
 
 # The one site of an installation without sites/: the only site an API request or key may name.
-IMPLICIT_SITE = "main"
-
 
 def known_sites(project: Project) -> tuple[str, ...]:
     """The sites enrolments and API keys may belong to: the implicit one, until sites exist."""

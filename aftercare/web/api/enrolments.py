@@ -8,11 +8,10 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from aftercare.content.model import Project
-from aftercare.enrol.rules import IMPLICIT_SITE
 from aftercare.enrol.service import Consents, check_enrolment
 from aftercare.errors import ContentError
 from aftercare.outbox.api_keys import api_actor
-from aftercare.outbox.records import Enrollment, EnrollmentView, MessageView
+from aftercare.outbox.records import IMPLICIT_SITE, Enrollment, EnrollmentView, MessageView
 from aftercare.outbox.vocabulary import State
 from aftercare.send.withdrawal import Stopped
 from aftercare.web.api.bodies import Reader, check_site, read_consents, read_json
