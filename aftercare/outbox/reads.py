@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from aftercare.content.values import normalise_address
 from aftercare.errors import InputError
 from aftercare.outbox.database import Database
@@ -15,7 +17,7 @@ _VIEW = """
            p.email, p.first_name, p.language, e.treated_on, e.timezone, m.due_at, m.state,
            m.attempts, m.provider_id, m.content_hash, m.template_version, m.sent_at, m.last_error,
            m.send_at, m.provider_batch, m.delivery, m.viewed_at, e.marketing_consent,
-           e.created_at AS enrolled_at
+           e.created_at AS enrolled_at, e.site
     FROM messages AS m
     JOIN enrollments AS e ON e.id = m.enrollment_id
     JOIN patients AS p ON p.id = e.patient_id
@@ -30,15 +32,18 @@ class Reads:
 
     def messages(
         self, status: str | None = None, email: str | None = None, *,
-        enrollment_id: int | None = None,
+        enrollment_id: int | None = None, message_id: int | None = None,
+        sites: Collection[str] | None = None,
     ) -> list[MessageView]:
-        """Messages joined with their patient and enrolment, in due order."""
+        """Messages joined with their patient and enrolment, in due order; ``sites`` keeps
+        those of enrolments at these sites (None: every site)."""
         if status is not None and status not in {s.value for s in State}:
             states = ", ".join(s.value for s in State)
             raise InputError("status", f"expected one of {states}; got {status!r}")
         address = None if email is None else normalise_address(email)
-        clause, args = where({"m.state": status, "p.email": address,
-                              "m.enrollment_id": enrollment_id})
+        clause, args = at_sites(*where({"m.state": status, "p.email": address,
+                                        "m.enrollment_id": enrollment_id, "m.id": message_id}),
+                                sites)
         rows = self._db.all(f"{_VIEW} {clause} ORDER BY m.due_at, m.id", args)
         return [read(MessageView, row) for row in rows]
 
@@ -46,10 +51,12 @@ class Reads:
         row = self._db.one(f"{_VIEW} WHERE m.public_id = ?", (public_id,))
         return None if row is None else read(MessageView, row)
 
-    def viewed_since(self, since: str) -> list[MessageView]:
+    def viewed_since(
+        self, since: str, sites: Collection[str] | None = None
+    ) -> list[MessageView]:
         """Messages whose care page was first opened at ``since`` or later, latest first."""
-        rows = self._db.all(f"{_VIEW} WHERE m.viewed_at >= ? ORDER BY m.viewed_at DESC, m.id",
-                            (since,))
+        clause, args = at_sites("WHERE m.viewed_at >= ?", [since], sites)
+        rows = self._db.all(f"{_VIEW} {clause} ORDER BY m.viewed_at DESC, m.id", args)
         return [read(MessageView, row) for row in rows]
 
     def events(
@@ -60,9 +67,25 @@ class Reads:
         rows = self._db.all(f"SELECT * FROM events {clause} ORDER BY id", args)
         return [read(EventView, row) for row in rows]
 
-    def count_by_state(self) -> dict[State, int]:
+    def count_by_state(self, sites: Collection[str] | None = None) -> dict[State, int]:
         """How many messages are in each state (every state listed, zero included)."""
         counts = dict.fromkeys(State, 0)
-        for row in self._db.all("SELECT state, count(*) AS n FROM messages GROUP BY state"):
+        clause, args = at_sites("", [], sites)
+        for row in self._db.all(
+            "SELECT m.state, count(*) AS n FROM messages AS m"
+            f" JOIN enrollments AS e ON e.id = m.enrollment_id {clause} GROUP BY m.state", args
+        ):
             counts[State(row["state"])] = row["n"]
         return counts
+
+
+def at_sites(
+    clause: str, args: list[object], sites: Collection[str] | None
+) -> tuple[str, list[object]]:
+    """``clause`` (a WHERE clause or nothing) narrowed to enrolments (``e``) at ``sites``;
+    None leaves it as it is, and no sites match nothing."""
+    if sites is None:
+        return clause, args
+    chosen = sorted(sites)
+    test = f"e.site IN ({', '.join('?' for _ in chosen)})" if chosen else "1 = 0"
+    return (f"{clause} AND {test}" if clause else f"WHERE {test}"), [*args, *chosen]

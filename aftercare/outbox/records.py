@@ -84,6 +84,9 @@ class MessageView:
     timezone: ZoneName | None = None
     marketing_consent: bool = False
     enrolled_at: dt.datetime | None = None
+    # The enrolment it belongs to, and that enrolment's site (what staff of a site may see).
+    enrollment_id: int = 0
+    site: str = IMPLICIT_SITE
 
 
 
@@ -166,6 +169,8 @@ class StaffListing:
     created_at: dt.datetime
     last_login_at: dt.datetime | None
     disabled: bool  # removed: it can no longer log in, and its name is not given out again
+    role: str = "administrator"  # front_desk, manager or administrator
+    sites: tuple[str, ...] | None = None  # the sites they work at; None: every site
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,10 @@
-"""Staff accounts (password hashes, last logins, removal) and the trail of what staff do."""
+"""Staff accounts (password hashes, roles and sites, last logins, removal) and the trail of
+what staff do."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 
 from aftercare.errors import InputError
 from aftercare.outbox.records import StaffListing, StaffRecord
@@ -21,14 +23,25 @@ class StaffTable:
         self._writes = writes
         self._db = writes.db
 
-    def add(self, username: str, password_hash: str, now: dt.datetime) -> None:
-        """Store a new account; InputError on ``username`` if the name is taken (a removed
-        account keeps its name, so the trail never mixes two people up)."""
-        added = self._db.execute(
-            "INSERT INTO staff (username, password_hash, created_at) VALUES (?, ?, ?)"
-            " ON CONFLICT (username) DO NOTHING",
-            (username, password_hash, stamp(now, "now")),
-        ).rowcount
+    def add(
+        self, username: str, password_hash: str, now: dt.datetime,
+        role: str = "administrator", sites: Collection[str] = (),
+    ) -> None:
+        """Store a new account with its role and the sites it works at (none: every site);
+        InputError on ``username`` if the name is taken (a removed account keeps its name, so
+        the trail never mixes two people up)."""
+        with self._db.transaction():
+            added = self._db.execute(
+                "INSERT INTO staff (username, password_hash, created_at, role) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (username) DO NOTHING",
+                (username, password_hash, stamp(now, "now"), role),
+            ).rowcount
+            if added:
+                row = self._db.one("SELECT id FROM staff WHERE username = ?", (username,))
+                assert row is not None
+                for site in sorted(set(sites)):
+                    self._db.execute("INSERT INTO staff_sites (staff_id, site) VALUES (?, ?)",
+                                     (row["id"], site))
         if not added:
             existing = self.find(username)
             removed = existing is not None and existing.disabled
@@ -54,9 +67,22 @@ class StaffTable:
         return account
 
     def listing(self) -> list[StaffListing]:
-        rows = self._db.all("SELECT id, username, created_at, last_login_at, disabled FROM staff"
-                            " ORDER BY username")
-        return [read(StaffListing, row) for row in rows]
+        """Every account with its role and sites (None: every site), by name."""
+        rows = self._db.all("SELECT id, username, created_at, last_login_at, disabled, role"
+                            " FROM staff ORDER BY username")
+        sites: dict[int, list[str]] = {}
+        for row in self._db.all("SELECT staff_id, site FROM staff_sites ORDER BY site"):
+            sites.setdefault(row["staff_id"], []).append(row["site"])
+        return [read(StaffListing, row, sites=_sites(sites.get(row["id"]))) for row in rows]
+
+    def access(self, staff_id: int) -> tuple[str, tuple[str, ...] | None]:
+        """An active account's role and sites (None: every site); InputError if there is none."""
+        row = self._db.one("SELECT role FROM staff WHERE id = ? AND disabled = 0", (staff_id,))
+        if row is None:
+            raise InputError("staff", f"no active account {staff_id}")
+        sites = self._db.all("SELECT site FROM staff_sites WHERE staff_id = ? ORDER BY site",
+                             (staff_id,))
+        return row["role"], _sites([r["site"] for r in sites])
 
     def login_succeeded(self, account: StaffRecord, now: dt.datetime) -> None:
         self._db.execute("UPDATE staff SET last_login_at = ? WHERE id = ?",
@@ -78,3 +104,8 @@ class StaffTable:
         """Append what a staff member did to the trail; ``detail`` must never hold a name, an
         address or anything typed."""
         self._writes.log(stamp(now, "now"), kind, enrollment_id, message_id, actor, detail)
+
+
+def _sites(sites: list[str] | None) -> tuple[str, ...] | None:
+    """The sites an account works at; no rows means every site (None)."""
+    return tuple(sites) if sites else None

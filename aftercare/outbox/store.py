@@ -9,7 +9,7 @@ operation is its own short transaction; none is held across a network call.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from functools import partial
 from pathlib import Path
 from types import TracebackType
@@ -278,10 +278,13 @@ class Outbox:
 
     def messages(
         self, status: str | None = None, email: str | None = None, *,
-        enrollment_id: int | None = None,
+        enrollment_id: int | None = None, message_id: int | None = None,
+        sites: Collection[str] | None = None,
     ) -> list[MessageView]:
-        """Messages joined with their patient and enrolment, in due order."""
-        return self._reads.messages(status, email, enrollment_id=enrollment_id)
+        """Messages joined with their patient and enrolment, in due order; ``sites`` keeps
+        those of enrolments at these sites (None: every site)."""
+        return self._reads.messages(status, email, enrollment_id=enrollment_id,
+                                    message_id=message_id, sites=sites)
 
     def message_by_public_id(self, public_id: str) -> MessageView | None:
         return self._reads.message_by_public_id(public_id)
@@ -292,12 +295,14 @@ class Outbox:
         """The trail, oldest first, optionally for one message and/or one enrolment."""
         return self._reads.events(message_id, enrollment_id)
 
-    def count_by_state(self) -> dict[State, int]:
-        return self._reads.count_by_state()
+    def count_by_state(self, sites: Collection[str] | None = None) -> dict[State, int]:
+        return self._reads.count_by_state(sites)
 
-    def viewed_since(self, since: dt.datetime) -> list[MessageView]:
+    def viewed_since(
+        self, since: dt.datetime, sites: Collection[str] | None = None
+    ) -> list[MessageView]:
         """Messages whose care page was first opened since ``since``, latest first."""
-        return self._reads.viewed_since(stamp(since, "since"))
+        return self._reads.viewed_since(stamp(since, "since"), sites)
 
 
 def _picked(
