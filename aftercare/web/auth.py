@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -93,11 +94,16 @@ class StaffAccounts:
         self._table = outbox.staff
         self._key = hmac.new(secret, _ACCOUNT_KEY, hashlib.sha256).digest()
 
-    def add(self, username: str, password: str, now: dt.datetime) -> None:
-        """Store a new account with a salted scrypt hash; InputError if the name is taken."""
+    def add(
+        self, username: str, password: str, now: dt.datetime,
+        role: str = "administrator", sites: Collection[str] = (),
+    ) -> None:
+        """Store a new account with a salted scrypt hash, its role and its sites (none: every
+        site; check them first with ``roles.check_account``); InputError if the name is taken."""
         check_username(username)
         check_password(password, username)
-        self._table.add(username, generate_password_hash(password, method=HASH_METHOD), now)
+        self._table.add(username, generate_password_hash(password, method=HASH_METHOD), now,
+                        role, sites)
 
     def reset_password(self, username: str, password: str) -> tuple[StaffRecord, int]:
         """Give an account a new password; every session it has ends (how many is returned)."""

@@ -18,6 +18,7 @@ from aftercare.send.withdrawal import cancel as cancel_emails
 from aftercare.send.withdrawal import unsubscribe as stop_all_email
 from aftercare.web import audit, security, state
 from aftercare.web.forms import sentence
+from aftercare.web.roles import StaffMember, require
 from aftercare.web.views import STATE_LABELS, outbox_rows, patient_rows
 
 patients = Blueprint("patients", __name__)
@@ -49,18 +50,20 @@ class FieldError:
 
 @patients.get("/patients")
 def search() -> str:
+    require("lookup")
     return render_template("search.html", query="", error=None)
 
 
 @patients.post("/patients")
 def search_post() -> BaseResponse | tuple[str, int]:
+    staff = require("lookup")
     query = request.form.get("query", "").strip()
     if not query or len(query) > MAX_QUERY:
         error = ("Enter the patient's email address or first name." if not query
                  else f"Use at most {MAX_QUERY} characters.")
         return render_template("search.html", query=query, error=error), 400
     user = security.current_user()
-    audit.record(state.outbox(), state.current().now(), audit.LOOKUP, audit.actor(user))
+    audit.record(state.outbox(), state.current().now(), audit.LOOKUP, staff.actor())
     key = state.current().scratch.put(user, Lookup(query))
     return redirect(url_for("patients.results", key=key), code=303)
 
@@ -74,12 +77,15 @@ def results(key: str) -> str:
 def cancel(key: str) -> BaseResponse | str:
     _lookup(key)
     email, campaign = _form("email"), _form("campaign")
+    staff, found = _visible(email, campaign)
     if request.form.get("confirm") != "yes":
         return _confirm(key, "cancel", "Cancel the unsent emails for this treatment?",
                         email=email, campaign=campaign)
-    now, who = state.current().now(), _actor()
-    stopped = cancel_emails(state.outbox(), state.current().backend(), email, now, who,
-                            campaign=campaign)
+    now = state.current().now()
+    # Only the enrolments at their sites: another site's treatment is not theirs to stop.
+    stopped = cancel_emails(state.outbox(), state.current().backend(), email, now,
+                            staff.actor(_site_of(found)), campaign=campaign,
+                            enrollments=sorted({m.enrollment_id for m in found}))
     flash(f"Cancelled {_emails(stopped.cancelled)}." + _withdrawn(stopped.withdrawn))
     return _back(key)
 
@@ -88,11 +94,13 @@ def cancel(key: str) -> BaseResponse | str:
 def unsubscribe(key: str) -> BaseResponse | str:
     _lookup(key)
     email = _form("email")
+    # The patient asked one of their sites: the address stops getting email from every site.
+    staff, found = _visible(email)
     if request.form.get("confirm") != "yes":
         return _confirm(key, "unsubscribe", "Stop all emails to this address?", email=email)
-    now, who = state.current().now(), _actor()
+    now = state.current().now()
     stopped = stop_all_email(state.outbox(), state.current().backend(), email, now,
-                             source="staff", actor=who)
+                             source="staff", actor=staff.actor(_site_of(found)))
     flash(f"Unsubscribed: cancelled {_emails(stopped.cancelled)}; this address cannot be "
           "enrolled again." + _withdrawn(stopped.withdrawn))
     return _back(key)
@@ -103,13 +111,16 @@ def reschedule(key: str) -> BaseResponse | tuple[str, int]:
     _lookup(key)
     app = state.current()
     email, campaign, typed = _form("email"), _form("campaign"), request.form.get("treated_on", "")
+    staff, found = _visible(email, campaign)
+    latest = max(m.enrollment_id for m in found)  # the newest of theirs, as the outbox picks
+    site = next(m.site for m in found if m.enrollment_id == latest)
     now = app.now()
     try:
         day = check_treatment_date(typed, app.project.clinic.timezone.zone, now)
         if campaign not in app.project.campaigns:
             raise InputError("treated_on", "this treatment is no longer offered")
-        count = state.outbox().reschedule(
-            email, campaign, day, replanner(app.project, now), now, actor=_actor())
+        count = state.outbox().reschedule_one(
+            latest, day, replanner(app.project, now), now, actor=staff.actor(site))
     except InputError as exc:
         error = FieldError(email, campaign, typed, sentence(exc))
         return _results_page(key, error), 400
@@ -124,9 +135,14 @@ def resolve(key: str) -> BaseResponse:
         message_id = int(_form("message_id"))
     except ValueError:
         abort(400)
+    found = state.outbox().messages(message_id=message_id, sites=require("resolve").sites)
+    if not found:
+        abort(404)
+    staff = require("resolve", found[0].site)
     as_sent = _form("outcome") == "sent"
     try:
-        state.outbox().resolve_unknown(message_id, as_sent, state.current().now(), _actor())
+        state.outbox().resolve_unknown(message_id, as_sent, state.current().now(),
+                                       staff.actor(found[0].site))
     except PipelineError as exc:  # resolved meanwhile (by the provider's webhook, say)
         flash(sentence(exc))
         return _back(key)
@@ -139,13 +155,14 @@ def resolve(key: str) -> BaseResponse:
 
 @patients.get("/outbox")
 def outbox() -> str:
+    sites = require("outbox").sites
     app = state.current()
     now = app.now()
     box = state.outbox()
-    due = [m for m in box.messages(status="scheduled") if m.due_at <= now + WEEK]
-    failed = box.messages(status="failed")
-    unknown = box.messages(status="unknown")
-    counts = box.count_by_state()
+    due = [m for m in box.messages(status="scheduled", sites=sites) if m.due_at <= now + WEEK]
+    failed = box.messages(status="failed", sites=sites)
+    unknown = box.messages(status="unknown", sites=sites)
+    counts = box.count_by_state(sites)
     return render_template(
         "outbox.html",
         counts=[(STATE_LABELS[s], counts[s]) for s in STATE_LABELS],
@@ -155,7 +172,7 @@ def outbox() -> str:
             ("unknown", "Unknown: check with the provider", outbox_rows(
                 app.project, unknown, app.local)),
             ("viewed", "Read on the care page in the last 7 days", outbox_rows(
-                app.project, box.viewed_since(now - WEEK), app.local)),
+                app.project, box.viewed_since(now - WEEK, sites), app.local)),
         ],
     )
 
@@ -166,11 +183,12 @@ def outbox() -> str:
 def _results_page(key: str, error: FieldError | None = None) -> str:
     app = state.current()
     query = _lookup(key).query
+    staff = require("lookup")
     box = state.outbox()
-    found = _find(box.messages(), query)
+    found = _find(box.messages(sites=staff.sites), query)
     rows = patient_rows(app.project, found, box.is_suppressed, app.local)
     return render_template("results.html", key=key, query=query, patients=rows, error=error,
-                           today=app.today().isoformat())
+                           today=app.today().isoformat(), resolves=staff.may("resolve"))
 
 
 def _find(messages: list[MessageView], query: str) -> list[MessageView]:
@@ -180,7 +198,24 @@ def _find(messages: list[MessageView], query: str) -> list[MessageView]:
             if m.email.casefold() == wanted or m.first_name.casefold() == wanted]
 
 
+def _visible(email: str, campaign: str | None = None) -> tuple[StaffMember, list[MessageView]]:
+    """The staff member, and the messages of this address (in this campaign) at their sites;
+    none there is answered as a missing page is, whether or not another site has some."""
+    staff = require("lookup")
+    found = [m for m in state.outbox().messages(email=email, sites=staff.sites)
+             if campaign is None or m.campaign == campaign]
+    if not found:
+        abort(404)
+    return staff, found
+
+
+def _site_of(found: list[MessageView]) -> str:
+    """The site acted at, for the audit log: one site, or those named together."""
+    return ", ".join(sorted({m.site for m in found}))
+
+
 def _lookup(key: str) -> Lookup:
+    require("lookup")
     found = state.current().scratch.get(key, security.current_user(), Lookup)
     if found is None:
         abort(404)
@@ -211,10 +246,6 @@ def _form(name: str) -> str:
     if not value:
         abort(400)
     return value
-
-
-def _actor() -> str:
-    return audit.actor(security.current_user())
 
 
 def _back(key: str) -> BaseResponse:

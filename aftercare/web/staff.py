@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from aftercare.enrol.rules import CONSENT_WORDING, MAX_DAYS_AGO, consent_wording
+from aftercare.enrol.rules import CONSENT_WORDING, MAX_DAYS_AGO, consent_wording, known_sites
 from aftercare.enrol.service import enrol
 from aftercare.errors import InputError, StorageError
 from aftercare.outbox.records import EnrollResult, Submitted
@@ -32,6 +32,7 @@ from aftercare.web.forms import (
     sentence,
     treatment_label,
 )
+from aftercare.web.roles import StaffMember, current_staff, member, require, site_choices
 
 logger = logging.getLogger("aftercare.web")
 staff = Blueprint("staff", __name__)
@@ -85,7 +86,9 @@ def login_post() -> BaseResponse | tuple[str, int]:
     if result.username is None or result.staff_id is None:
         return _refused(result, username, client, now)
     security.log_in(result.username, result.staff_id)
-    audit.record(state.outbox(), now, audit.LOGIN, audit.actor(result.username))
+    role, sites = state.outbox().staff.access(result.staff_id)
+    audit.record(state.outbox(), now, audit.LOGIN,
+                 member(result.staff_id, result.username, role, sites).actor())
     return redirect(url_for("staff.checkout"), code=303)
 
 
@@ -116,8 +119,7 @@ def _refused(
 
 @staff.post("/logout")
 def logout() -> BaseResponse:
-    audit.record(state.outbox(), state.current().now(), audit.LOGOUT,
-                 audit.actor(security.current_user()))
+    audit.record(state.outbox(), state.current().now(), audit.LOGOUT, current_staff().actor())
     security.log_out()
     return redirect(url_for("staff.login", ended="logout"), code=303)
 
@@ -132,6 +134,7 @@ def home() -> BaseResponse:
 
 @staff.get("/checkout")
 def checkout() -> str:
+    require("checkout")
     app = state.current()
     values = read_form({})
     values.update(treated_on=app.today().isoformat(), language=app.project.clinic.language,
@@ -145,8 +148,15 @@ def checkout_post() -> BaseResponse | tuple[str, int]:
     values = read_form(request.form)
     action: Action = "print" if request.form.get("action") == "print" else "enrol"
     user = security.current_user()
+    member_ = require("checkout")
+    site = _checkout_site(member_, values)
     now = app.now()
-    checked, errors = check_checkout(values, action, app.project, now, audit.actor(user))
+    checked, errors = check_checkout(values, action, app.project, now, member_.actor(site))
+    if site is None:
+        errors = {"site": "Choose the site from the list.", **errors}
+    elif checked is not None and checked.enrollment is not None:
+        checked = dataclasses.replace(
+            checked, enrollment=dataclasses.replace(checked.enrollment, site=site))
     enrollment = None if checked is None else checked.enrollment
     if enrollment is not None and state.outbox().is_suppressed(enrollment.email):
         errors["email"] = (
@@ -185,12 +195,12 @@ def checkout_post() -> BaseResponse | tuple[str, int]:
                 pdf = app.renderer.pdf_sheets(checked.handouts, checked.card)
         else:
             result = done.result
-            changes = result.changes + _withdrawn(done.withdrawn, now, audit.actor(user))
+            changes = result.changes + _withdrawn(done.withdrawn, now, member_.actor(site))
     try:
         # After a failed enrolment this would fail (or, locked, wait) the same way: skip it.
         if unsaved is None:
             audit.record(
-                state.outbox(), now, audit.PRINTED, audit.actor(user),
+                state.outbox(), now, audit.PRINTED, member_.actor(site),
                 f"handout {checked.handout.id}",
                 enrollment_id=None if result is None else result.enrollment_id,
             )
@@ -236,7 +246,19 @@ def diary_pdf(key: str) -> Response:
     return response
 
 
+def _checkout_site(staff: StaffMember, values: dict[str, str]) -> str | None:
+    """The site this checkout is at: the one chosen among the staff member's, or their only
+    one; None when the choice is missing or not one of theirs (told apart from no other)."""
+    choices = site_choices(staff, known_sites(state.current().project))
+    chosen = request.form.get("site", "")
+    values["site"] = chosen
+    if len(choices) == 1 and chosen in ("", choices[0]):
+        return choices[0]
+    return chosen if chosen in choices else None
+
+
 def _own_receipt(key: str) -> Receipt:
+    require("checkout")
     receipt = state.current().scratch.get(key, security.current_user(), Receipt)
     if receipt is None:
         abort(404)
@@ -286,6 +308,7 @@ def _checkout_page(values: dict[str, str], errors: dict[str, str]) -> str:
     today = app.today()
     return render_template(
         "checkout.html",
+        sites=[(site, site) for site in site_choices(current_staff(), known_sites(project))],
         values=values,
         errors=errors,
         treatments=[(c.id, treatment_label(c)) for c in sorted(

@@ -28,6 +28,10 @@ NOW = dt.datetime(2026, 11, 23, 15, 0, tzinfo=dt.UTC)
 SECRET = b"s" * 40
 USER = "frontdesk"
 PASSWORD = "correct horse battery"
+# How the audit log names USER (an administrator, as `pipeline staff add` makes by default):
+# acting at the implicit site, and where no one site is concerned (logging in and out).
+ACTOR = f"staff:{USER} (administrator at main)"
+ACTOR_ANYWHERE = f"staff:{USER} (administrator at every site)"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 

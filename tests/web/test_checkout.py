@@ -15,7 +15,7 @@ from pypdf import PdfReader
 from aftercare.content.model import Project
 from aftercare.enrol.rules import CONSENT_WORDING
 from aftercare.outbox.store import Outbox
-from tests.web.conftest import PASSWORD, Clock, add_staff, check_out, count, log_in, token
+from tests.web.conftest import ACTOR, PASSWORD, Clock, add_staff, check_out, count, log_in, token
 
 
 def pdf_text(data: bytes) -> str:
@@ -82,12 +82,12 @@ def test_checkout_enrols_the_patient_and_gives_their_handout(
     enrollment = database.execute(
         "SELECT campaign, treated_on, marketing_consent, consent_recorded_by FROM enrollments"
     ).fetchone()
-    assert tuple(enrollment) == ("botox-cosmetic", "2026-11-23", 1, "staff:frontdesk")
+    assert tuple(enrollment) == ("botox-cosmetic", "2026-11-23", 1, ACTOR)
     kinds = database.execute("SELECT kind, actor, detail FROM events WHERE kind IN"
                              " ('enrolled', 'handout-printed') ORDER BY id").fetchall()
     assert [tuple(k) for k in kinds] == [
-        ("enrolled", "staff:frontdesk", kinds[0][2]),
-        ("handout-printed", "staff:frontdesk", "handout aftercare-cosmetic"),
+        ("enrolled", ACTOR, kinds[0][2]),
+        ("handout-printed", ACTOR, "handout aftercare-cosmetic"),
     ]
 
 
@@ -187,7 +187,7 @@ def test_printing_only_writes_nothing_to_the_outbox(
     assert outbox_rows(database) == (0, 0, 0)
     printed = database.execute("SELECT actor, detail, enrollment_id FROM events"
                                " WHERE kind = 'handout-printed'").fetchone()
-    assert tuple(printed) == ("staff:frontdesk", "handout aftercare-cosmetic", None)
+    assert tuple(printed) == (ACTOR, "handout aftercare-cosmetic", None)
 
 
 @pytest.mark.parametrize(("changes", "field", "message"), [

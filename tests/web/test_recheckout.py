@@ -21,7 +21,7 @@ from aftercare.render.handouts import HandoutRenderer
 from aftercare.send.dispatch import send_due
 from aftercare.web import WebConfig, create_app
 from tests.delivery.fake_sendgrid import API_KEY, FakeSendGrid, threaded_server
-from tests.web.conftest import PASSWORD, SECRET, USER, Clock, add_staff, check_out, log_in
+from tests.web.conftest import ACTOR, PASSWORD, SECRET, USER, Clock, add_staff, check_out, log_in
 
 
 def visible(html: str) -> str:
@@ -47,10 +47,10 @@ def test_checking_out_again_without_reminder_consent_cancels_the_reminder_and_sa
     (event,) = database.execute(
         "SELECT at, actor, detail FROM events WHERE kind = 'consent-changed'").fetchall()
     assert tuple(event) == (
-        "2026-11-23T15:00:00.000000+00:00", "staff:frontdesk",
+        "2026-11-23T15:00:00.000000+00:00", ACTOR,
         f"reminder consent: yes -> no; aftercare consent: yes (wording {CONSENT_WORDING_VERSION})")
     row = database.execute("SELECT marketing_consent, consent_recorded_by FROM enrollments")
-    assert tuple(row.fetchone()) == (0, "staff:frontdesk")
+    assert tuple(row.fetchone()) == (0, ACTOR)
 
     page = visible(logged_in.get(
         check_out(logged_in, consent_marketing="yes").headers["Location"]).text)

@@ -12,7 +12,7 @@ from aftercare.content.model import Project
 from aftercare.enrol.rules import CONSENT_WORDING_VERSION, consent_wording_version
 from aftercare.outbox.store import Outbox
 from tests.web.api.conftest import DAY, Contract, call, enrolment
-from tests.web.conftest import NOW, check_out, token
+from tests.web.conftest import ACTOR, NOW, check_out, token
 from tests.web.test_recheckout import visible
 
 PLAN = [  # treated Monday 23 November 2026 in New York
@@ -266,7 +266,7 @@ def test_a_patient_checked_out_at_the_desk_is_the_same_enrolment_for_the_api(
     response = call(logged_in, "POST", "/enrolments", key, json=enrolment())
     assert response.status_code == 200 and response.json is not None
     assert response.json["created"] is False
-    assert response.json["consents"]["recorded_by"] == "staff:frontdesk"
+    assert response.json["consents"]["recorded_by"] == ACTOR
     assert [m["status"] for m in response.json["messages"]] == ["scheduled"] * 3
     # The desk's patient now carries the booking system's id, so a rebooking reaches it.
     rebooked = call(logged_in, "POST", "/patients/P-1042/rebooked", key,
