@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
+ADMINISTRATOR = "administrator"
 
 
 @command("serve", "serve the staff page, the SendGrid webhook and the patients' pages",
@@ -128,9 +129,17 @@ def _webhook_key(in_clinic: str | None, in_env: str | None) -> str | None:
          arg("username", metavar="USERNAME", nargs="?"),
          arg("--client", metavar="ADDRESS",
              help="unlock: only for this client address (default: every client)"),
+         arg("--role", choices=["front_desk", "manager", "administrator"],
+             help="add: front_desk (checkout and finding patients at their sites), manager "
+                  "(also the outbox, unknown deliveries and the staff of their sites) or "
+                  "administrator (everything, every site; the default)"),
+         arg("--site", metavar="SITE", action="append", default=[],
+             help="add: a site they work at (repeat for several); front desk staff and "
+                  "managers need one at least, an administrator none"),
          epilog="A new password is asked for twice (not shown), or read from the first line of "
                 "standard input when it is not a terminal; at least 12 characters. Each action "
-                "is written to the audit log.")
+                "is written to the audit log. The command line acts as an administrator: "
+                "whoever runs it holds the database and its secrets.")
 def run_staff(settings: Settings, args: argparse.Namespace) -> str:
     from aftercare.outbox.vocabulary import Trail
     from aftercare.render.tokens import load_secret_key
@@ -144,6 +153,10 @@ def run_staff(settings: Settings, args: argparse.Namespace) -> str:
     if args.username is None:
         raise UsageError(f"staff {args.action}: USERNAME is required")
     username = check_username(args.username)
+    if (args.role or args.site) and args.action != "add":
+        raise UsageError(f"staff {args.action}: --role and --site go with add only")
+    role, sites = (_role_and_sites(settings, args.role or ADMINISTRATOR, args.site)
+                   if args.action == "add" else (ADMINISTRATOR, ()))
     password = (check_password(_read_password(), username)
                 if args.action in ("add", "reset-password") else "")
     actor = f"cli:{os_user()}"
@@ -151,9 +164,12 @@ def run_staff(settings: Settings, args: argparse.Namespace) -> str:
         now = settings.now()
         accounts = StaffAccounts(outbox, load_secret_key(settings.env, settings.secret_key_file))
         if args.action == "add":
-            accounts.add(username, password, now)
-            outbox.staff.record(now, Trail.STAFF_ADDED, actor, f"account {username}")
-            return f"added staff account {username!r}; start the staff page with `pipeline serve`"
+            accounts.add(username, password, now, role, sites)
+            where = ", ".join(sites) or "every site"
+            outbox.staff.record(now, Trail.STAFF_ADDED, actor,
+                                f"account {username} as {role} at {where}")
+            return (f"added staff account {username!r}: {role} at {where}; start the staff "
+                    "page with `pipeline serve`")
         if args.action == "unlock":
             return _unlock(outbox, accounts, username, args.client, now, actor)
         if args.action == "remove":
@@ -168,25 +184,37 @@ def run_staff(settings: Settings, args: argparse.Namespace) -> str:
         return f"new password set for {account.username!r}; {_sessions(ended)} ended"
 
 
+def _role_and_sites(
+    settings: Settings, role: str, sites: list[str]
+) -> tuple[str, tuple[str, ...]]:
+    """The new account's role and sites, checked against the project's sites."""
+    from aftercare.enrol.rules import known_sites
+    from aftercare.web.roles import check_account, command_line
+
+    known = known_sites(load_project(settings.root)) if sites else ()
+    return check_account(command_line(os_user()), role, sites, known)
+
+
 def _list_staff(outbox: Outbox, accounts: StaffAccounts, now: dt.datetime, actor: str) -> str:
-    """One line per account: its number (the request log's staff#<id>), name, role (every
-    account is staff, for now), last login, and the clients locked out of it."""
+    """One line per account: its number (the request log's staff#<id>), name, role, the sites
+    it works at, last login, and the clients locked out of it."""
     from aftercare.outbox.vocabulary import Trail
 
-    rows = [("ID", "USERNAME", "ROLE", "LAST LOGIN", "LOCKED")]
+    rows = [("ID", "USERNAME", "ROLE", "SITES", "LAST LOGIN", "LOCKED")]
     for account in outbox.staff.listing():
         last = ("never" if account.last_login_at is None
                 else f"{account.last_login_at:%Y-%m-%d %H:%M} UTC")
         clients = [] if account.disabled else accounts.locked_clients(account.username, now)
         locked = ("removed" if account.disabled else
                   f"yes: {', '.join(clients)}" if clients else "no")
-        rows.append((str(account.id), account.username, "staff", last, locked))
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+        sites = "every site" if account.sites is None else ",".join(account.sites)
+        rows.append((str(account.id), account.username, account.role, sites, last, locked))
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
-              + "  " + row[4])
+              + "  " + row[5])
     outbox.staff.record(now, Trail.STAFF_LISTED, actor)
-    removed = sum(1 for row in rows[1:] if row[4] == "removed")
+    removed = sum(1 for row in rows[1:] if row[5] == "removed")
     return f"{len(rows) - 1} staff accounts" + (f" ({removed} removed)" if removed else "")
 
 

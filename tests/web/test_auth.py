@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 import pipeline
 from aftercare.web import auth
 from tests.conftest import ROOT
-from tests.web.conftest import PASSWORD, USER, Clock, add_staff, log_in, token
+from tests.web.conftest import ACTOR_ANYWHERE, PASSWORD, USER, Clock, add_staff, log_in, token
 
 REFUSED = "The username or password is not right."
 
@@ -34,7 +34,7 @@ def test_login_and_logout_are_written_to_the_audit_log(
     assert "You have logged out." in client.get(response.headers["Location"]).text
     assert client.get("/checkout").headers["Location"] == "/login"
     assert events(database) == [
-        ("staff-login", "staff:frontdesk", None), ("staff-logout", "staff:frontdesk", None),
+        ("staff-login", ACTOR_ANYWHERE, None), ("staff-logout", ACTOR_ANYWHERE, None),
     ]
 
 
@@ -159,7 +159,7 @@ def test_each_staff_command_writes_the_audit_log(
         "error: staff reset-password: USERNAME is required",
     ]
     assert [e for e in events(database) if e[1] == actor] == [
-        ("staff-added", actor, "account nurse"),
+        ("staff-added", actor, "account nurse as administrator at every site"),
         ("staff-listed", actor, None),
         ("staff-password-reset", actor, "account nurse; 0 sessions ended"),
         ("staff-unlocked", actor, "account nurse, every client; 0 failure counts cleared"),

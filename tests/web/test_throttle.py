@@ -15,7 +15,7 @@ from werkzeug.test import TestResponse
 import pipeline
 from aftercare.web import auth
 from tests.conftest import ROOT
-from tests.web.conftest import PASSWORD, USER, Clock, add_staff, token
+from tests.web.conftest import ACTOR_ANYWHERE, PASSWORD, USER, Clock, add_staff, token
 
 ATTACKER, DESK = "203.0.113.7", "192.0.2.10"
 
@@ -136,9 +136,9 @@ def test_staff_unlock_lifts_a_lockout_at_once_and_list_shows_it(
     monkeypatch.setattr("pipeline._now", lambda: clock.now)
     assert staff_cli(monkeypatch, db_path, "list") == 0
     assert capsys.readouterr().out.splitlines() == [
-        "ID  USERNAME   ROLE   LAST LOGIN            LOCKED",
-        f"1   frontdesk  staff  never                 yes: {ATTACKER}",
-        "2   nurse      staff  2026-11-23 15:02 UTC  no",
+        "ID  USERNAME   ROLE           SITES       LAST LOGIN            LOCKED",
+        f"1   frontdesk  administrator  every site  never                 yes: {ATTACKER}",
+        "2   nurse      administrator  every site  2026-11-23 15:02 UTC  no",
         "2 staff accounts",
     ]
     assert staff_cli(monkeypatch, db_path, "unlock", USER) == 0
@@ -146,7 +146,8 @@ def test_staff_unlock_lifts_a_lockout_at_once_and_list_shows_it(
         "unlocked 'frontdesk' for every client: 2 failure counts cleared\n")
     assert try_login(attacker, USER, PASSWORD).status_code == 303
     kinds = [entry[:2] for entry in audit(db_path)[-2:]]
-    assert kinds == [("staff-unlocked", "cli:" + _user()), ("staff-login", "staff:frontdesk")]
+    assert kinds == [("staff-unlocked", "cli:" + _user()),
+                     ("staff-login", ACTOR_ANYWHERE)]
 
 
 def _user() -> str:
