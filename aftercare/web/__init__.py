@@ -42,6 +42,7 @@ def create_app(
     from aftercare.web.requestlog import install as log_requests
     from aftercare.web.security import configure
     from aftercare.web.staff import staff
+    from aftercare.web.team import team
 
     staff_templates = project.templates / "staff"
     app = Flask(__name__, template_folder=str(staff_templates), static_folder=None)
@@ -62,6 +63,7 @@ def create_app(
     app.register_blueprint(care)
     app.register_blueprint(staff)
     app.register_blueprint(patients)
+    app.register_blueprint(team)
     register_api(app, config)
     app.teardown_appcontext(close_handles)
     register_error_pages(app)
