@@ -16,7 +16,7 @@ from aftercare.web.state import for_api
 
 logger = logging.getLogger("aftercare.web")
 
-STAFF_BLUEPRINTS = frozenset({"staff", "patients"})
+STAFF_BLUEPRINTS = frozenset({"staff", "patients", "team"})
 _TITLES = {404: "Page not found", 405: "Not allowed", 413: "Too large"}
 
 

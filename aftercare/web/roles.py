@@ -133,9 +133,11 @@ def current_staff() -> StaffMember:
 
 
 def require(action: Action, site: str | None = None) -> StaffMember:
-    """The signed-in staff member if they may do ``action`` (at ``site``); else the answer a
-    missing page gets (404), so that a refusal tells nothing about what exists."""
+    """The signed-in staff member if they may do ``action`` (at ``site``); else the answer an
+    address that does not exist gets (404, the page without the navigation), so that a refusal
+    tells nothing about what exists."""
     staff = current_staff()
     if not staff.may(action, site):
+        g.pop("staff_user", None)  # as before the login guard: the request log keeps staff_id
         abort(404)
     return staff
