@@ -13,6 +13,7 @@ from aftercare.errors import InputError, StorageError
 from aftercare.outbox.records import StaffListing
 from aftercare.outbox.vocabulary import Trail
 from aftercare.web import security, state
+from aftercare.web.auth import check_password, check_username
 from aftercare.web.forms import sentence
 from aftercare.web.roles import (
     ADMINISTRATOR,
@@ -49,7 +50,8 @@ def _permissions() -> dict[str, object]:
 
 @team.get("/staff")
 def accounts() -> str:
-    return _page({"username": "", "role": "front_desk"}, (), {})
+    own = site_choices(require("staff"), known_sites(state.current().project))
+    return _page({"username": "", "role": "front_desk"}, own if len(own) == 1 else (), {})
 
 
 @team.post("/staff")
@@ -61,12 +63,23 @@ def add() -> BaseResponse | tuple[str, int]:
     app = state.current()
     accounts_ = state.accounts()
     errors: dict[str, str] = {}
+    checked = None
+    # Every field's problem at once, in the form's order.
+    for field_check in (lambda: check_username(values["username"]),
+                        lambda: check_password(password, values["username"])):
+        try:
+            field_check()
+        except InputError as exc:
+            errors.setdefault(exc.field, sentence(exc))
     try:
-        role, chosen = check_account(staff, values["role"], sites, known_sites(app.project))
-        accounts_.add(values["username"], password, app.now(), role, chosen)
+        checked = check_account(staff, values["role"], sites, known_sites(app.project))
+        if not errors:
+            accounts_.add(values["username"], password, app.now(), *checked)
     except InputError as exc:
-        errors[exc.field] = sentence(exc)
+        errors.setdefault(exc.field, sentence(exc))
+    if errors or checked is None:
         return _page(values, sites, errors), 400
+    role, chosen = checked
     where = "every site" if not chosen else ", ".join(chosen)
     state.outbox().staff.record(app.now(), Trail.STAFF_ADDED, staff.actor(),
                                 f"account {values['username']} as {role} at {where}")
