@@ -65,12 +65,14 @@ def add() -> BaseResponse | tuple[str, int]:
     errors: dict[str, str] = {}
     checked = None
     # Every field's problem at once, in the form's order.
-    for field_check in (lambda: check_username(values["username"]),
-                        lambda: check_password(password, values["username"])):
-        try:
-            field_check()
-        except InputError as exc:
-            errors.setdefault(exc.field, sentence(exc))
+    try:
+        check_username(values["username"])
+    except InputError as exc:
+        errors[exc.field] = sentence(exc)
+    try:
+        check_password(password, values["username"])
+    except InputError as exc:
+        errors[exc.field] = sentence(exc)
     try:
         checked = check_account(staff, values["role"], sites, known_sites(app.project))
         if not errors:
