@@ -163,18 +163,18 @@ def outbox() -> str:
     failed = box.messages(status="failed", sites=sites)
     unknown = box.messages(status="unknown", sites=sites)
     counts = box.count_by_state(sites)
+    sections = [
+        ("due", "Due in the next 7 days", outbox_rows(app.project, due, app.local)),
+        ("failed", "Failed", outbox_rows(app.project, failed, app.local)),
+        ("unknown", "Unknown: check with the provider", outbox_rows(
+            app.project, unknown, app.local)),
+        ("viewed", "Read on the care page in the last 7 days", outbox_rows(
+            app.project, box.viewed_since(now - WEEK, sites), app.local)),
+    ]
+    shown = {row.site for _, _, rows in sections for row in rows}
     return render_template(
-        "outbox.html",
-        counts=[(STATE_LABELS[s], counts[s]) for s in STATE_LABELS],
-        sections=[
-            ("due", "Due in the next 7 days", outbox_rows(app.project, due, app.local)),
-            ("failed", "Failed", outbox_rows(app.project, failed, app.local)),
-            ("unknown", "Unknown: check with the provider", outbox_rows(
-                app.project, unknown, app.local)),
-            ("viewed", "Read on the care page in the last 7 days", outbox_rows(
-                app.project, box.viewed_since(now - WEEK, sites), app.local)),
-        ],
-    )
+        "outbox.html", counts=[(STATE_LABELS[s], counts[s]) for s in STATE_LABELS],
+        sections=sections, by_site=len(shown) > 1)  # a column for the site, when it tells
 
 
 # ---------------------------------------------------------------- helpers

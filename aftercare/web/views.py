@@ -86,6 +86,7 @@ class OutboxRow:
     state_label: str
     note: str | None
     viewed: str | None = None  # when the patient first opened its care page (clinic time)
+    site: str = ""  # the enrolment's site
 
 
 def patient_rows(
@@ -136,6 +137,7 @@ def outbox_rows(
             state_label=STATE_LABELS[m.state],
             note=m.last_error,
             viewed=_viewed(m, local),
+            site=m.site,
         )
         for m in messages
     ]

@@ -237,6 +237,10 @@ def test_the_outbox_is_for_managers_and_shows_their_sites(
         assert (f'class="link-button">{name}<' in page.text) == (name in shows)
     assert f'<span class="stat-count">{len(shows)}</span> <span class="stat-label">Unknown' \
         in page.text
+    # Rows of several sites say whose they are.
+    assert ('<th scope="col">Site</th>' in page.text) == (len(shows) > 1)
+    if len(shows) > 1:
+        assert f"<td>{A}</td>" in page.text and f"<td>{B}</td>" in page.text
     assert 'href="/outbox"' in page.text and 'href="/staff"' in page.text
 
 
