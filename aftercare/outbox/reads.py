@@ -15,7 +15,7 @@ _VIEW = """
            p.email, p.first_name, p.language, e.treated_on, e.timezone, m.due_at, m.state,
            m.attempts, m.provider_id, m.content_hash, m.template_version, m.sent_at, m.last_error,
            m.send_at, m.provider_batch, m.delivery, m.viewed_at, e.marketing_consent,
-           e.created_at AS enrolled_at
+           e.created_at AS enrolled_at, e.site
     FROM messages AS m
     JOIN enrollments AS e ON e.id = m.enrollment_id
     JOIN patients AS p ON p.id = e.patient_id
