@@ -13,11 +13,13 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from aftercare.content.model import Clinic, ClinicText
-from aftercare.content.schema import Document
 from aftercare.content.values import ClockTime, EmailAddress, FrozenMap, Url, ZoneName
+
+if TYPE_CHECKING:  # the outbox reads IMPLICIT_SITE from here without loading the YAML reader
+    from aftercare.content.schema import Document
 
 FOLDER = "sites"
 # The organisation's own site, clinic.yaml as written: the one site of an installation without
