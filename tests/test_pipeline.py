@@ -132,7 +132,11 @@ def test_build_writes_every_handout_and_email_preview(
             for step in pipeline.load_project(ROOT).campaigns[campaign].steps:
                 assert (out / f"emails/{folder}{campaign}/{step.key}.html").is_file()
                 assert (out / f"emails/{folder}{campaign}/{step.key}.txt").is_file()
-    assert capsys.readouterr().out.startswith("wrote 18 handouts, 2 headache diaries and ")
+    # Each of the two sites has its two checkout sheets and six email steps, in each language.
+    for site in ("portland", "scottsdale"):
+        assert len(list((out / "sites" / site).rglob("*.pdf"))) == 4
+    assert capsys.readouterr().out.startswith(
+        "wrote 26 handouts, 2 headache diaries and 36 email previews")
 
 
 def _squashed_pdf_text(path: Path) -> str:

@@ -48,8 +48,8 @@ def test_apikey_add_shows_the_key_once_and_list_and_revoke_never_show_it(
     assert again.returncode == 1 and "a key called 'booking' already exists" in again.stderr
     north = pipeline(env, "apikey", "add", "north", "--site", "north")
     assert north.returncode == 1
-    assert north.stderr == ("error: --site: expected main (the sites of this installation); "
-                            "got 'north'\n")
+    assert north.stderr == ("error: --site: expected main or portland or scottsdale (the "
+                            "sites of this installation); got 'north'\n")
     bad = pipeline(env, "apikey", "add", "Booking System")
     assert bad.returncode == 1 and bad.stderr.startswith("error: NAME: expected 1 to 64")
     revoked = pipeline(env, "apikey", "revoke", "booking")

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from aftercare.cli.table import Settings, arg, command
+from aftercare.cli.table import Settings, arg, command, find_site
 from aftercare.content.load import load_project
 from aftercare.content.model import Handout, Project
 from aftercare.errors import InputError, PipelineError
@@ -71,7 +71,9 @@ def run_build(settings: Settings, args: argparse.Namespace) -> str:
          arg("--language", metavar="L", help="the patient's language, e.g. es (default: the "
                                                "clinic's)"),
          arg("--also-language", metavar="L",
-             help="a second sheet in this language, after the first (one PDF)"))
+             help="a second sheet in this language, after the first (one PDF)"),
+         arg("--site", metavar="SITE", help="where the patient was treated: its numbers, hours "
+             "and dates (default: the organisation's own site, main)"))
 def run_handout(settings: Settings, args: argparse.Namespace) -> str:
     from aftercare.enrol.rules import check_treatment_date, language_code
     from aftercare.files import write_output
@@ -80,8 +82,9 @@ def run_handout(settings: Settings, args: argparse.Namespace) -> str:
     from aftercare.render.page import checkout_campaign, offers_diary
 
     project = load_project(settings.root, only=(args.topic,))
+    site = find_site(project, args.site)
     now = settings.now()
-    treated_on = check_treatment_date(args.treated_on, project.clinic.timezone.zone, now)
+    treated_on = check_treatment_date(args.treated_on, site.clinic.timezone.zone, now)
     handout = project.handouts[args.topic]
     languages = [language_code(args.language or project.clinic.language)]
     if args.also_language:
@@ -97,7 +100,7 @@ def run_handout(settings: Settings, args: argparse.Namespace) -> str:
         aftercare_consent=args.aftercare_consent, reminder_consent=args.reminder_consent,
         planned_at=now,
     )
-    renderer = HandoutRenderer(project)
+    renderer = HandoutRenderer(project).at_site(site.id)
     pdf = renderer.pdf_sheets(sheets, card) if campaign else renderer.pdf(sheets[0], card)
     diary = renderer.diary_pdf(card, languages[0]) if args.diary else None
     out = Path(args.out or f"build/checkout/{args.topic}-{treated_on.isoformat()}.pdf")
@@ -115,7 +118,8 @@ def run_handout(settings: Settings, args: argparse.Namespace) -> str:
 @command("preview", "show one email step for a sample patient",
          arg("campaign", metavar="CAMPAIGN"),
          arg("step", metavar="STEP"),
-         arg("--language", metavar="L", help="in this language, e.g. es (default: the clinic's)"))
+         arg("--language", metavar="L", help="in this language, e.g. es (default: the clinic's)"),
+         arg("--site", metavar="SITE", help="as a patient of this site reads it (default: main)"))
 def run_preview(settings: Settings, args: argparse.Namespace) -> str:
     from aftercare.enrol.rules import language_code
     from aftercare.render.previews import preview_text
@@ -125,7 +129,8 @@ def run_preview(settings: Settings, args: argparse.Namespace) -> str:
     if code not in project.languages:
         raise InputError("language", f"expected one of {', '.join(project.languages)}; got "
                                      f"{args.language!r}")
-    print(preview_text(project, args.campaign, args.step, language=code))
+    site = find_site(project, args.site).id
+    print(preview_text(project, args.campaign, args.step, language=code, site=site))
     return f"preview of {args.campaign} {args.step}" + (f" in {code}" if args.language else "")
 
 

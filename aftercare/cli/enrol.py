@@ -12,6 +12,7 @@ from aftercare.cli.table import (
     backend_for,
     command,
     find_campaign,
+    find_site,
     open_outbox,
     os_user,
     parse_zone,
@@ -22,7 +23,9 @@ from aftercare.content.load import load_project
 @command("schedule", "show when each email would go; writes nothing",
          arg("campaign", metavar="CAMPAIGN"),
          arg("--treated-on", required=True, metavar="YYYY-MM-DD"),
-         arg("--tz", metavar="ZONE", help="IANA time zone (default: the clinic's)"),
+         arg("--tz", metavar="ZONE", help="IANA time zone (default: the site's)"),
+         arg("--site", metavar="SITE", help="the site's zone, closures and send time "
+             "(default: the organisation's own site, main)"),
          arg("--json", action="store_true"))
 def run_schedule(settings: Settings, args: argparse.Namespace) -> str:
     from aftercare.enrol.rules import check_treatment_date
@@ -31,10 +34,11 @@ def run_schedule(settings: Settings, args: argparse.Namespace) -> str:
 
     project = load_project(settings.root)
     campaign = find_campaign(project, args.campaign)
-    zone = parse_zone(args.tz or project.clinic.timezone)
+    clinic = find_site(project, args.site).clinic
+    zone = parse_zone(args.tz or clinic.timezone)
     now = settings.now()
-    treated_on = check_treatment_date(args.treated_on, project.clinic.timezone.zone, now)
-    planned = plan(campaign, treated_on, zone.zone, now, rules_for(project.clinic, campaign),
+    treated_on = check_treatment_date(args.treated_on, clinic.timezone.zone, now)
+    planned = plan(campaign, treated_on, zone.zone, now, rules_for(clinic, campaign),
                    marketing_consent=True)
     lines = describe_plan(campaign, planned, zone.zone)
     if args.json:
@@ -62,7 +66,9 @@ CONSENT_HINT = (
          arg("--reminder-consent", "--marketing-consent", dest="reminder_consent",
              action="store_true",
              help="the patient also agreed to reminders to book a next visit (optional)"),
-         arg("--language"))
+         arg("--language"),
+         arg("--site", metavar="SITE", help="where the patient was treated (default: the "
+             "organisation's own site, main)"))
 def run_enroll(settings: Settings, args: argparse.Namespace) -> str:
     from aftercare.enrol.service import Consents, check_enrolment, enrol
     from aftercare.plan.describe import describe_plan, plan_text
@@ -73,7 +79,7 @@ def run_enroll(settings: Settings, args: argparse.Namespace) -> str:
     fields = {
         "email": args.email, "first_name": args.first_name, "campaign": args.campaign,
         "treated_on": args.treated_on, "timezone": args.tz or "", "language": args.language or "",
-        "patient_id": args.patient_id or "",
+        "patient_id": args.patient_id or "", "site": args.site or "",
     }
     # The consent is checked with every other field, and all problems are reported together.
     consents = Consents(args.aftercare_consent, args.reminder_consent, recorded_by=actor)
@@ -96,13 +102,16 @@ def run_enroll(settings: Settings, args: argparse.Namespace) -> str:
 
 
 @command("import", "enrol every row of a CSV file, or none",
-         arg("file", metavar="FILE.csv"))
+         arg("file", metavar="FILE.csv"),
+         arg("--site", metavar="SITE", help="the site of every row whose site column is "
+             "empty or absent (default: main)"))
 def run_import(settings: Settings, args: argparse.Namespace) -> str:
     from aftercare.enrol.csv_import import import_file
 
     project = load_project(settings.root)
     path = Path(args.file)
+    site = find_site(project, args.site).id if args.site else None
     with open_outbox(settings) as outbox:
         report = import_file(outbox, project, path, settings.now(),
-                             recorded_by=f"import:{path.name}")
+                             recorded_by=f"import:{path.name}", site=site)
     return f"imported {path.name}: {report.created} enrolled, {report.existing} already enrolled"

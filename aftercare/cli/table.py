@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aftercare.content.model import Campaign, Project
+from aftercare.content.sites import Site
 from aftercare.errors import ContentError, InputError, PipelineError
 
 if TYPE_CHECKING:
@@ -199,6 +200,17 @@ def find_campaign(project: Project, name: str) -> Campaign:
         known = ", ".join(sorted(project.campaigns))
         raise InputError("campaign", f"expected one of {known}; got {name!r}")
     return campaign
+
+
+def find_site(project: Project, name: str | None) -> Site:
+    """The site a command names (the organisation's own, main, when it names none)."""
+    from aftercare.enrol.rules import known_sites
+    from aftercare.outbox.records import IMPLICIT_SITE
+
+    site, known = name or IMPLICIT_SITE, known_sites(project)
+    if site not in known:
+        raise InputError("site", f"expected one of {', '.join(known)}; got {site!r}")
+    return Site(site, project.at_site(site).clinic)
 
 
 def os_user() -> str:

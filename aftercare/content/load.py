@@ -1,4 +1,4 @@
-"""Loads clinic.yaml, handouts/ and campaigns/ (and their translations) into a typed Project,
+"""Loads clinic.yaml, handouts/, campaigns/ and sites/ (and translations) into a typed Project,
 checking every file and the ties between them, and reporting every problem together."""
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from aftercare.content.model import (
     Step,
 )
 from aftercare.content.schema import Document, build, read_document
+from aftercare.content.sites import FOLDER as SITES
+from aftercare.content.sites import SiteFile, check_logo, check_sender_name, check_sites
 from aftercare.content.translations import load_translations
 from aftercare.content.values import WEEKDAYS, Slug
 from aftercare.errors import ContentError, Problem
@@ -49,20 +51,25 @@ def load_project(root: Path, only: tuple[str, ...] = ()) -> Project:
         _check_campaign(root, campaign, handouts, doc, clinic)
     _check_one_campaign_per_indication(campaigns, by_name)
     translations = load_translations(root, clinic, clinic_doc, handouts, campaigns, docs)
+    site_files = _load_folder(root, SITES, SiteFile, docs, optional=True)
+    sites = check_sites(root, site_files, clinic, sorted(translations),
+                        {d.name: d for d in docs})
     unknown = [t for t in only if t not in handouts and f"handouts/{t}.yaml" not in by_name]
     problems = [p for d in docs for p in d.problems]
     problems += [Problem(f"handouts/{t}.yaml", None, "", "no such topic") for t in unknown]
     if problems or clinic is None:
         raise ContentError(problems)
     return Project(root, clinic, handouts, campaigns, {d.name: d.lines for d in docs},
-                   translations)
+                   translations, sites)
 
 
-def _load_folder(root: Path, folder: str, cls: type[T], docs: list[Document]) -> dict[str, T]:
+def _load_folder(
+    root: Path, folder: str, cls: type[T], docs: list[Document], optional: bool = False
+) -> dict[str, T]:
     loaded: dict[str, T] = {}
     directory = root / folder
     paths = sorted(directory.glob("*.yaml")) if directory.is_dir() else []
-    if not paths:
+    if not paths and not optional:
         missing = Problem(f"{folder}/", None, "", "no .yaml files")
         docs.append(Document(f"{folder}/", None, [missing]))
     for path in paths:
@@ -81,10 +88,7 @@ def _load_folder(root: Path, folder: str, cls: type[T], docs: list[Document]) ->
 
 
 def _check_clinic(root: Path, clinic: Clinic, doc: Document) -> None:
-    logo = (root / "templates" / "assets" / clinic.logo).resolve()
-    assets = (root / "templates" / "assets").resolve()
-    if not logo.is_relative_to(assets) or logo.suffix != ".svg" or not logo.is_file():
-        doc.add_at("logo", f"expected an .svg file under templates/assets/; got {clinic.logo!r}")
+    check_logo(root, clinic.logo, doc)
     if not 3 <= clinic.max_reading_grade <= 16:
         doc.add_at("max_reading_grade", f"expected 3 to 16; got {clinic.max_reading_grade}")
     if not 1 <= clinic.delivery.max_parallel <= 32:
@@ -102,9 +106,7 @@ def _check_clinic(root: Path, clinic: Clinic, doc: Document) -> None:
     for path, (value, low, high) in ranges.items():
         if value is not None and not low <= value <= high:
             doc.add_at(path, f"expected {low} to {high:,}; got {value:,}")
-    if not clinic.email.from_name.isascii():
-        doc.add_at("email.from_name", f"expected plain ASCII (SendGrid refuses others); "
-                   f"got {clinic.email.from_name!r}")
+    check_sender_name(clinic.email.from_name, doc, "email.from_name")
 
 
 def _check_handout(handout: Handout, doc: Document) -> None:

@@ -8,7 +8,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from aftercare.content.values import (
     ClockTime,
@@ -21,6 +21,9 @@ from aftercare.content.values import (
     Weekday,
     ZoneName,
 )
+
+if TYPE_CHECKING:
+    from aftercare.content.sites import Site
 
 Indication = Literal["cosmetic", "migraine", "general"]
 TREATMENT_INDICATIONS: tuple[Indication, ...] = ("cosmetic", "migraine")
@@ -124,6 +127,11 @@ class Clinic:
     @property
     def language(self) -> str:
         return self.locale.split("-")[0]
+
+    def in_language(self, language: str, tag: str) -> Clinic:
+        """The clinic in ``language`` (document language ``tag``): its hours as written in it."""
+        text = self.translations.get(language)
+        return dataclasses.replace(self, locale=tag, hours=text.hours if text else self.hours)
 
 
 # ---------------------------------------------------------------- translations
@@ -342,6 +350,8 @@ class Project:
     lines: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     # Every further language the content is written in, by code ("es").
     translations: Mapping[str, Localisation] = field(default_factory=dict)
+    # sites/, by id (none: the organisation is one site, the implicit "main")
+    sites: Mapping[str, Site] = field(default_factory=dict)
 
     @property
     def languages(self) -> tuple[str, ...]:
@@ -361,6 +371,15 @@ class Project:
             return self
         return dataclasses.replace(
             self, clinic=found.clinic, handouts=found.handouts, campaigns=found.campaigns)
+
+    def at_site(self, site: str) -> Project:
+        """This project as a patient of ``site`` reads it: the site's name, numbers, hours,
+        zone, closures and sender in every language (the organisation's: no such file)."""
+        if (found := self.sites.get(site)) is None:
+            return self
+        local = {code: dataclasses.replace(loc, clinic=found.clinic.in_language(code, loc.tag))
+                 for code, loc in self.translations.items()}
+        return dataclasses.replace(self, clinic=found.clinic, translations=local)
 
     def language_of(self, item: Handout | Campaign) -> str:
         """The language code a handout or campaign is written in."""

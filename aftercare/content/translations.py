@@ -126,9 +126,7 @@ class _Language:
         problems = sum(len(d.problems) for d in self.docs) - before
         if clinic is None or problems or tag is None:
             return None
-        text = clinic.translations.get(self.language)
-        local_clinic = dataclasses.replace(
-            clinic, locale=tag, hours=text.hours if text else clinic.hours)
+        local_clinic = clinic.in_language(self.language, tag)
         return Localisation(
             language=self.language, tag=tag, clinic=local_clinic,
             handouts=FrozenMap(local_handouts), campaigns=FrozenMap(local_campaigns),

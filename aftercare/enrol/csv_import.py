@@ -61,17 +61,20 @@ class CheckedFile:
 
 
 def import_file(
-    outbox: Outbox, project: Project, path: Path, now: dt.datetime, recorded_by: str
+    outbox: Outbox, project: Project, path: Path, now: dt.datetime, recorded_by: str,
+    site: str | None = None,
 ) -> ImportReport:
-    """Check a whole CSV file, then store all its enrolments in one transaction, or none."""
-    checked = check_file(path, project, now, recorded_by, outbox.is_suppressed)
-    created, existing = outbox.enroll_each(_planned(path, project, now, recorded_by, checked), now)
+    """Check a whole CSV file, then store all its enrolments in one transaction, or none.
+    ``site`` is the site of every row whose ``site`` column is empty or absent."""
+    checked = check_file(path, project, now, recorded_by, outbox.is_suppressed, site=site)
+    planned = _planned(path, project, now, recorded_by, checked, site)
+    created, existing = outbox.enroll_each(planned, now)
     return ImportReport(len(checked.lines), created, existing, checked.duplicates)
 
 
 def check_file(
     path: Path, project: Project, now: dt.datetime, recorded_by: str,
-    suppressed: Callable[[str], bool] = lambda _: False,
+    suppressed: Callable[[str], bool] = lambda _: False, *, site: str | None = None,
 ) -> CheckedFile:
     """Check every row without storing anything; a ContentError lists the bad rows (the first
     ``MAX_LISTED``, then how many more), or says why the file as a whole was refused."""
@@ -83,7 +86,7 @@ def check_file(
     keep: set[int] = set()
     first: dict[bytes, tuple[int, bytes]] = {}  # a row's key -> its first line, its fingerprint
     digest = hashlib.sha256()
-    rows = _read(path, project, now, recorded_by, digest)
+    rows = _read(path, project, now, recorded_by, digest, site)
     for count, (line, result) in enumerate(rows, start=1):
         if count > limits.max_rows:
             listed.append(Problem(name, line, "", (
@@ -121,23 +124,25 @@ def check_file(
 
 
 def read_rows(
-    path: Path, project: Project, now: dt.datetime, recorded_by: str
+    path: Path, project: Project, now: dt.datetime, recorded_by: str, site: str | None = None
 ) -> tuple[list[CsvRow], int]:
     """Every enrolment of a good file with its line, and how many repeated rows were collapsed
     (all in memory: for small files and tests); or the ContentError of ``check_file``."""
-    checked = check_file(path, project, now, recorded_by)
-    rows = [CsvRow(line, result) for line, result in _read(path, project, now, recorded_by)
+    checked = check_file(path, project, now, recorded_by, site=site)
+    rows = [CsvRow(line, result) for line, result in _read(path, project, now, recorded_by,
+                                                           site=site)
             if line in checked.lines and isinstance(result, Enrollment)]
     return rows, checked.duplicates
 
 
 def _planned(
-    path: Path, project: Project, now: dt.datetime, recorded_by: str, checked: CheckedFile
+    path: Path, project: Project, now: dt.datetime, recorded_by: str, checked: CheckedFile,
+    site: str | None,
 ) -> Iterator[tuple[Enrollment, Plan, str]]:
     """The checked file read again, each kept row with its plan; if the file changed since it
     was checked, a ContentError (raised inside the transaction, so nothing is stored)."""
     digest = hashlib.sha256()
-    for line, result in _read(path, project, now, recorded_by, digest):
+    for line, result in _read(path, project, now, recorded_by, digest, site):
         if line in checked.lines and isinstance(result, Enrollment):
             yield result, plan_for(project, result, now), f"{path.name}:{line}: email"
     if digest.digest() != checked.digest:
@@ -147,7 +152,7 @@ def _planned(
 
 def _read(
     path: Path, project: Project, now: dt.datetime, recorded_by: str,
-    digest: hashlib._Hash | None = None,
+    digest: hashlib._Hash | None = None, site: str | None = None,
 ) -> Iterator[tuple[int, Enrollment | list[Problem]]]:
     """Each row that is not blank: the line it starts on, and its enrolment or its problems.
 
@@ -176,6 +181,8 @@ def _read(
                     yield start, [Problem(name, start, "", count)]
                     continue
                 fields = dict(zip(columns, record, strict=True))
+                if site and not fields.get("site", "").strip():
+                    fields["site"] = site
                 try:
                     yield start, check_enrolment(fields, consents, project, now, row=start,
                                                  source=name)

@@ -14,9 +14,10 @@ from aftercare.plan.schedule import PlannedMessage, plan, rules_for
 def plan_for(
     project: Project, enrollment: Enrollment, now: dt.datetime
 ) -> tuple[PlannedMessage, ...]:
-    """The enrolment's messages, timed by the scheduler with the clinic's sending rules."""
+    """The enrolment's messages, timed by the scheduler with its site's sending rules (send
+    time, closures)."""
     campaign = project.campaigns[enrollment.campaign]
-    rules = rules_for(project.clinic, campaign)
+    rules = rules_for(project.at_site(enrollment.site).clinic, campaign)
     zone = enrollment.timezone.zone
     return plan(campaign, enrollment.treated_on, zone, now, rules, enrollment.marketing_consent)
 

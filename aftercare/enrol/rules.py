@@ -39,7 +39,7 @@ CONSENT_WORDING_VERSION: str = hashlib.sha256(
 
 # The fields of one enrolment: the columns of an import file, the options of `enroll`.
 REQUIRED_COLUMNS = ("email", "first_name", "campaign", "treated_on")
-OPTIONAL_COLUMNS = ("patient_id", "timezone", "marketing_consent", "language")
+OPTIONAL_COLUMNS = ("patient_id", "timezone", "marketing_consent", "language", "site")
 FIELDS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 
 # What a problem with typed fields (not a file) is reported under; its path is the field name,
@@ -90,7 +90,13 @@ def parse_enrollment(
     def text(field: str) -> str:
         return (fields.get(field) or "").strip()
 
-    clinic = project.clinic
+    # The site decides the default zone and the day "today" is at the clinic.
+    site = text("site") or IMPLICIT_SITE
+    sites = known_sites(project)
+    if site not in sites:
+        problem("site", f"expected one of {', '.join(sites)} (the sites of sites/ and the "
+                f"organisation's own, {IMPLICIT_SITE}); got {_shown(site)}")
+    clinic = project.at_site(site).clinic
 
     email: EmailAddress | None = None
     try:
@@ -155,11 +161,12 @@ def parse_enrollment(
         recorded_by=recorded_by,
         consent_wording_version=consent_wording_version(project, language),
         patient_ref=patient_ref,
+        site=site,
     )
 
 
 def check_treatment_date(text: str, zone: ZoneInfo, now: dt.datetime) -> dt.date:
-    """A typed treatment date (YYYY-MM-DD), from a year ago to today in ``zone`` (the clinic's);
+    """A typed treatment date (YYYY-MM-DD), from a year ago to today in ``zone`` (the site's);
     InputError on the field ``treated_on``."""
     require_aware(now, "now")
     day, problem = _treatment_date(text.strip(), zone, now)
@@ -235,11 +242,10 @@ def check_language(project: Project, language: str, campaign: str) -> str | None
     return None
 
 
-# The one site of an installation without sites/: the only site an API request or key may name.
-
 def known_sites(project: Project) -> tuple[str, ...]:
-    """The sites enrolments and API keys may belong to: the implicit one, until sites exist."""
-    return (IMPLICIT_SITE,)
+    """The sites enrolments, staff and API keys may belong to: the organisation's own (the
+    implicit "main", clinic.yaml) first, then every site of sites/."""
+    return (IMPLICIT_SITE, *sorted(s for s in project.sites if s != IMPLICIT_SITE))
 
 
 def _check_name(name: str) -> str | None:

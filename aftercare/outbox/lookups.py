@@ -17,7 +17,7 @@ from aftercare.outbox.rows import read
 _VIEW = """
     SELECT e.id AS enrollment_id, e.public_id, e.campaign, e.treated_on, e.timezone,
            p.language, p.patient_ref, e.marketing_consent, e.consent_at, e.consent_recorded_by,
-           e.consent_wording_version, e.created_at
+           e.consent_wording_version, e.created_at, e.site
     FROM enrollments AS e JOIN patients AS p ON p.id = e.patient_id
 """
 

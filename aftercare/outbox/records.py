@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Final
 
+from aftercare.content.sites import IMPLICIT_SITE as IMPLICIT_SITE
 from aftercare.content.values import EmailAddress, ZoneName
 from aftercare.outbox.vocabulary import DeliveryEvent, State, Trail
 from aftercare.plan.schedule import PlannedMessage
-
-# The one site of an installation without sites/: its settings are clinic.yaml's.
-IMPLICIT_SITE: Final = "main"
 
 
 @dataclass(frozen=True)
@@ -50,6 +47,7 @@ class Claim:
     # When it should reach the patient: its due time, kept through retries. A provider that
     # schedules gets this as the send time; the step's grace period counts from it.
     send_at: dt.datetime
+    site: str = IMPLICIT_SITE  # the enrolment's site: whose numbers, sender and closures
 
 
 @dataclass(frozen=True)
@@ -211,6 +209,7 @@ class EnrollmentView:
     consent_recorded_by: str
     consent_wording_version: str
     created_at: dt.datetime
+    site: str = IMPLICIT_SITE
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from aftercare.outbox.writes import Writes
 CLAIMABLE = """
     SELECT m.id AS message_id, m.public_id, m.enrollment_id, e.campaign, m.step_key, p.email,
            p.first_name, p.language, e.treated_on, e.timezone, m.due_at, m.attempts,
-           coalesce(m.send_at, m.due_at) AS send_at
+           coalesce(m.send_at, m.due_at) AS send_at, e.site
     FROM messages AS m
     JOIN enrollments AS e ON e.id = m.enrollment_id
     JOIN patients AS p ON p.id = e.patient_id

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aftercare.content.model import Campaign, Handout, Project, Step
+from aftercare.content.sites import FOLDER as SITES_FOLDER
+from aftercare.content.sites import IMPLICIT_SITE
 from aftercare.errors import InputError, PipelineError, RenderError
 from aftercare.files import write_output
 from aftercare.render.manifest import DIARY_KEY as DIARY_KEY
@@ -56,19 +58,19 @@ class BuildReport:
 
     @property
     def handouts_rendered(self) -> int:
-        return sum(key.startswith("handouts/") for key in self.rendered)
+        return sum(_kind(key) == "handouts" for key in self.rendered)
 
     @property
     def previews_rendered(self) -> int:
-        return sum(key.startswith("emails/") for key in self.rendered)
+        return sum(_kind(key) == "emails" for key in self.rendered)
 
     @property
     def handouts_up_to_date(self) -> int:
-        return sum(key.startswith("handouts/") for key in self.up_to_date)
+        return sum(_kind(key) == "handouts" for key in self.up_to_date)
 
     @property
     def previews_up_to_date(self) -> int:
-        return sum(key.startswith("emails/") for key in self.up_to_date)
+        return sum(_kind(key) == "emails" for key in self.up_to_date)
 
     def summary(self) -> str:
         """One line for the CLI, e.g. "wrote 1 handout and 3 email previews to build/; ..."."""
@@ -80,8 +82,8 @@ class BuildReport:
 
     @staticmethod
     def _counts(keys: Sequence[str], diary: bool) -> str:
-        handouts = _count(sum(key.startswith("handouts/") for key in keys), "handout")
-        previews = _count(sum(key.startswith("emails/") for key in keys), "email preview")
+        handouts = _count(sum(_kind(key) == "handouts" for key in keys), "handout")
+        previews = _count(sum(_kind(key) == "emails" for key in keys), "email preview")
         if not diary:
             return f"{handouts} and {previews}"
         diaries = _count(sum(map(_is_diary, keys)), "headache diary", "headache diaries")
@@ -91,7 +93,8 @@ class BuildReport:
 def build(
     project: Project, out_dir: Path, topics: Sequence[str] = (), jobs: int | None = None
 ) -> BuildReport:
-    """Render what is out of date to out_dir: handouts/<id>.pdf and emails/<campaign>/<step>.*
+    """Render what is out of date to out_dir: handouts/<id>.pdf and emails/<campaign>/<step>.*,
+    and for each site of sites/ its checkout sheets and email previews under sites/<id>/.
 
     With topics, only those handouts (and no email previews). ``jobs`` worker processes
     render handouts (default: one per available core); they start from a fresh interpreter,
@@ -157,7 +160,38 @@ def plan(project: Project, topics: Sequence[str] = ()) -> list[Target]:
                 missing = project.translations[language].missing_for(campaign) if folder else []
                 targets += [_preview_target(project, hasher, campaign_id, campaign, step,
                                             language) for step in campaign.steps if not missing]
-    return targets
+    return targets + [t for site in sorted(project.sites) if not topics
+                      for t in _site_targets(project, hasher, site)]
+
+
+def _site_targets(project: Project, hasher: InputHasher, site: str) -> list[Target]:
+    """A site's checkout sheets and email previews: what its patients get, with its numbers,
+    hours and sender; under sites/<id>/, remade when its file changes."""
+    local = project.at_site(site)
+    own = hasher.document(f"{SITES_FOLDER}/{site}.yaml", local.clinic)
+    targets = []
+    for language in project.languages:
+        sheets = sorted({c.handout for c in project.campaigns.values()})
+        targets += [_handout_target(project, hasher, topic, language) for topic in sheets
+                    if topic in project.in_language(language).handouts]
+        folder = "" if language == project.clinic.language else language
+        targets += [_preview_target(project, hasher, campaign_id, campaign, step, language)
+                    for campaign_id, campaign in sorted(project.campaigns.items())
+                    if not (folder and project.translations[language].missing_for(campaign))
+                    for step in campaign.steps]
+    prefix = f"{SITES_FOLDER}/{site}/"
+    return [Target(prefix + t.key, digest_of([t.inputs, own]),
+                   tuple(prefix + name for name in t.outputs)) for t in targets]
+
+
+def target_site(key: str) -> tuple[str, str]:
+    """A target key's site and the rest of it: ("portland", "handouts/x") for
+    "sites/portland/handouts/x"; the organisation's own site for every other key."""
+    first, _, rest = key.partition("/")
+    if first == SITES_FOLDER:
+        site, _, inner = rest.partition("/")
+        return site, inner
+    return IMPLICIT_SITE, key
 
 
 def target_language(project: Project, key: str) -> tuple[str, str]:
@@ -235,7 +269,9 @@ def _render_handouts_here(project: Project, targets: Sequence[Target]) -> Iterat
 def _render_handout(
     renderer: HandoutRenderer, project: Project, target: Target
 ) -> dict[str, bytes]:
-    language, key = target_language(project, target.key)
+    site, key = target_site(target.key)
+    renderer = renderer.at_site(site)
+    language, key = target_language(project, key)
     if key == DIARY_KEY:
         return {target.outputs[0]: renderer.diary_pdf(None, language)}
     topic = key.removeprefix("handouts/")
@@ -253,13 +289,14 @@ def _render_previews(project: Project, targets: Sequence[Target]) -> Iterator[
 
     renderer = EmailRenderer(project, PREVIEW_KEY)
     for target in targets:
-        language, key = target_language(project, target.key)
+        site, key = target_site(target.key)
+        language, key = target_language(project, key)
         _, campaign_id, step_key = key.split("/")
         campaign = project.campaigns[campaign_id]
         step = campaign.step(step_key)
         if step is None:  # the plan made the key from the campaign itself
             raise RenderError(f"campaigns/{campaign_id}.yaml: no step {step_key!r}")
-        email = renderer.render(campaign, step, preview_recipient(project, language))
+        email = renderer.render(campaign, step, preview_recipient(project, language, site))
         files = {".html": email.html.encode(), ".txt": email.text.encode(), ".ics": email.ics}
         yield target.key, {
             name: data for name in target.outputs
@@ -299,7 +336,7 @@ def _render_in_workers(
 
 
 def _content_size(project: Project, target: Target) -> int:
-    language, key = target_language(project, target.key)
+    language, key = target_language(project, target_site(target.key)[1])
     handout = project.in_language(language).handouts.get(key.removeprefix("handouts/"))
     return len(repr(handout)) if handout is not None else 0  # the diary: one short page
 
@@ -350,6 +387,11 @@ def _write_outputs(
 
 def _count(number: int, noun: str, plural: str | None = None) -> str:
     return f"{number} {noun if number == 1 else plural or noun + 's'}"
+
+
+def _kind(key: str) -> str:
+    """What a target key makes: "handouts", "emails" or "printouts" (a site's too)."""
+    return target_site(key)[1].partition("/")[0]
 
 
 def _is_diary(key: str) -> bool:

@@ -25,6 +25,7 @@ from aftercare.content.model import (
     Section,
     Step,
 )
+from aftercare.content.sites import IMPLICIT_SITE
 from aftercare.content.values import EmailAddress
 from aftercare.dates import format_day, format_span
 from aftercare.errors import RenderError
@@ -84,6 +85,7 @@ class Recipient:
     treated_on: dt.date
     local_due: dt.datetime | None        # when this step is due, local time (None for previews)
     public_id: str                       # message public id, used in the unsubscribe token
+    site: str = IMPLICIT_SITE            # whose name, numbers and sender the email shows
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,7 @@ class _Language:
     env: jinja2.Environment
     translator: Translator
     folder: str  # where its step templates are, under templates/email/: "" or "es/"
+    site: str  # the site whose patients read it (``project`` is as they see it)
 
 
 class EmailRenderer:
@@ -121,8 +124,8 @@ class EmailRenderer:
         self._key = key
         self._wrapped: dict[tuple[str, str], str] = {}
         self._inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
-        self._compiled: dict[tuple[str, str, Step, ContentMode], _CompiledStep] = {}
-        self._languages: dict[str, _Language] = {}
+        self._compiled: dict[tuple[str, str, str, Step, ContentMode], _CompiledStep] = {}
+        self._languages: dict[tuple[str, str], _Language] = {}
 
     def render(
         self, campaign: Campaign, step: Step, recipient: Recipient,
@@ -132,7 +135,7 @@ class EmailRenderer:
         content mode unless ``content`` says; the same inputs always give the same bytes.
         RenderError when that language lacks any part of it."""
         mode = content or self._project.content_of(campaign)
-        lang = self._language(recipient.language)
+        lang = self._language(recipient.language, recipient.site)
         campaign, step = self._localised(lang, campaign, step)
         compiled = self._compile(lang, campaign, step, mode)
         context = self._context(lang, campaign, step, recipient, compiled)
@@ -165,7 +168,7 @@ class EmailRenderer:
         """What the step's full email carries of its own, for the care page, in the
         recipient's language: rendered by the same templates with ``care`` set, which leaves
         out the email's frame."""
-        lang = self._language(recipient.language)
+        lang = self._language(recipient.language, recipient.site)
         campaign, step = self._localised(lang, campaign, step)
         compiled = self._compile(lang, campaign, step, "full")
         context = self._context(lang, campaign, step, recipient, compiled)
@@ -209,17 +212,19 @@ class EmailRenderer:
             "care": False,
         }
 
-    def _language(self, code: str) -> _Language:
-        """Everything rendering in ``code`` needs, set up the first time it is asked for."""
-        found = self._languages.get(code)
+    def _language(self, code: str, site: str) -> _Language:
+        """Everything rendering in ``code`` for a patient of ``site`` needs, set up the first
+        time it is asked for."""
+        found = self._languages.get((site, code))
         if found is None:
             translate = translator(self._project, code)
             env = install(environment(self._project.templates / "email"), translate)
             env.filters["wrap"] = remembering_wrap(self._wrapped)
             env.filters["span"] = lambda offset: format_span(offset.amount, offset.unit, code)
             folder = "" if code == self._project.clinic.language else f"{code}/"
-            found = _Language(code, self._project.in_language(code), env, translate, folder)
-            self._languages[code] = found
+            local = self._project.at_site(site).in_language(code)
+            found = _Language(code, local, env, translate, folder, site)
+            self._languages[(site, code)] = found
         return found
 
     def _localised(self, lang: _Language, campaign: Campaign, step: Step
@@ -237,7 +242,7 @@ class EmailRenderer:
     def _compile(
         self, lang: _Language, campaign: Campaign, step: Step, mode: ContentMode
     ) -> _CompiledStep:
-        cache_key = (lang.code, campaign.id, step, mode)
+        cache_key = (lang.site, lang.code, campaign.id, step, mode)
         compiled = self._compiled.get(cache_key)
         if compiled is None:
             template = step_template(step, mode, lang.folder)

@@ -4,6 +4,7 @@ a restricted WeasyPrint."""
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime as dt
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -71,6 +72,8 @@ class HandoutRenderer:
         from aftercare.render.fetcher import RestrictedURLFetcher
 
         self.project = project
+        self._organisation = project
+        self._sites: dict[str, HandoutRenderer] = {}
         self.templates = project.templates.resolve()
         self.fetcher = RestrictedURLFetcher(self.templates)
         self._base_url = self.templates.as_uri() + "/"
@@ -97,6 +100,18 @@ class HandoutRenderer:
                     font_config=self._fonts,
                 ),
             )
+
+    def at_site(self, site: str) -> HandoutRenderer:
+        """This renderer for the patients of ``site``: its name, numbers, hours, zone, booking
+        code and logo; fonts and stylesheets are shared (the brand is the organisation's)."""
+        found = self._sites.get(site)
+        if found is None:
+            found = copy.copy(self)  # shares fonts, stylesheets, the fetcher and this cache
+            found.project = self._organisation.at_site(site)
+            found._qr_code = qr_data_url(found.project.clinic.booking_url)
+            found._languages, found._bodies = {}, {}
+            self._sites[site] = found
+        return found
 
     def html(
         self, handout: Handout, patient: PatientCard | None, *, cover_only: bool = False

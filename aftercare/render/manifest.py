@@ -47,8 +47,9 @@ class Target:
 
     @property
     def is_handout(self) -> bool:
-        """Rendered to PDF by a handout renderer (a topic or the diary)."""
-        return self.key.startswith(("handouts/", "printouts/"))
+        """Rendered to PDF by a handout renderer (a topic or the diary; a site's too)."""
+        key = self.key.split("/", 2)[2] if self.key.startswith("sites/") else self.key
+        return key.startswith(("handouts/", "printouts/"))
 
 
 class InputHasher:
@@ -166,6 +167,8 @@ def write_manifest(
             for campaign_id, campaign in project.campaigns.items()
             for step in campaign.steps
         } | {DIARY_KEY.replace("/", f"/{folder}", 1)}
+    # A site's targets are the organisation's under sites/<id>/, for each site of sites/.
+    current |= {f"sites/{site}/{key}" for site in project.sites for key in current}
     targets = {key: entry for key, entry in previous.items() if key in current}
     for target in built:
         outputs = rendered[target.key]

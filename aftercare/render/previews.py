@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aftercare.content.model import Project
+from aftercare.content.sites import FOLDER as SITES_FOLDER
+from aftercare.content.sites import IMPLICIT_SITE
 from aftercare.content.values import EmailAddress
 from aftercare.errors import InputError
 from aftercare.files import write_output
@@ -39,10 +41,10 @@ class StepPreview:
 
 def preview_step(
     project: Project, campaign_id: str, step_key: str, out_dir: Path = Path("build"),
-    language: str | None = None,
+    language: str | None = None, site: str = IMPLICIT_SITE,
 ) -> StepPreview:
-    """One step for the sample patient, in ``language`` (default: the clinic's), written where
-    the build writes it."""
+    """One step for the sample patient of ``site``, in ``language`` (default: the clinic's),
+    written where the build writes it."""
     campaign = project.campaigns.get(campaign_id)
     if campaign is None:
         known = ", ".join(sorted(project.campaigns))
@@ -51,25 +53,28 @@ def preview_step(
     if step is None or step.key != step_key:
         known = ", ".join(s.key for s in campaign.steps)
         raise InputError("step", f"expected one of {known}; got {step_key!r}")
-    recipient = preview_recipient(project, language)
+    recipient = preview_recipient(project, language, site)
     email = EmailRenderer(project, PREVIEW_KEY).render(campaign, step, recipient)
-    stem = out_dir / preview_stem(project, recipient.language, campaign_id, step.key)
+    folder = out_dir / SITES_FOLDER / site if site in project.sites else out_dir
+    stem = folder / preview_stem(project, recipient.language, campaign_id, step.key)
     paths = _write_email(stem, email)
     return StepPreview(email, tuple(paths))
 
 
 def preview_text(
     project: Project, campaign_id: str, step_key: str, out_dir: Path = Path("build"),
-    language: str | None = None,
+    language: str | None = None, site: str = IMPLICIT_SITE,
 ) -> str:
     """What `pipeline preview CAMPAIGN STEP` prints: subject, preview text, file paths, text."""
-    return preview_step(project, campaign_id, step_key, out_dir, language).summary()
+    return preview_step(project, campaign_id, step_key, out_dir, language, site).summary()
 
 
 
-def preview_recipient(project: Project, language: str | None = None) -> Recipient:
+def preview_recipient(
+    project: Project, language: str | None = None, site: str = IMPLICIT_SITE
+) -> Recipient:
     """The made-up patient every preview is rendered for, reading ``language`` (default: the
-    clinic's own)."""
+    clinic's own), treated at ``site``."""
     return Recipient(
         first_name=PREVIEW_FIRST_NAME,
         email=PREVIEW_EMAIL,
@@ -77,6 +82,7 @@ def preview_recipient(project: Project, language: str | None = None) -> Recipien
         treated_on=PREVIEW_TREATED_ON,
         local_due=None,
         public_id=PREVIEW_PUBLIC_ID,
+        site=site,
     )
 
 

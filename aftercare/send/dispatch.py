@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Final, Protocol
 
 from aftercare.content.model import Campaign, Project, Step
+from aftercare.content.sites import IMPLICIT_SITE
 from aftercare.dates import require_aware
 from aftercare.delivery import (
     Backend,
@@ -243,6 +244,11 @@ class _Sender:
                 now,
             )
             return "failed"
+        if claim.site != IMPLICIT_SITE and claim.site not in self.project.sites:
+            # Its numbers and sender are gone: the organisation's would be the wrong ones.
+            outbox.mark_failed(mid, f"not sent: site {claim.site!r} removed from sites/ since "
+                               "enrolment", now)
+            return "failed"
         late = _too_late(claim, step, now)
         if late:
             # A "first day" email is wrong three days later: past its grace a step is dropped,
@@ -250,7 +256,8 @@ class _Sender:
             outbox.mark_failed(mid, f"not sent: {late}", now)
             return "too_late"
         send_at = max(claim.send_at, now) if self.scheduler is not None else now
-        rules, zone = rules_for(self.project.clinic, campaign), claim.timezone.zone
+        rules = rules_for(self.project.at_site(claim.site).clinic, campaign)
+        zone = claim.timezone.zone
         if (wait := evening_hold(step, rules, zone, send_at)) is not None:  # never at night
             outbox.mark_retry(mid, "not sent yet: too late in the evening", wait, now)
             return "retried"
@@ -359,6 +366,7 @@ def _recipient(claim: Claim) -> Recipient:
         treated_on=claim.treated_on,
         local_due=claim.send_at.astimezone(claim.timezone.zone),
         public_id=claim.public_id,
+        site=claim.site,
     )
 
 
@@ -370,7 +378,7 @@ def _outgoing(
     rendered: RenderedEmail,
     send_at: dt.datetime,
 ) -> OutgoingEmail:
-    settings = project.clinic.email
+    settings = project.at_site(claim.site).clinic.email  # the site's sender
     return OutgoingEmail(
         public_id=claim.public_id,
         to=claim.email,

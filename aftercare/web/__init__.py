@@ -56,6 +56,9 @@ def create_app(
         stylesheet=_stylesheet(staff_templates / "staff.css", project.clinic.brand),
         logo=(assets / project.clinic.logo).read_bytes(),
         fonts=_fonts(assets / "fonts"),
+        site_logos={site_id: (assets / site.clinic.logo).read_bytes()
+                    for site_id, site in project.sites.items()
+                    if site.clinic.logo != project.clinic.logo},
     )
     configure(app, config.secret_key, config.secure_cookies, config.session_lifetime,
               dt.timedelta(minutes=project.clinic.staff.idle_timeout_minutes))

@@ -19,7 +19,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from aftercare.content.model import Campaign
 from aftercare.errors import InputError, RenderError
-from aftercare.outbox.records import MessageView
+from aftercare.outbox.records import IMPLICIT_SITE, MessageView
 from aftercare.render.card import PatientCard
 from aftercare.render.care_links import CARE_PATH, care_link_expiry
 from aftercare.render.emails import CarePage, Recipient
@@ -80,7 +80,7 @@ def calendar(token: str, language: str | None = None) -> BaseResponse:
     if isinstance(opened, BaseResponse):
         return opened
     if opened.page.ics is None:
-        return _not_valid(opened.language)
+        return _not_valid(opened.language, opened.message.site)
     response = Response(opened.page.ics, mimetype="text/calendar")
     name = opened.page.ics_filename or "reminder.ics"
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
@@ -98,7 +98,7 @@ def handout(token: str, language: str | None = None) -> BaseResponse:
         return opened
     app = state.current()
     if not app.project.clinic.email.care_handout:
-        return _not_valid(opened.language)
+        return _not_valid(opened.language, opened.message.site)
     message = opened.message
     card = PatientCard(message.first_name, message.treated_on, aftercare_consent=True,
                        reminder_consent=message.marketing_consent, planned_at=message.enrolled_at)
@@ -106,7 +106,7 @@ def handout(token: str, language: str | None = None) -> BaseResponse:
     sheet = written.get(opened.campaign.handout) or app.project.handouts[opened.campaign.handout]
     try:
         with app.render_lock:
-            pdf = app.renderer.pdf(sheet, card)
+            pdf = app.renderer.at_site(message.site).pdf(sheet, card)
     except InputError:  # a name the handout's font cannot print
         return _care_page(token, opened, handout_failed=True)
     response = Response(pdf, mimetype="application/pdf")
@@ -128,8 +128,8 @@ def _open(token: str, language: str | None) -> _Opened | BaseResponse:
     named = language is None or language in app.project.translations
     if not link.genuine or not named or message is None or campaign is None or step is None:
         return _not_valid(language if named else None)
-    code = _language(message)
-    zone = (message.timezone or app.project.clinic.timezone).zone
+    code, site = _language(message), message.site
+    zone = (message.timezone or app.project.at_site(site).clinic.timezone).zone
     # As the email was rendered: its send time (signed in the token) dates the .ics.
     recipient = Recipient(
         first_name=message.first_name,
@@ -138,10 +138,11 @@ def _open(token: str, language: str | None) -> _Opened | BaseResponse:
         treated_on=message.treated_on,
         local_due=link.issued.astimezone(zone),
         public_id=message.public_id,
+        site=site,
     )
     expires_on = care_link_expiry(app.project.clinic, recipient)
     if app.now().astimezone(zone).date() > expires_on:
-        return _page("care_expired.html", EXPIRED, code,
+        return _page("care_expired.html", EXPIRED, code, site,
                      days=app.project.clinic.email.care_link_days)
     try:
         page = app.emails.care_page(campaign, step, recipient)
@@ -160,16 +161,17 @@ def _care_page(token: str, opened: _Opened, *, handout_failed: bool = False) -> 
         links["calendar"] = url_for("care.calendar", token=token, language=named)
     if clinic.email.care_handout:
         links["handout"] = url_for("care.handout", token=token, language=named)
-    return _page("care.html", 200, opened.language, body=opened.page.body,
+    return _page("care.html", 200, opened.language, opened.message.site, body=opened.page.body,
                  until=opened.page.expires_on, handout_failed=handout_failed, **links)
 
 
-def _not_valid(language: str | None) -> BaseResponse:
-    return _page("care_invalid.html", NOT_VALID, language)
+def _not_valid(language: str | None, site: str = IMPLICIT_SITE) -> BaseResponse:
+    return _page("care_invalid.html", NOT_VALID, language, site)
 
 
-def _page(template: str, status: int, language: str | None, **context: object) -> Response:
-    html = patient_page(template, language or "", **context)
+def _page(template: str, status: int, language: str | None, site: str = IMPLICIT_SITE,
+          **context: object) -> Response:
+    html = patient_page(template, language or "", site, **context)
     return Response(html, status=status, mimetype="text/html")
 
 

@@ -3,24 +3,30 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final, Literal
+from zoneinfo import ZoneInfo
 
 from aftercare.content.model import Campaign, Handout, Project
 from aftercare.content.schema import parse_date
 from aftercare.content.values import EmailAddress
-from aftercare.enrol.rules import MAX_NAME, supported_languages, treatment_date_problem
+from aftercare.enrol.rules import (
+    MAX_NAME,
+    known_sites,
+    supported_languages,
+    treatment_date_problem,
+)
 from aftercare.enrol.service import Consents, check_enrolment
 from aftercare.errors import ContentError, InputError, MissingGlyphs
-from aftercare.outbox.records import Enrollment
+from aftercare.outbox.records import IMPLICIT_SITE, Enrollment
 from aftercare.render.card import FIELD_LIMITS, PatientCard
 from aftercare.render.localised import language_name
 
 Action = Literal["enrol", "print"]
 TEXT_FIELDS: Final = (
     "treatment", "first_name", "last_name", "email", "treated_on", "areas", "provider", "product",
-    "units", "lot", "language", "also_print",
+    "units", "lot", "language", "also_print", "site",
 )
 CHECKBOXES: Final = ("consent_aftercare", "consent_marketing")
 # The form field of each field the enrol rules and the handout report a problem with, where
@@ -40,6 +46,7 @@ class Checkout:
     enrollment: Enrollment | None
     also: Handout | None = None       # the same sheet in a second language, printed after it
     language: str = ""
+    site: str = IMPLICIT_SITE         # where the patient was treated: its numbers and dates
 
     @property
     def handouts(self) -> tuple[Handout, ...]:
@@ -56,6 +63,16 @@ def language_label(code: str) -> str:
     """A language by its own name, as its readers look for it in a list: "Español"."""
     name = language_name(code, code)
     return name[:1].upper() + name[1:]
+
+
+def site_options(project: Project, sites: Iterable[str]) -> list[tuple[str, str]]:
+    """Each of ``sites`` by its name: ("portland", "Juniper Lane ...")."""
+    return [(site, project.at_site(site).clinic.name) for site in sites]
+
+
+def site_zone(project: Project, site: str) -> ZoneInfo:
+    """The site's time zone: its "today", and the zone its patients' dates are shown in."""
+    return project.at_site(site).clinic.timezone.zone
 
 
 def read_form(form: Mapping[str, str]) -> dict[str, str]:
@@ -100,7 +117,12 @@ def check_checkout(
                 "want emails, choose “Print handout only”."
             )
 
-    today = now.astimezone(project.clinic.timezone.zone).date()
+    site = values["site"] or IMPLICIT_SITE
+    if site not in known_sites(project):
+        errors["site"] = "Choose the site from the list."
+        site = IMPLICIT_SITE
+    # "Today" and the dates printed are the site's: its time zone.
+    today = now.astimezone(site_zone(project, site)).date()
     treated_on = _check_date(values["treated_on"], today, errors)
 
     languages = supported_languages(project)
@@ -136,6 +158,7 @@ def check_checkout(
         fields = {
             "email": values["email"], "first_name": first, "campaign": campaign.id,
             "treated_on": values["treated_on"], "language": values["language"],
+            "site": site,
         }
         consents = Consents(aftercare=bool(values["consent_aftercare"]),
                             reminders=bool(values["consent_marketing"]), recorded_by=recorded_by)
@@ -161,7 +184,8 @@ def check_checkout(
     if errors or campaign is None or card is None:
         return None, errors
     extra = handouts[1] if len(handouts) > 1 else None
-    return Checkout(campaign, handouts[0], card, enrollment, extra, values["language"]), errors
+    return (Checkout(campaign, handouts[0], card, enrollment, extra, values["language"], site),
+            errors)
 
 
 def _check_email(text: str, errors: dict[str, str]) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Final
 
-from flask import Blueprint, Response, abort, render_template, request
+from flask import Blueprint, Response, abort, render_template, request, url_for
 
-from aftercare.outbox.records import MessageView
+from aftercare.outbox.records import IMPLICIT_SITE, MessageView
 from aftercare.render.localised import language_name
 from aftercare.render.page import SOURCES_PATH
 from aftercare.render.tokens import verify
@@ -90,6 +90,15 @@ def logo() -> Response:
     return Response(state.current().logo, mimetype="image/svg+xml")
 
 
+@public.get("/assets/logo/<site>.svg")
+def site_logo(site: str) -> Response:
+    """A site's own logo (sites/<id>.yaml), for its patients' pages."""
+    data = state.current().site_logos.get(site)
+    if data is None:
+        abort(404)
+    return Response(data, mimetype="image/svg+xml")
+
+
 @public.get("/assets/fonts/<name>")
 def font(name: str) -> Response:
     data = state.current().fonts.get(name)
@@ -116,15 +125,20 @@ def _message_or_refusal() -> MessageView:
 
 def _page(template: str, message: MessageView, **context: object) -> str:
     return patient_page(template, message.language, token=request.args.get("t", ""),
-                        **context)
+                        site=message.site, **context)
 
 
-def patient_page(template: str, language: str, **context: object) -> str:
-    """A patient's page in their language (the clinic's own when the content has not it)."""
-    project = state.current().project
+def patient_page(
+    template: str, language: str, site: str = IMPLICIT_SITE, **context: object
+) -> str:
+    """A patient's page in their language (the clinic's own when the content has not it),
+    with the name, numbers, hours and logo of their site."""
+    app = state.current()
+    project = app.project
     code = language if language in project.languages else project.clinic.language
-    return render_template(template, clinic=project.in_language(code).clinic, lang=code,
-                           **context)
+    logo = url_for("public.site_logo", site=site) if site in app.site_logos else None
+    return render_template(template, clinic=project.at_site(site).in_language(code).clinic,
+                           lang=code, logo_url=logo, **context)
 
 
 def link_language() -> str:

@@ -14,7 +14,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from aftercare.enrol.rules import CONSENT_WORDING, MAX_DAYS_AGO, consent_wording, known_sites
 from aftercare.enrol.service import enrol
 from aftercare.errors import InputError, StorageError
-from aftercare.outbox.records import EnrollResult, Submitted
+from aftercare.outbox.records import IMPLICIT_SITE, EnrollResult, Submitted
 from aftercare.plan.describe import PlanLine, describe_plan
 from aftercare.render.card import PatientCard
 from aftercare.render.page import offers_diary
@@ -30,6 +30,8 @@ from aftercare.web.forms import (
     language_options,
     read_form,
     sentence,
+    site_options,
+    site_zone,
     treatment_label,
 )
 from aftercare.web.roles import StaffMember, current_staff, member, require, site_choices
@@ -61,6 +63,7 @@ class Receipt:
     pdf: bytes
     diary: bool  # a migraine checkout: the one-page headache diary is offered too
     language: str = "en"  # the patient's: the handout's first sheet, the diary, the emails
+    site: str = IMPLICIT_SITE  # where the patient was treated: the diary shows its name
     languages: str = "English"  # the handout's languages, as shown
     # Why the enrolment could not be saved ("locked", "read-only", ...): the handout is
     # offered, without email dates, and the patient must be checked out again later.
@@ -165,9 +168,10 @@ def checkout_post() -> BaseResponse | tuple[str, int]:
         )
     if checked is None or errors:
         return _checkout_page(values, errors), 400
+    renderer = app.renderer.at_site(checked.site)
     try:
         with app.render_lock:
-            pdf = app.renderer.pdf_sheets(checked.handouts, checked.card)
+            pdf = renderer.pdf_sheets(checked.handouts, checked.card)
     except InputError as exc:  # a character the handout font does not have
         errors[card_field(exc, values)] = sentence(exc)
         return _checkout_page(values, errors), 400
@@ -192,7 +196,7 @@ def checkout_post() -> BaseResponse | tuple[str, int]:
                                        reminder_consent=False)
             checked = dataclasses.replace(checked, card=card, enrollment=None)
             with app.render_lock:
-                pdf = app.renderer.pdf_sheets(checked.handouts, checked.card)
+                pdf = renderer.pdf_sheets(checked.handouts, checked.card)
         else:
             result = done.result
             changes = result.changes + _withdrawn(done.withdrawn, now, member_.actor(site))
@@ -238,8 +242,8 @@ def diary_pdf(key: str) -> Response:
         abort(404)
     app = state.current()
     with app.render_lock:
-        pdf = app.renderer.diary_pdf(PatientCard(receipt.full_name, receipt.treated_on),
-                                     receipt.language)
+        pdf = app.renderer.at_site(receipt.site).diary_pdf(
+            PatientCard(receipt.full_name, receipt.treated_on), receipt.language)
     response = Response(pdf, mimetype="application/pdf")
     name = f"headache-diary-{receipt.treated_on.isoformat()}.pdf"
     response.headers["Content-Disposition"] = f'inline; filename="{name}"'
@@ -253,6 +257,7 @@ def _checkout_site(staff: StaffMember, values: dict[str, str]) -> str | None:
     chosen = request.form.get("site", "")
     values["site"] = chosen
     if len(choices) == 1 and chosen in ("", choices[0]):
+        values["site"] = choices[0]
         return choices[0]
     return chosen if chosen in choices else None
 
@@ -292,11 +297,12 @@ def _receipt(
         treated_on=checked.card.treated_on,
         created=result is not None and result.created,
         changes=changes,
-        plan=() if result is None else describe_plan(checked.campaign, result.messages,
-                                                     app.project.clinic.timezone.zone),
+        plan=() if result is None else describe_plan(
+            checked.campaign, result.messages, site_zone(app.project, checked.site)),
         pdf=pdf,
         diary=offers_diary(checked.campaign),
         language=checked.language,
+        site=checked.site,
         languages=" and ".join(language_label(app.project.language_of(h))
                                for h in checked.handouts),
     )
@@ -308,12 +314,12 @@ def _checkout_page(values: dict[str, str], errors: dict[str, str]) -> str:
     today = app.today()
     return render_template(
         "checkout.html",
-        sites=[(site, site) for site in site_choices(current_staff(), known_sites(project))],
         values=values,
         errors=errors,
         treatments=[(c.id, treatment_label(c)) for c in sorted(
             project.campaigns.values(), key=treatment_label)],
         languages=language_options(project),
+        sites=site_options(project, site_choices(current_staff(), known_sites(project))),
         consent=CONSENT_WORDING,
         # The same wording in each further language, for staff to read to the patient.
         consent_in={code: (language_label(code), consent_wording(project, code))

@@ -58,6 +58,8 @@ class AppState:
     stylesheet: str  # staff.css with the clinic's colours
     logo: bytes
     fonts: Mapping[str, bytes]  # file name -> the bundled font, for @font-face
+    # The logos of sites with their own (sites/<id>.yaml), shown on their patients' pages.
+    site_logos: Mapping[str, bytes] = field(default_factory=dict)
     # WeasyPrint promises nothing about threads; waitress serves with several.
     render_lock: threading.Lock = field(default_factory=threading.Lock)
     scratch: ScratchCache = field(init=False)

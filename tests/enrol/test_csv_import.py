@@ -42,7 +42,7 @@ def test_a_good_file_is_read_with_columns_in_any_order_and_duplicates_collapsed(
 def test_wrong_header_names_the_unknown_and_missing_columns_at_line_1(project: Project) -> None:
     assert import_problems(CSV / "wrong-header.csv", project) == [
         "wrong-header.csv:1: expected the columns email, first_name, campaign, treated_on "
-        "(required); patient_id, timezone, marketing_consent, language (optional); "
+        "(required); patient_id, timezone, marketing_consent, language, site (optional); "
         "got unknown column 'phone'; missing column 'treated_on'"
     ]
 
@@ -55,7 +55,7 @@ def test_an_unnamed_column_is_named_by_position(project: Project, tmp_path: Path
     )
     assert import_problems(path, project) == [
         "trailing.csv:1: expected the columns email, first_name, campaign, treated_on "
-        "(required); patient_id, timezone, marketing_consent, language (optional); "
+        "(required); patient_id, timezone, marketing_consent, language, site (optional); "
         "got no name for column 5; delete it or name it"
     ]
 
@@ -65,7 +65,7 @@ def test_semicolon_separated_file_is_explained(project: Project, tmp_path: Path)
     path.write_text("email;first_name;campaign;treated_on\n", encoding="utf-8")
     assert import_problems(path, project) == [
         "semi.csv:1: expected the columns email, first_name, campaign, treated_on (required); "
-        "patient_id, timezone, marketing_consent, language (optional); "
+        "patient_id, timezone, marketing_consent, language, site (optional); "
         "got columns are separated by ';'; separate them with commas"
     ]
 
@@ -167,7 +167,7 @@ def test_empty_file_and_header_only_file(project: Project, tmp_path: Path) -> No
     empty.write_bytes(b"")
     assert import_problems(empty, project) == [
         "empty.csv:1: expected a header line (email, first_name, campaign, treated_on "
-        "(required); patient_id, timezone, marketing_consent, language (optional)); "
+        "(required); patient_id, timezone, marketing_consent, language, site (optional)); "
         "got an empty file"
     ]
     header_only = tmp_path / "header.csv"

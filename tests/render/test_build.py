@@ -63,6 +63,9 @@ class _QuickRenderer:
     def __init__(self, project: Project) -> None:
         self.project = project
 
+    def at_site(self, site: str) -> _QuickRenderer:
+        return _QuickRenderer(self.project.at_site(site))
+
     def pdf(self, handout: Handout, patient: None) -> bytes:
         return b"%PDF-quick " + repr(handout).encode()
 
@@ -282,6 +285,9 @@ def test_a_refused_resource_fails_the_build_and_writes_nothing(built: tuple[Path
 
 
 class _RefusingRenderer:
+    def at_site(self, site: str) -> _RefusingRenderer:
+        return self
+
     def pdf(self, handout: Handout, patient: None) -> bytes:
         raise InputError("name", "expected letters the handout font has")
 

@@ -148,7 +148,7 @@ def checkout_form(**changes: str) -> dict[str, str]:
     form = {
         "treatment": "botox-cosmetic", "first_name": "Ann", "last_name": "Quillfeather",
         "email": "ann@example.com", "treated_on": "2026-11-23", "areas": "frown lines",
-        "provider": "Dr Rivera", "language": "en", "consent_aftercare": "yes",
+        "provider": "Dr Rivera", "language": "en", "consent_aftercare": "yes", "site": "main",
         "action": "enrol",
     }
     form.update(changes)

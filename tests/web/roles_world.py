@@ -1,8 +1,8 @@
 """Two sites' patients and staff in one outbox, for the role and site checks.
 
-Site A is the implicit site "main" (the only one this project has); site B, "north", stands
-for another site: its patients and staff are stored as a site's are, whether or not its
-settings file exists."""
+Site A is the implicit site "main" (the organisation's own, clinic.yaml); site B is the sample
+site "portland" (sites/portland.yaml). GONE, "north", is a site this project has no settings
+for (one closed since, say)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ from aftercare.web.auth import StaffAccounts
 from tests.web.conftest import NOW, PASSWORD, SECRET, log_in, token
 
 A: Final = "main"
-B: Final = "north"
+B: Final = "portland"
+GONE: Final = "north"
 # username: (role, sites); no sites: every site.
 STAFF: Final[dict[str, tuple[str, tuple[str, ...]]]] = {
     "desk_a": ("front_desk", (A,)),

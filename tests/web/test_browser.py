@@ -41,7 +41,7 @@ ARTIFACTS = ROOT / "test-artifacts"
 SECRET = "b" * 40
 USER, PASSWORD = "frontdesk", "correct horse battery"
 # Every field of the checkout form, in the order Tab reaches them.
-FIELDS = ["f-treatment", "f-treated_on", "f-areas", "f-provider", "f-product", "f-units",
+FIELDS = ["f-site", "f-treatment", "f-treated_on", "f-areas", "f-provider", "f-product", "f-units",
           "f-lot", "f-first_name", "f-last_name", "f-email", "f-language", "f-also_print",
           "f-consent_aftercare", "f-consent_marketing"]
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
@@ -174,6 +174,7 @@ def test_log_in_check_out_look_up_and_see_the_outbox(
     assert page.get_by_label("Treatment date").input_value()  # today, filled in
     shot(page, "02-checkout")
 
+    page.get_by_label("Site", exact=True).select_option("main")
     page.get_by_label("Treatment", exact=True).select_option("botox-cosmetic")
     page.get_by_label("Areas treated").fill("frown lines, forehead")
     page.get_by_label("Treated by").fill("Dr Rivera")
@@ -263,8 +264,8 @@ def test_the_checkout_works_from_the_keyboard_with_focus_always_visible(
         assert style["outline"] != "none" and style["width"] >= 2, style
         if style["id"] == "f-areas":
             shot(page, "09-keyboard-focus")
-        if style["id"] == "f-treatment":
-            page.keyboard.press("ArrowDown")  # the first treatment
+        if style["id"] in ("f-site", "f-treatment"):
+            page.keyboard.press("ArrowDown")  # the first site, the first treatment
         elif style["id"] in typed:
             page.keyboard.type(typed[style["id"]])
         elif style["id"] == "f-consent_aftercare":
@@ -297,6 +298,7 @@ def test_a_migraine_patient_reads_their_aftercare_on_a_phone_and_staff_see_it_wa
     base, database = server
     # At the desk: a migraine checkout, with details that are printed and never kept.
     log_in(page, base)
+    page.get_by_label("Site", exact=True).select_option("main")
     page.get_by_label("Treatment", exact=True).select_option("botox-migraine")
     page.get_by_label("Areas treated").fill("forehead, temples, neck and shoulders")
     page.get_by_label("Treated by").fill("Dr Rivera")
@@ -379,6 +381,7 @@ def test_a_spanish_checkout_gives_a_spanish_handout_spanish_emails_and_a_spanish
 ) -> None:
     base, database = server
     log_in(page, base)
+    page.get_by_label("Site", exact=True).select_option("main")
     page.get_by_label("Treatment", exact=True).select_option("botox-migraine")
     page.get_by_label("First name").fill("Lucía")
     page.get_by_label("Last name").fill("Peña")

@@ -76,7 +76,7 @@ def test_home_and_logout_are_every_members(world: Flask, database: sqlite3.Conne
     assert actors == ["staff:desk_a (front_desk at main)"] * 2
     signed_in(world, "manager_ab")
     last = database.execute("SELECT actor FROM events ORDER BY id DESC LIMIT 1").fetchone()
-    assert last[0] == "staff:manager_ab (manager at main, north)"
+    assert last[0] == "staff:manager_ab (manager at main, portland)"
 
 
 @pytest.mark.parametrize(("username", "finds"), [
@@ -148,7 +148,7 @@ def test_acting_on_another_sites_patient_is_answered_as_for_nobody(
     assert states(db_path) != before
     actors = {row[0] for row in database.execute("SELECT actor FROM events WHERE kind = ?",
                                                  (kind,))}
-    assert actors == {"staff:desk_b (front_desk at north)"}
+    assert actors == {"staff:desk_b (front_desk at portland)"}
 
 
 def test_a_patient_of_both_sites_is_acted_on_only_where_the_member_works(
@@ -218,7 +218,7 @@ def test_resolving_needs_a_manager_of_the_messages_site(
     row = database.execute("SELECT m.state, e.actor FROM messages m JOIN events e"
                            " ON e.message_id = m.id WHERE m.id = ? ORDER BY e.id DESC",
                            (unknown["bea@example.com"],)).fetchone()
-    assert tuple(row) == ("sent", "staff:manager_b (manager at north)")
+    assert tuple(row) == ("sent", "staff:manager_b (manager at portland)")
 
 
 @pytest.mark.parametrize(("username", "shows"), [

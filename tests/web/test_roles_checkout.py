@@ -13,9 +13,11 @@ from flask import Flask
 from pypdf import PdfReader
 
 from aftercare.content.model import Project
+from aftercare.outbox.store import Outbox
+from aftercare.web.auth import StaffAccounts
 from aftercare.web.roles import StaffMember, site_choices
-from tests.web.conftest import checkout_form, count, token
-from tests.web.roles_world import A, B, add_people, signed_in, without_keys
+from tests.web.conftest import NOW, PASSWORD, SECRET, checkout_form, count, token
+from tests.web.roles_world import GONE, A, B, add_people, signed_in, without_keys
 
 
 @pytest.fixture
@@ -71,14 +73,16 @@ def test_a_checkout_at_a_site_not_theirs_is_refused(
 
 
 def test_a_member_of_no_site_the_project_has_cannot_check_out(
-    world: Flask, database: sqlite3.Connection
+    world: Flask, database: sqlite3.Connection, db_path: Path
 ) -> None:
-    # desk_b works at "north", which this project has no settings for (no sites/north.yaml).
-    desk = signed_in(world, "desk_b")
+    # desk_gone works at "north", which this project has no settings for (no sites/north.yaml).
+    with Outbox.open(db_path) as outbox:
+        StaffAccounts(outbox, SECRET).add("desk_gone", PASSWORD, NOW, "front_desk", (GONE,))
+    desk = signed_in(world, "desk_gone")
     page = desk.get("/checkout").text
     assert "Your account works at no site this installation has" in page
     before = count(database, "enrollments")
-    for site in ("", B):
+    for site in ("", GONE):
         form = {**checkout_form(email="cy@example.com"), "site": site, "csrf_token": token(desk)}
         assert desk.post("/checkout", data=form).status_code == 400
     assert count(database, "enrollments") == before

@@ -83,7 +83,10 @@ def test_a_manager_adds_staff_at_their_sites_only(
     refusals = {
         ("boss", "administrator"): "Manager accounts may add only front desk and manager "
                                    "accounts at their own sites.",
-        ("desk_n", "front_desk", B): f"Expected one of {A}; got &#39;{B}&#39;.",
+        ("desk_n", "front_desk", B): "Manager accounts may add only front desk and manager "
+                                     "accounts at their own sites.",
+        ("desk_x", "front_desk", "north"): "Expected one of main, portland, scottsdale; got "
+                                            "&#39;north&#39;.",
         ("nosite", "front_desk"): "A front_desk account needs at least one site.",
         ("desk_a", "front_desk", A): "An account called &#39;desk_a&#39; already exists.",
     }
@@ -148,7 +151,7 @@ def test_removing_asks_first_and_then_the_account_cannot_log_in(
     assert "desk_b" not in listed(manager.get("/staff").text)
     audit = database.execute("SELECT actor, detail FROM events WHERE kind = 'staff-removed'")
     assert [tuple(r) for r in audit] == [
-        ("staff:manager_b (manager at north)", "account desk_b; 0 sessions ended")]
+        ("staff:manager_b (manager at portland)", "account desk_b; 0 sessions ended")]
 
 
 # ---------------------------------------------------------------- the rules
@@ -190,7 +193,7 @@ def test_what_each_role_may_do_where() -> None:
 @pytest.mark.parametrize(("role", "sites", "message"), [
     ("administrator", (A,), "site: an administrator works at every site; name no site"),
     ("manager", (), "site: a manager account needs at least one site"),
-    ("front_desk", ("elsewhere",), "site: expected one of main, north; got 'elsewhere'"),
+    ("front_desk", ("elsewhere",), "site: expected one of main, portland; got 'elsewhere'"),
     ("clerk", (A,), "role: expected one of front_desk, manager, administrator; got 'clerk'"),
 ])
 def test_a_new_accounts_role_and_sites_are_checked(
@@ -236,8 +239,8 @@ def test_staff_add_with_a_role_and_sites(
                                              "one site"),
         (("add", "a1", "--role", "administrator", "--site", A),
          "error: --site: an administrator works at every site; name no site"),
-        (("add", "d1", "--role", "front_desk", "--site", B),
-         "error: --site: expected one of main; got 'north'"),
+        (("add", "d1", "--role", "front_desk", "--site", "north"),
+         "error: --site: expected one of main, portland, scottsdale; got 'north'"),
         (("remove", "desk", "--site", A), "error: staff remove: --role and --site go with add "
                                           "only"),
     ]

@@ -17,11 +17,13 @@ from tests.web.conftest import Clock, checkout_form, count, make_app, token
 # Reachable without logging in: the login page, the patients' unsubscribe page, SendGrid's
 # webhook, the list of a handout's sources (printed on the checkout sheet: content, no patient
 # data), the care page with its reminder and handout (opened by a signed token only:
-# tests/web/test_care.py), and the stylesheet, logo and fonts those pages use. Adding a route to
-# this list must be a decision: every other route is checked below to refuse anonymous requests.
+# tests/web/test_care.py), and the stylesheet, logos (the organisation's, a site's own) and
+# fonts those pages use. Adding a route to this list must be a decision: every other route is
+# checked below to refuse anonymous requests.
 PUBLIC = {
     "staff.login", "staff.login_post", "public.sendgrid_webhook", "public.unsubscribe_page",
     "public.unsubscribe", "public.sources", "public.stylesheet", "public.logo", "public.font",
+    "public.site_logo",
     "care.page", "care.calendar", "care.handout",
     "api.openapi",  # the API's description: no data
 }

@@ -29,15 +29,15 @@ _SHOWN_NOTE: Final = frozenset({State.CANCELLED})  # why a message will not be s
 
 
 def read_enrolment(
-    project: Project, now: dt.datetime, key_name: str
+    project: Project, now: dt.datetime, key_name: str, key_site: str | None = None
 ) -> tuple[Enrollment, str]:
-    """The request's enrolment and its site, checked by the rules the desk and `enroll` use;
-    422 with every invalid field otherwise."""
+    """The request's enrolment and its site (the key's own when the body names none), checked
+    by the rules the desk and `enroll` use; 422 with every invalid field otherwise."""
     errors: list[FieldError] = []
     top = Reader(read_json(), errors)
     top.only("campaign", "treatment", "site", "patient", "treated_on", "consents")
     campaign, campaign_at = _campaign(top, project)
-    site = check_site(top, project) or IMPLICIT_SITE
+    site = check_site(top, project) or key_site or IMPLICIT_SITE
     treated_on = top.text("treated_on")
     patient = top.member("patient")
     patient.only("first_name", "email", "external_id", "language", "timezone")
@@ -46,7 +46,7 @@ def read_enrolment(
         "patient_id": patient.text("external_id", required=False),
         "language": patient.text("language", required=False),
         "timezone": patient.text("timezone", required=False),
-        "campaign": campaign, "treated_on": treated_on,
+        "campaign": campaign, "treated_on": treated_on, "site": site,
     }
     given = read_consents(top)
     consents = Consents(  # a member already reported wrong is not checked again
@@ -74,7 +74,7 @@ def enrolment_json(view: EnrollmentView, messages: Sequence[MessageView],
     campaign = project.campaigns.get(view.campaign)
     return {
         "id": view.public_id,
-        "site": IMPLICIT_SITE,
+        "site": view.site,
         "campaign": view.campaign,
         "treatment": None if campaign is None else campaign.indication,
         "treated_on": view.treated_on.isoformat(),

@@ -59,7 +59,7 @@ def openapi() -> Response:
 def create_enrolment() -> tuple[Response, int, dict[str, str]]:
     app, key = state.current(), current_key()
     now, box = app.now(), state.outbox()
-    enrollment, site = read_enrolment(app.project, now, key.name)
+    enrollment, site = read_enrolment(app.project, now, key.name, key.site)
     authorise(site)
     try:
         done = enrol(box, app.project, enrollment, now, lambda held: withdraw_held(
@@ -99,7 +99,8 @@ def reschedule_enrolment(public_id: str) -> Response:
     typed = _one_date("treated_on")
     view, now = _enrolment(public_id), app.now()
     try:
-        day = check_treatment_date(typed, app.project.clinic.timezone.zone, now)
+        day = check_treatment_date(typed, app.project.at_site(view.site).clinic.timezone.zone,
+                                   now)
     except InputError as exc:
         raise from_rules(exc, POINTERS) from None
     if view.campaign not in app.project.campaigns:
@@ -178,7 +179,7 @@ def _enrolment(public_id: str) -> EnrollmentView:
             if _PUBLIC_ID.fullmatch(public_id) else None)
     if view is None:
         raise ApiProblem(404, "no enrolment has this id")
-    authorise(IMPLICIT_SITE)
+    authorise(view.site)
     g.api_enrollment = view.enrollment_id
     return view
 

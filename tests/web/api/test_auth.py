@@ -60,13 +60,13 @@ def test_a_revoked_key_is_refused_and_the_refusal_is_recorded_under_its_name(
 def test_a_key_of_another_site_is_refused_with_a_403(
     client: FlaskClient, key: str, db_path: Path, database: sqlite3.Connection
 ) -> None:
-    # A key scoped to a site this installation does not have yet, as sites/ will allow.
-    north = add_key(db_path, "north-desk", site="north")
+    # A key scoped to one site (sites/portland.yaml) and an enrolment of another.
+    north = add_key(db_path, "north-desk", site="portland")
     created = call(client, "POST", "/enrolments", key, json=enrolment()).json
     assert created is not None
     main = add_key(db_path, "main-desk", site="main")
     for method, path, body in (
-        ("POST", "/enrolments", enrolment()),
+        ("POST", "/enrolments", enrolment(site="main")),
         ("GET", f"/enrolments/{created['id']}", None),
         ("POST", f"/enrolments/{created['id']}/cancel", None),
         ("POST", "/patients/P-1042/rebooked", {"appointment_on": "2027-01-05"}),
@@ -75,7 +75,7 @@ def test_a_key_of_another_site_is_refused_with_a_403(
         response = call(client, method, path, north, json=body)
         assert response.status_code == 403, (path, response.text)
         assert response.json is not None and response.json["detail"] == (
-            "this key acts for site 'north' only; the request is for site 'main'")
+            "this key acts for site 'portland' only; the request is for site 'main'")
     assert call(client, "GET", f"/enrolments/{created['id']}", main).status_code == 200
     with Outbox.open(db_path) as outbox:
         assert [m.state for m in outbox.messages()] == ["scheduled"] * 3

@@ -166,8 +166,8 @@ def test_a_site_this_installation_does_not_have_and_a_mismatched_treatment_are_r
                     json=enrolment(site="north", treatment="migraine"))
     assert response.status_code == 422 and response.json is not None
     assert response.json["errors"] == [
-        {"pointer": "/site", "detail": "expected main (the sites of this installation); "
-                                       "got 'north'"},
+        {"pointer": "/site", "detail": "expected main or portland or scottsdale (the sites "
+                                       "of this installation); got 'north'"},
         {"pointer": "/treatment", "detail": "expected the treatment of campaign "
                                             "'botox-cosmetic', or only one of the two; got "
                                             "'migraine' (botox-migraine)"}]
