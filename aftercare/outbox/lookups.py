@@ -37,23 +37,29 @@ class Lookups:
         """The enrolment with this row id, given an opaque id if it has none yet."""
         return self._shown([enrollment_id])[0]
 
-    def of_patient(self, patient_ref: str, treated_before: dt.date) -> list[EnrollmentView]:
-        """Enrolments of every patient with this external id treated before a date, oldest
-        first (an address change makes a second patient row with the same external id)."""
+    def of_patient(self, patient_ref: str, treated_before: dt.date, site: str | None = None
+                   ) -> list[EnrollmentView]:
+        """Enrolments of every patient with this external id treated before a date (at
+        ``site`` only, when given), oldest first (an address change makes a second patient row
+        with the same external id)."""
+        at_site, args = _at_site(site)
         rows = self._db.all(
             "SELECT e.id FROM enrollments AS e JOIN patients AS p ON p.id = e.patient_id"
-            " WHERE p.patient_ref = ? AND e.treated_on < ? ORDER BY e.treated_on, e.id",
-            (patient_ref, treated_before.isoformat()),
+            f" WHERE p.patient_ref = ? AND e.treated_on < ?{at_site}"
+            " ORDER BY e.treated_on, e.id",
+            (patient_ref, treated_before.isoformat(), *args),
         )
         return self._shown([row["id"] for row in rows])
 
-    def latest_of_patient(self, patient_ref: str) -> int | None:
-        """The row id of the latest enrolment of a patient with this external id; None when no
-        patient has it (an erased patient has none)."""
+    def latest_of_patient(self, patient_ref: str, site: str | None = None) -> int | None:
+        """The row id of the latest enrolment of a patient with this external id (at ``site``
+        only, when given); None when no patient has it (an erased patient has none)."""
+        at_site, args = _at_site(site)
         row = self._db.one(
             "SELECT e.id FROM enrollments AS e JOIN patients AS p ON p.id = e.patient_id"
-            " WHERE p.patient_ref = ? AND p.forgotten_at IS NULL ORDER BY e.id DESC LIMIT 1",
-            (patient_ref,),
+            f" WHERE p.patient_ref = ? AND p.forgotten_at IS NULL{at_site}"
+            " ORDER BY e.id DESC LIMIT 1",
+            (patient_ref, *args),
         )
         return None if row is None else int(row["id"])
 
@@ -67,3 +73,8 @@ class Lookups:
             marks = ", ".join("?" for _ in ids)
             rows = db.all(f"{_VIEW} WHERE e.id IN ({marks}) ORDER BY e.treated_on, e.id", ids)
         return [read(EnrollmentView, row) for row in rows]
+
+
+def _at_site(site: str | None) -> tuple[str, tuple[str, ...]]:
+    """The condition limiting enrolments to one site (none: every site), and its argument."""
+    return ("", ()) if site is None else (" AND e.site = ?", (site,))

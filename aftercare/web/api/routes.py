@@ -121,8 +121,9 @@ def rebooked(external_id: str) -> Response:
     app = state.current()
     typed = _one_date("appointment_on")
     box, now = state.outbox(), app.now()
-    authorise(IMPLICIT_SITE)
-    latest = (box.enrollments.latest_of_patient(external_id)
+    # A key of one site sees only that site's enrolments: another site's patient is unknown.
+    site = current_key().site
+    latest = (box.enrollments.latest_of_patient(external_id, site)
               if _PATIENT_ID.fullmatch(external_id) else None)
     if latest is None:
         raise ApiProblem(404, "no patient has this external id")
@@ -138,7 +139,7 @@ def rebooked(external_id: str) -> Response:
         raise invalid([FieldError("/appointment_on", (
             f"expected a date from today ({today} at the clinic) to {MAX_DAYS_AHEAD} days "
             f"ahead; got {typed!r}"))])
-    earlier = box.enrollments.of_patient(external_id, day)
+    earlier = box.enrollments.of_patient(external_id, day, site)
     stopped = cancel(box, app.backend(), None, now, api_actor(current_key().name),
                      enrollments=[e.enrollment_id for e in earlier], kind="marketing",
                      reason=f"not needed: the patient booked their next visit for {day}")

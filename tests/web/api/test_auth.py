@@ -69,13 +69,15 @@ def test_a_key_of_another_site_is_refused_with_a_403(
         ("POST", "/enrolments", enrolment(site="main")),
         ("GET", f"/enrolments/{created['id']}", None),
         ("POST", f"/enrolments/{created['id']}/cancel", None),
-        ("POST", "/patients/P-1042/rebooked", {"appointment_on": "2027-01-05"}),
         ("POST", "/unsubscribe", {"email": "ann@example.com"}),
     ):
         response = call(client, method, path, north, json=body)
         assert response.status_code == 403, (path, response.text)
         assert response.json is not None and response.json["detail"] == (
             "this key acts for site 'portland' only; the request is for site 'main'")
+    # Another site's patient is unknown to the key (tests/web/api/test_sites.py).
+    assert call(client, "POST", "/patients/P-1042/rebooked", north,
+                json={"appointment_on": "2027-01-05"}).status_code == 404
     assert call(client, "GET", f"/enrolments/{created['id']}", main).status_code == 200
     with Outbox.open(db_path) as outbox:
         assert [m.state for m in outbox.messages()] == ["scheduled"] * 3

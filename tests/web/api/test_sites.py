@@ -43,3 +43,28 @@ def test_a_key_for_every_site_may_name_one(client: FlaskClient, db_path: Path) -
     assert response.status_code == 201
     assert response.json is not None
     assert (response.json["site"], response.json["timezone"]) == ("scottsdale", "America/Phoenix")
+
+
+def test_a_site_keys_rebooking_stops_only_its_sites_reminders(
+    client: FlaskClient, db_path: Path, database: sqlite3.Connection
+) -> None:
+    portland = add_key(db_path, "portland-desk", site="portland")
+    every = add_key(db_path, "booking")
+    # The same patient (P-1042), treated at the organisation's own site and then at Portland.
+    assert call(client, "POST", "/enrolments", every,
+                json=enrolment(treated_on="2026-11-20")).status_code == 201
+    assert call(client, "POST", "/enrolments", portland, json=enrolment()).status_code == 201
+    scottsdale = add_key(db_path, "scottsdale-desk", site="scottsdale")
+    unknown = call(client, "POST", "/patients/P-1042/rebooked", scottsdale,
+                   json={"appointment_on": "2026-12-01"})
+    assert unknown.status_code == 404
+    response = call(client, "POST", "/patients/P-1042/rebooked", portland,
+                    json={"appointment_on": "2026-12-01"})
+    assert response.status_code == 200, response.text
+    assert response.json is not None
+    assert [e["site"] for e in response.json["enrolments"]] == ["portland"]
+    assert response.json["stopped"]["cancelled"] == 1
+    reminders = database.execute(
+        "SELECT e.site, m.state FROM messages AS m JOIN enrollments AS e"
+        " ON e.id = m.enrollment_id WHERE m.step_key = 'month-3' ORDER BY e.site").fetchall()
+    assert [tuple(r) for r in reminders] == [("main", "scheduled"), ("portland", "cancelled")]
