@@ -28,7 +28,7 @@ def chart(figures: SiteFigures, element_id: str = "figures-chart") -> str:
     title, desc = f"{element_id}-title", f"{element_id}-desc"
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" '
-        f'viewBox="0 0 {WIDTH} {HEIGHT}" aria-labelledby="{title} {desc}">',
+        f'viewBox="0 0 {WIDTH} {HEIGHT}" aria-labelledby="{title}" aria-describedby="{desc}">',
         f'<title id="{title}">{escape(_title(figures))}</title>',
         f'<desc id="{desc}">{escape(describe(figures))}</desc>',
         '<defs><pattern id="figures-hatch" width="6" height="6" patternUnits="userSpaceOnUse" '
@@ -52,13 +52,18 @@ def chart(figures: SiteFigures, element_id: str = "figures-chart") -> str:
         parts.append(f'<rect class="{css}"{fill} x="{x:.1f}" y="{y:.1f}" '
                      f'width="{step * 0.7:.1f}" height="{height:.1f}">'
                      f'<title>{escape(format_day(day, "long"))}: {count} {word}</title></rect>')
-    labelled = {0, len(days) - 1, len(days) + _GAP + len(coming) - 1}
-    labelled |= set(range(0, len(days), 7))
+    # The first day, every 7th (not crowding today's label), today, and the forecast's last day.
+    last = len(days) + _GAP + len(coming) - 1
+    labelled = {n for n in range(0, len(days), 7) if n == 0 or n <= len(days) - 5}
+    labelled |= {len(days) - 1, last}
     for slot, day, _count, _css, _word in bars:
         if slot in labelled:
             x = _LEFT + slot * step + step / 2
+            anchor = "start" if slot == 0 else "end" if slot == last else "middle"
+            x = _LEFT + slot * step if slot == 0 else _LEFT + (slot + 1) * step if (
+                slot == last) else x
             parts.append(f'<text class="axis" x="{x:.1f}" y="{_TOP + plot_h + 16}" '
-                         f'text-anchor="middle">{escape(format_day(day, "short"))}</text>')
+                         f'text-anchor="{anchor}">{escape(format_day(day, "short"))}</text>')
     legend_y = HEIGHT - 14
     parts.append(
         f'<rect class="bar-sent" x="{_LEFT}" y="{legend_y - 10}" width="12" height="12"/>'
@@ -81,7 +86,7 @@ def describe(figures: SiteFigures) -> str:
     if busiest is not None:
         text += f", most on {format_day(days[busiest], 'long')} ({sent[busiest]})"
     return (text + f". Expected in the next {len(ahead)} days: {sum(ahead)}. "
-            "The table beside the chart gives every day's figures.")
+            "The tables below the chart give every day's figures.")
 
 
 def _title(figures: SiteFigures) -> str:

@@ -104,7 +104,8 @@ def test_the_chart_has_a_title_a_description_and_a_data_table_beside_it(
     svg_text = text[text.index("<svg"):text.index("</svg>") + len("</svg>")]
     svg = ET.fromstring(svg_text)
     assert svg.get("role") == "img"
-    assert svg.get("aria-labelledby") == "figures-chart-title figures-chart-desc"
+    assert svg.get("aria-labelledby") == "figures-chart-title"
+    assert svg.get("aria-describedby") == "figures-chart-desc"
     title, desc = svg.find(f"{SVG}title"), svg.find(f"{SVG}desc")
     assert title is not None and desc is not None
     assert title.text == ("Emails per day at site main: sent in the last 30 days, expected in "
@@ -112,7 +113,7 @@ def test_the_chart_has_a_title_a_description_and_a_data_table_beside_it(
     assert desc.text == (
         "Bars, one per day, from Sun 25 Oct 2026 to Sun 29 Nov 2026, days in America/New_York. "
         "Sent in the last 30 days: 4, most on Mon 23 Nov 2026 (1). Expected in the next 7 "
-        "days: 3. The table beside the chart gives every day's figures.")
+        "days: 3. The tables below the chart give every day's figures.")
     bars = {r.findtext(f"{SVG}title"): float(r.get("height", "")) for r in svg.iter(f"{SVG}rect")
             if r.findtext(f"{SVG}title")}
     assert len(bars) == 37  # 30 days back and 7 ahead, each with its own title
