@@ -30,8 +30,8 @@ def run_report(settings: Settings, args: argparse.Namespace) -> str:
     project = load_project(settings.root)
     with open_outbox(settings) as outbox:
         known = all_sites(project, outbox)
-        sites = list(dict.fromkeys(args.site or known))
-        unknown = [site for site in sites if site not in known]
+        sites = None if args.site is None else list(dict.fromkeys(args.site))
+        unknown = [site for site in sites or [] if site not in known]
         if unknown:
             raise InputError("site", f"expected one of {', '.join(known)}; got {unknown[0]!r}")
         reports = gather(project, outbox, sites, settings.now(), args.days)

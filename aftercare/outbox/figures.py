@@ -68,98 +68,134 @@ class FigureQueries:
         (aware times): the span counted back, and the forecast's days (its first day also
         takes messages still waiting from before it). ``held_since``: the earliest hand-over
         a provider may still hold for a later send time.
+
+        For every site, each query reads its index on the time it counts by; for some sites,
+        it starts from those sites' enrolments (CROSS JOIN keeps SQLite to that order), so one
+        site's figures cost in proportion to that site, not to the installation.
         """
         if len(past) < 2 or len(ahead) < 2:
             raise ValueError("a span needs the start and the end of at least one day")
         back = [stamp(moment, "past") for moment in past]
         forth = [stamp(moment, "ahead") for moment in ahead]
         at, since = stamp(now, "now"), stamp(held_since, "held_since")
-        sites_where, site_args = _sites(sites)
         span: list[object] = [back[0], back[-1]]
-        found: list[Tally] = []
-        for counted, column, where, args in (
-            (SCHEDULED, "m.due_at", _SCHEDULED, [*_PLANNED, *span]),
-            (SENT, "m.sent_at", _SENT, span),
-            (VIEWED, "m.viewed_at", _VIEWED, span),
-        ):
-            found += self._counted(counted, column, back, "messages AS m", [],
-                                   where + sites_where, [*args, *site_args])
-        sourced: tuple[tuple[str | None, str, list[object], list[str]], ...] = (
-            (None, _PROVIDER, [*_PROVIDER_FAMILIES, *span], back),
-            (UNSUBSCRIBED, _UNSUBSCRIBES, [*_PROVIDER_UNSUBSCRIBES, *span,
-                                           Trail.UNSUBSCRIBED.value, *span], back),
-            (FORECAST, _FORECAST, [forth[-1], since, at, forth[-1]], forth),
+        families: tuple[tuple[str | None, str, list[str], list[list[object]]], ...] = (
+            (SCHEDULED, _SCHEDULED, back, [[*_PLANNED, *span]]),
+            (SENT, _SENT, back, [span]),
+            (VIEWED, _VIEWED, back, [span]),
+            (None, _PROVIDER, back, [[*_PROVIDER_FAMILIES, *span]]),
+            (UNSUBSCRIBED, _UNSUBSCRIBES, back, [[*_PROVIDER_UNSUBSCRIBES, *span],
+                                                  [Trail.UNSUBSCRIBED.value, *span]]),
+            (FORECAST, _FORECAST, forth, [[forth[-1]], [since, at, forth[-1]]]),
         )
-        for family, source, args, bounds in sourced:
-            found += self._counted(
-                family, "x.at", bounds,
-                f"({source}) AS x JOIN messages AS m ON m.id = x.message_id", args,
-                "1 = 1" + sites_where, site_args)
+        found: list[Tally] = []
+        for family, source, bounds, branches in families:
+            found += self._counted(family, _scoped(source, sites), bounds,
+                                   [arg for args in branches
+                                    for arg in [*([] if sites is None else sites), *args]])
         return found
 
     def _counted(
-        self, family: str | None, column: str, bounds: list[str], source: str,
-        source_args: list[object], where: str, where_args: list[object],
+        self, family: str | None, source: str, bounds: list[str], args: list[object]
     ) -> list[Tally]:
-        """One family's counts: ``source`` names messages ``m`` (and for the provider's events
-        a subquery ``x`` with each event's ``family``); ``column`` is the time counted by."""
-        day, day_args = _day_of(column, bounds)
+        """One family's counts: ``source`` yields message ids with the time counted by as
+        ``at`` (and for the provider's events each event's ``family``)."""
+        day, day_args = _day_of("x.at", bounds)
         kind = ", x.family" if family is None else ""
         rows = self._db.all(
             f"SELECT e.site, e.campaign, m.step_key{kind}, {day} AS day_index, count(*) AS n"
-            f" FROM {source} JOIN enrollments AS e ON e.id = m.enrollment_id WHERE {where}"
+            f" FROM ({source}) AS x JOIN messages AS m ON m.id = x.message_id"
+            " JOIN enrollments AS e ON e.id = m.enrollment_id"
             f" GROUP BY e.site, e.campaign, m.step_key{kind}, day_index",
-            [*day_args, *source_args, *where_args],
+            [*day_args, *args],
         )
         return [Tally(r["site"], r["campaign"], r["step_key"],
                       _PROVIDER_FAMILIES[r["family"]] if family is None else family,
                       int(r["day_index"]), int(r["n"])) for r in rows]
 
 
-# Which messages each family counts, and by which time (``m``: messages; ``x``: a subquery of
-# message ids with that time as ``at``, and for the provider's events their ``family``).
-_SCHEDULED = "m.state IN (?, ?, ?, ?, ?) AND m.due_at >= ? AND m.due_at < ?"
-_SENT = "m.state = 'sent' AND m.sent_at >= ? AND m.sent_at < ?"
-_VIEWED = "m.viewed_at >= ? AND m.viewed_at < ?"
+# Which messages each family counts (their ids as ``message_id``), and the time each counts by
+# (``at``). ``{from_m}``/``{where_m}`` (a message ``m``) and ``{from_pe}``, ``{where_pe}``,
+# ``{from_ev}``, ``{where_ev}`` (a provider event ``pe``, a trail entry ``ev``) are where the
+# sites asked for come in; each branch of a source takes the sites' values before its own.
+_SCHEDULED = """
+    SELECT m.id AS message_id, m.due_at AS at FROM {from_m}messages AS m
+    WHERE {where_m}m.state{k} IN (?, ?, ?, ?, ?) AND m.due_at{k} >= ? AND m.due_at{k} < ?
+"""
+_SENT = """
+    SELECT m.id AS message_id, m.sent_at AS at FROM {from_m}messages AS m
+    WHERE {where_m}m.state{k} = 'sent' AND m.sent_at{k} >= ? AND m.sent_at{k} < ?
+"""
+_VIEWED = """
+    SELECT m.id AS message_id, m.viewed_at AS at FROM {from_m}messages AS m
+    WHERE {where_m}m.viewed_at{k} >= ? AND m.viewed_at{k} < ?
+"""
 # A message's first event of each counted kind within the span.
 _PROVIDER = """
-    SELECT message_id, kind AS family, min(occurred_at) AS at FROM provider_events
-    WHERE kind IN (?, ?, ?, ?) AND occurred_at >= ? AND occurred_at < ? AND message_id IS NOT NULL
-    GROUP BY message_id, kind
+    SELECT pe.message_id, pe.kind AS family, min(pe.occurred_at) AS at
+    FROM {from_pe}provider_events AS pe
+    WHERE {where_pe}pe.kind{k} IN (?, ?, ?, ?) AND pe.occurred_at{k} >= ?
+      AND pe.occurred_at{k} < ? AND pe.message_id IS NOT NULL
+    GROUP BY pe.message_id, pe.kind
 """
 # The provider's unsubscribe events and our own unsubscribe link (a trail entry naming the
 # message whose link was followed): once per message, on the day of the first.
 _UNSUBSCRIBES = """
     SELECT u.message_id, min(u.at) AS at FROM (
-        SELECT message_id, occurred_at AS at FROM provider_events
-        WHERE kind IN (?, ?) AND occurred_at >= ? AND occurred_at < ? AND message_id IS NOT NULL
+        SELECT pe.message_id, pe.occurred_at AS at FROM {from_pe}provider_events AS pe
+        WHERE {where_pe}pe.kind{k} IN (?, ?) AND pe.occurred_at{k} >= ?
+          AND pe.occurred_at{k} < ? AND pe.message_id IS NOT NULL
         UNION ALL
-        SELECT message_id, at FROM events
-        WHERE kind = ? AND at >= ? AND at < ? AND message_id IS NOT NULL
+        SELECT ev.message_id, ev.at FROM {from_ev}events AS ev
+        WHERE {where_ev}ev.kind{k} = ? AND ev.at{k} >= ? AND ev.at{k} < ?
+          AND ev.message_id IS NOT NULL
     ) AS u GROUP BY u.message_id
 """
 # Waiting to be sent (by its due time; one overdue counts on the first day), or handed to a
 # provider that holds it until a later send time (by that time).
 _FORECAST = """
-    SELECT id AS message_id, due_at AS at FROM messages WHERE state = 'scheduled' AND due_at < ?
+    SELECT m.id AS message_id, m.due_at AS at FROM {from_m}messages AS m
+    WHERE {where_m}m.state{k} = 'scheduled' AND m.due_at{k} < ?
     UNION ALL
-    SELECT id AS message_id, send_at AS at FROM messages
-    WHERE state = 'sent' AND sent_at >= ? AND send_at > ? AND send_at < ?
+    SELECT m.id AS message_id, m.send_at AS at FROM {from_m}messages AS m
+    WHERE {where_m}m.state{k} = 'sent' AND m.sent_at{k} >= ? AND m.send_at > ?
+      AND m.send_at < ?
 """
+
+
+def _scoped(source: str, sites: Sequence[str] | None) -> str:
+    """``source`` for every site, or starting from the enrolments of ``sites``."""
+    if sites is None:
+        return source.format(from_m="", where_m="", from_pe="", where_pe="", from_ev="",
+                             where_ev="", k="")
+    marks = ", ".join("?" for _ in sites) or "NULL"
+    enrolments = "enrollments AS se CROSS JOIN "
+    chosen = f"se.site IN ({marks}) AND "
+    via_message = "messages AS sm CROSS JOIN "
+    return source.format(
+        from_m=enrolments, where_m=f"{chosen}m.enrollment_id = se.id AND ",
+        from_pe=enrolments + via_message,
+        where_pe=f"{chosen}sm.enrollment_id = se.id AND pe.message_id = sm.id AND ",
+        from_ev=enrolments + via_message,
+        where_ev=f"{chosen}sm.enrollment_id = se.id AND ev.message_id = sm.id AND ",
+        # Compared as expressions, the states, kinds and times do not lead the engine to their
+        # indexes: each row is found from its site's enrolment, in the order the joins say.
+        k=" || ''",
+    )
 
 
 def _day_of(column: str, bounds: Sequence[str]) -> tuple[str, list[object]]:
     """SQL giving the place of ``column``'s day among the days ``bounds`` mark (fixed-width UTC
-    text compares in time order); the query itself keeps to the span."""
-    inner = list(bounds[1:-1])
-    if not inner:
-        return "0", []
-    whens = " ".join(f"WHEN {column} < ? THEN {place}" for place in range(len(inner)))
-    return f"CASE {whens} ELSE {len(inner)} END", [*inner]
+    text compares in time order), halving the days at each test; the query itself keeps to
+    the span."""
 
+    def place(first: int, last: int) -> tuple[str, list[object]]:  # days first..last
+        if first == last:
+            return str(first), []
+        middle = (first + last + 1) // 2  # the first day of the later half
+        early, early_args = place(first, middle - 1)
+        late, late_args = place(middle, last)
+        return (f"CASE WHEN {column} < ? THEN {early} ELSE {late} END",
+                [bounds[middle], *early_args, *late_args])
 
-def _sites(sites: Sequence[str] | None) -> tuple[str, list[object]]:
-    if sites is None:
-        return "", []
-    marks = ", ".join("?" for _ in sites) or "NULL"
-    return f" AND e.site IN ({marks})", list(sites)
+    return place(0, len(bounds) - 2)

@@ -33,11 +33,14 @@ def steps_of(project: Project) -> list[tuple[str, str]]:
 
 
 def gather(
-    project: Project, outbox: Outbox, sites: Sequence[str], now: dt.datetime,
+    project: Project, outbox: Outbox, sites: Sequence[str] | None, now: dt.datetime,
     days: int = DEFAULT_DAYS,
 ) -> list[SiteFigures]:
-    """The figures of ``sites`` over the last ``days`` days and the next 7, each site in its
-    own time zone; the outbox is asked once per figure family for all sites sharing a zone."""
+    """The figures of ``sites`` (None: every site) over the last ``days`` days and the next 7,
+    each site in its own time zone; the outbox is asked once per figure family for all the
+    sites sharing a zone (for every site at once when they all do)."""
+    every = sites is None
+    sites = all_sites(project, outbox) if sites is None else list(sites)
     try:
         spans = {site: span(now, site_zone(project, site), days) for site in sites}
     except SpanError as exc:
@@ -48,7 +51,8 @@ def gather(
     tallies: list[Tally] = []
     for group in by_zone.values():
         window = spans[group[0]]
-        tallies += outbox.figures.tally(group, window.starts(window.days),
+        chosen = None if every and len(group) == len(sites) else group
+        tallies += outbox.figures.tally(chosen, window.starts(window.days),
                                         window.starts(window.ahead), now, now - LONGEST_HOLD)
     tallies = [_current_step(project, tally) for tally in tallies]
     steps = steps_of(project)

@@ -69,7 +69,9 @@ def test_each_site_and_step_has_the_exact_figures_of_the_seeded_outbox(
     project: Project, outbox: Outbox
 ) -> None:
     assert all_sites(project, outbox) == ["main", "north"]
-    main, north = gather(project, outbox, ["main", "north"], NOW)
+    main, north = gather(project, outbox, None, NOW)  # every site, counted at once
+    assert [r.site for r in gather(project, outbox, ["north", "main"], NOW)] == [
+        "north", "main"]
     zero = dict.fromkeys(COLUMNS, 0)
     steps = [(c.id, s.key) for c in project.campaigns.values() for s in c.steps]
     assert [(s.campaign, s.step) for s in main.steps] == steps  # every step, in order
@@ -165,10 +167,10 @@ def test_every_family_is_one_indexed_query_whatever_the_sites_and_days(
 ) -> None:
     engine = TracedEngine(path)
     with Outbox(engine) as box:
-        for sites, days in ((["main"], 30), (["main", "north"], 90)):
+        for sites, days in ((["main"], 30), (["main", "north"], 90), (None, 7)):
             engine.statements.clear()
             gather(project, box, sites, NOW, days)
-            queries = [q for q in engine.statements if q.startswith("SELECT")]
+            queries = [q for q in engine.statements if q.startswith("SELECT e.site")]
             assert len(queries) == 6, queries
             with sqlite3.connect(path) as db:
                 for query in queries:
