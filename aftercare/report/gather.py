@@ -54,9 +54,12 @@ def gather(
         chosen = None if every and len(group) == len(sites) else group
         tallies += outbox.figures.tally(chosen, window.starts(window.days),
                                         window.starts(window.ahead), now, now - LONGEST_HOLD)
-    tallies = [_current_step(project, tally) for tally in tallies]
+    of_site: dict[str, list[Tally]] = {site: [] for site in sites}
+    for tally in tallies:  # a site enrolled since the list was read waits for the next report
+        if tally.site in of_site:
+            of_site[tally.site].append(_current_step(project, tally))
     steps = steps_of(project)
-    return [assemble(site, spans[site], steps, tallies) for site in sites]
+    return [assemble(site, spans[site], steps, of_site[site]) for site in sites]
 
 
 def _current_step(project: Project, tally: Tally) -> Tally:

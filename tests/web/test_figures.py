@@ -196,3 +196,25 @@ def test_a_site_name_a_spreadsheet_would_run_is_exported_as_text(
         assert response.headers["Content-Disposition"].startswith('attachment; filename="figures-')
         page = logged_in.get("/figures", query_string={"site": site}).text
         assert "<script" not in page.split("<body>")[1].split("</main>")[0]
+
+
+def test_the_unsubscribe_link_counts_for_the_email_it_came_in(
+    logged_in: FlaskClient, seeded: Path
+) -> None:
+    from aftercare.render.tokens import sign
+    from tests.web.conftest import SECRET
+
+    with Outbox.open(seeded) as box:
+        (ada,) = [m for m in box.messages(email="ada@example.com") if m.step_key == "day-0"]
+    # A one-click unsubscribe from Ada's day-0 email, this morning (no login, no CSRF token).
+    anonymous = logged_in.application.test_client()
+    assert anonymous.post(f"/unsubscribe?t={sign(ada.public_id, SECRET)}").status_code == 200
+    rows = list(csv.reader(io.StringIO(logged_in.get("/figures.csv?site=main&days=1").text)))
+    (today,) = [r for r in rows if r[2:6] == ["2026-11-23", "past", "botox-cosmetic", "day-0"]]
+    assert dict(zip(rows[0][6:14], today[6:14], strict=True)) == {
+        "scheduled": "1", "sent": "1", "delivered": "0", "bounced": "0", "dropped": "0",
+        "spam_reports": "0", "unsubscribed": "1", "viewed": "0"}
+    # Her week-2 was cancelled with it: no longer expected on Thursday.
+    (week_2,) = [r for r in rows if r[2:6] == ["2026-11-26", "forecast", "botox-cosmetic",
+                                               "week-2"]]
+    assert week_2[-1] == "0"
