@@ -12,6 +12,7 @@ arguments beside its handler, are in aftercare.cli):
     delivery  one email -> file or SendGrid; provider facts and events     aftercare.delivery
     send      claim due -> render -> deliver -> record; withdrawals        aftercare.send
     web       the staff pages, the webhook, the public pages and the API   aftercare.web
+    report    outbox -> per-site figures per step and day; chart, CSV     aftercare.report
 
     check build handout preview translation   aftercare.cli.content
     schedule enroll import                aftercare.cli.enrol
@@ -19,6 +20,7 @@ arguments beside its handler, are in aftercare.cli):
     serve staff                           aftercare.cli.web
     forget retention backup               aftercare.cli.lifecycle
     apikey                                aftercare.cli.api
+    report                                aftercare.cli.report
 
 This file is the composition root: it reads the environment and the clock, runs one command
 and prints its one-line summary (on standard error when the command prints JSON, so that
@@ -39,6 +41,7 @@ import aftercare.cli.content
 import aftercare.cli.enrol
 import aftercare.cli.lifecycle
 import aftercare.cli.outbox
+import aftercare.cli.report
 import aftercare.cli.web
 
 # isort: split

@@ -15,6 +15,7 @@ SECTIONS = (
     "3. Email rendering",
     "4. Dispatch",
     "5. `pipeline import`",
+    "6. `pipeline report`",
     "Summary",
 )
 GOALS = (
@@ -30,6 +31,9 @@ GOALS = (
     "no message sent twice, none left unsent",
     "`pipeline import` of",
     "finding due messages stays proportional to what is due",
+    "`pipeline report` for one site among",
+    "one site's figures cost in proportion to the site",
+    "figures grouped in one query per family",
 )
 
 

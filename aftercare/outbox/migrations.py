@@ -204,6 +204,14 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (staff_id, site)
     );
     """,
+    # 8: per-site figures count what happened in a span of days: messages the provider accepted
+    # by their hand-over time, provider events by kind and time, and trail entries by kind and
+    # time (an unsubscribe from a message's link names the message), each read by its index.
+    """
+    CREATE INDEX messages_by_state_sent ON messages (state, sent_at);
+    CREATE INDEX provider_events_by_kind ON provider_events (kind, occurred_at);
+    CREATE INDEX events_by_kind ON events (kind, at);
+    """,
 )
 
 

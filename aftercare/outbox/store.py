@@ -19,6 +19,7 @@ from aftercare.outbox.api_keys import ApiKeyTable
 from aftercare.outbox.database import Database, Engine
 from aftercare.outbox.enrolments import UNSUBSCRIBED, Enrolments, Plan
 from aftercare.outbox.erasure import Erased, Erasure, hidden_address
+from aftercare.outbox.figures import FigureQueries
 from aftercare.outbox.handover import Handover
 from aftercare.outbox.idempotency import IdempotencyTable
 from aftercare.outbox.login_failures import LoginFailureTable
@@ -64,6 +65,7 @@ class Outbox:
         self.api_keys = ApiKeyTable(writes)
         self.idempotency = IdempotencyTable(writes)
         self.enrollments = Lookups(self._db)
+        self.figures = FigureQueries(self._db)  # per-site counts for reports
 
     @classmethod
     def open(cls, path: Path, secret: bytes | None = None) -> Outbox:
@@ -147,16 +149,19 @@ class Outbox:
                                              reason or f"cancelled by {actor}")
 
     def unsubscribe(
-        self, email: str, now: dt.datetime, source: str, actor: str, *, reason: str = "unsubscribed"
+        self, email: str, now: dt.datetime, source: str, actor: str, *,
+        reason: str = "unsubscribed", message_id: int | None = None,
     ) -> int:
         """Suppress the address (idempotent) and cancel its unsent messages; return how many.
+        ``message_id``: the message whose unsubscribe link was followed, if any.
 
         As for ``cancel``: ``aftercare.send.withdrawal.unsubscribe`` also withdraws at the
         provider.
         """
         at = stamp(now, "now")
         with self._db.transaction():
-            return self._writes.suppress(normalise_address(email), reason, source, actor, at)
+            return self._writes.suppress(normalise_address(email), reason, source, actor, at,
+                                         message_id)
 
     # ---------------------------------------------------------------- erasure and backup
 

@@ -108,8 +108,14 @@ class Writes:
                 return str(row["reason"])
         return None
 
-    def suppress(self, address: str, reason: str, source: str, actor: str, at: str) -> int:
-        """Suppress the address (once) and cancel its unsent messages; return how many."""
+    def suppress(
+        self, address: str, reason: str, source: str, actor: str, at: str,
+        message_id: int | None = None,
+    ) -> int:
+        """Suppress the address (once) and cancel its unsent messages; return how many.
+
+        ``message_id`` is the message whose link the patient followed, named in the trail
+        entry of its enrolment (so figures can say which email made people stop)."""
         address = self.stored_address(address)
         added = self.db.execute(
             "INSERT INTO suppressions (email, reason, source, at) VALUES (?, ?, ?, ?)"
@@ -123,8 +129,12 @@ class Writes:
                 f" WHERE {self.db.equal_ignoring_case('p.email')} ORDER BY e.id",
                 (address,),
             )
+            source_of = None if message_id is None else self.db.one(
+                "SELECT enrollment_id FROM messages WHERE id = ?", (message_id,))
             for enrollment_id in [r["id"] for r in enrollments] or [None]:
-                self.log(at, kind, enrollment_id, None, actor, f"{reason} via {source}")
+                named = (message_id if source_of is not None
+                         and source_of["enrollment_id"] == enrollment_id else None)
+                self.log(at, kind, enrollment_id, named, actor, f"{reason} via {source}")
         same = self.db.equal_ignoring_case("p.email")
         return self.cancel_where(same, [address], at, actor, reason)
 

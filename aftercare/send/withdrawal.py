@@ -70,11 +70,11 @@ def cancel(
 
 def unsubscribe(
     outbox: Outbox, backend: Backend | None, email: str, now: dt.datetime, *, source: str,
-    actor: str,
+    actor: str, message_id: int | None = None,
 ) -> Stopped:
     """Suppress the address for good, cancel its unsent messages, and withdraw what the provider
-    holds for it."""
-    count = outbox.unsubscribe(email, now, source=source, actor=actor)
+    holds for it. ``message_id``: the message whose unsubscribe link the patient followed."""
+    count = outbox.unsubscribe(email, now, source=source, actor=actor, message_id=message_id)
     held = _held(outbox, backend, email, now, None)
     return Stopped(count, withdraw_held(outbox, backend, held, now, actor))
 

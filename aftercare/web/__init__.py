@@ -37,6 +37,7 @@ def create_app(
     from aftercare.web.api import register as register_api
     from aftercare.web.care import care
     from aftercare.web.errors import register as register_error_pages
+    from aftercare.web.figures import figures
     from aftercare.web.patients import patients
     from aftercare.web.public import public
     from aftercare.web.requestlog import install as log_requests
@@ -67,6 +68,7 @@ def create_app(
     app.register_blueprint(staff)
     app.register_blueprint(patients)
     app.register_blueprint(team)
+    app.register_blueprint(figures)
     register_api(app, config)
     app.teardown_appcontext(close_handles)
     register_error_pages(app)

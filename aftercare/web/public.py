@@ -53,7 +53,7 @@ def unsubscribe() -> tuple[str, int]:
     app = state.current()
     now = app.now()
     stop_all_email(state.outbox(), app.backend(), message.email, now, source="link",
-                   actor=PATIENT)
+                   actor=PATIENT, message_id=message.message_id)
     return _page("unsubscribed.html", message, email=_masked(message.email)), 200
 
 

@@ -47,6 +47,8 @@ COVERED = {
     "patients.resolve": "test_resolving_needs_a_manager_of_the_messages_site",
     "patients.outbox": "test_the_outbox_is_for_managers_and_shows_their_sites, "
                        "test_a_front_desk_gets_no_outbox",
+    "figures.page": "test_figures_are_for_managers_of_the_site_and_administrators",
+    "figures.export": "test_figures_are_for_managers_of_the_site_and_administrators",
     "team.accounts": "test_roles_staff::test_the_staff_page_lists_the_staff_of_the_managers_sites",
     "team.add": "test_roles_staff::test_a_manager_adds_staff_at_their_sites_only",
     "team.reset_password": "test_roles_staff::test_a_manager_acts_only_on_staff_of_their_sites",
@@ -251,3 +253,26 @@ def test_a_front_desk_gets_no_outbox(world: Flask, username: str) -> None:
     assert (refused.status_code, refused.text) == (404, missing.text)
     page = desk.get("/patients").text
     assert 'href="/outbox"' not in page and 'href="/staff"' not in page
+
+
+def test_figures_are_for_managers_of_the_site_and_administrators(world: Flask) -> None:
+    for username in ("desk_a", "desk_b"):
+        desk = signed_in(world, username)
+        missing = desk.get("/no-such-page").text
+        for path in ("/figures", "/figures.csv", f"/figures?site={A}"):
+            answer = desk.get(path)
+            assert (answer.status_code, answer.text) == (404, missing), (username, path)
+        assert 'href="/figures"' not in desk.get("/patients").text
+    manager = signed_in(world, "manager_a")
+    missing = manager.get("/no-such-page").text
+    page = manager.get("/figures")
+    assert page.status_code == 200 and f'<option value="{A}"' in page.text
+    assert f'<option value="{B}"' not in page.text and 'href="/figures"' in page.text
+    assert manager.get(f"/figures.csv?site={A}").status_code == 200
+    for path in (f"/figures?site={B}", f"/figures.csv?site={B}", "/figures?site=nowhere"):
+        answer = manager.get(path)
+        assert (answer.status_code, answer.text) == (404, missing), path
+    both = signed_in(world, "manager_ab").get(f"/figures?site={B}")
+    assert both.status_code == 200 and f'<option value="{A}"' in both.text
+    admin = signed_in(world, "admin").get("/figures?site=scottsdale")
+    assert admin.status_code == 200 and '<option value="scottsdale" selected>' in admin.text
