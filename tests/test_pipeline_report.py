@@ -48,14 +48,17 @@ def test_report_json_holds_every_site_and_only_json_on_standard_output(
     assert run("--json") == 0
     captured = capsys.readouterr()
     data = json.loads(captured.out)
-    assert captured.err == "figures for 2 sites over 30 days\n"
-    assert [s["site"] for s in data["sites"]] == ["main", "north"]
+    assert captured.err == "figures for 4 sites over 30 days\n"
+    # The project's sites (main, and the samples portland and scottsdale) and the outbox's.
+    assert [s["site"] for s in data["sites"]] == ["main", "north", "portland", "scottsdale"]
+    assert [s["time_zone"] for s in data["sites"][2:]] == ["America/Los_Angeles",
+                                                           "America/Phoenix"]
     main = data["sites"][0]
     assert main["time_zone"] == "America/New_York"
     assert (main["days"][0], main["days"][-1], len(main["days"])) == (
         "2026-10-25", "2026-11-23", 30)
     assert main["forecast_days"][0] == "2026-11-23" and len(main["forecast_days"]) == 7
-    for site, expected in zip(data["sites"], (MAIN, NORTH), strict=True):
+    for site, expected in zip(data["sites"], (MAIN, NORTH, {}, {}), strict=True):
         for step in site["steps"]:
             want = expected.get((step["campaign"], step["step"]))
             assert step["totals"] == (want or dict.fromkeys(step["totals"], 0))
@@ -73,20 +76,21 @@ def test_report_refuses_an_unknown_site_and_a_bad_span(
     db: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert run("--site", "south") == 1
-    assert capsys.readouterr().err == ("error: --site: expected one of main, north; "
-                                       "got 'south'\n")
+    assert capsys.readouterr().err == ("error: --site: expected one of main, north, "
+                                       "portland, scottsdale; got 'south'\n")
     assert run("--days", "400") == 1
     assert capsys.readouterr().err == (
         "error: --days: expected a number of days from 1 to 366; got 400\n")
 
 
-def test_report_on_an_empty_outbox_lists_the_implicit_site_with_zeros(
+def test_report_on_an_empty_outbox_lists_the_projects_sites_with_zeros(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("AFTERCARE_DB", str(tmp_path / "empty.db"))
     monkeypatch.setenv("AFTERCARE_SECRET_KEY", "k" * 40)
     monkeypatch.setattr(pipeline, "_now", lambda: NOW)
     assert run("--json", "--days", "1") == 0
-    (site,) = json.loads(capsys.readouterr().out)["sites"]
+    site, *samples = json.loads(capsys.readouterr().out)["sites"]
+    assert [s["site"] for s in samples] == ["portland", "scottsdale"]
     assert site["site"] == "main" and set(site["totals"].values()) == {0}
     assert site["days"] == ["2026-11-23"]

@@ -47,7 +47,7 @@ def test_a_manager_adds_a_front_desk_account_who_sees_only_the_desk_pages(
     sign_in(page, base, MANAGER)
     nav = page.get_by_role("navigation", name="Main")
     assert nav.get_by_role("link").all_inner_texts() == [
-        "Checkout", "Find a patient", "Outbox", "Staff"]
+        "Checkout", "Find a patient", "Outbox", "Staff", "Figures"]
     nav.get_by_role("link", name="Staff").click()
     page.wait_for_url(f"{base}/staff")
     main = page.inner_text("main")
