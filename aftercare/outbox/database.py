@@ -3,17 +3,28 @@
 The outbox's SQL is written once, in the dialect both SQLite and PostgreSQL accept (``?``
 placeholders, ``ON CONFLICT ... DO UPDATE`` upserts, ``excluded.``); what differs goes through
 ``Engine``: opening (and migrating), starting a write transaction, the placeholder style,
-getting the id of an inserted row, and comparing addresses without regard to case. A second
-engine is an ``Engine`` and its migrations; no caller changes.
+getting the id of an inserted row, comparing addresses without regard to case, and locking
+the rows a transaction reads before it changes them. SQLite (sqlite.py) has one write lock
+for the whole file; PostgreSQL (postgresql.py) locks rows, so every read that a write depends
+on says ``Database.lock()``, which is empty on SQLite.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Protocol
 
 Row = dict[str, Any]
+# Where an outbox lives: a postgresql:// (or postgres://) URL, or the path of an SQLite file.
+Location = Path | str
+URL_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_url(location: Location) -> bool:
+    """Whether ``location`` names a PostgreSQL database rather than an SQLite file."""
+    return isinstance(location, str) and location.startswith(URL_SCHEMES)
 
 
 class Cursor(Protocol):
@@ -61,6 +72,11 @@ class Engine(Protocol):
         """A condition: ``column`` equals ``other`` (the next parameter), ignoring case."""
         ...
 
+    def lock(self, of: str | None, skip_locked: bool) -> str:
+        """The clause ending a SELECT that keeps its rows (of table alias ``of``) from other
+        writers until the transaction ends; ``skip_locked`` passes over rows held by one."""
+        ...
+
 
 class Database:
     """A connection and its engine; every outbox statement runs through here."""
@@ -106,6 +122,10 @@ class Database:
     def equal_ignoring_case(self, column: str, other: str = "?") -> str:
         """A condition: the addresses in ``column`` and ``other`` are the same, ignoring case."""
         return self.engine.equal_ignoring_case(column, other)
+
+    def lock(self, of: str | None = None, *, skip_locked: bool = False) -> str:
+        """End a SELECT with this when the transaction goes on to change the rows it reads."""
+        return self.engine.lock(of, skip_locked)
 
 
 def _as_dict(row: Any) -> Row:

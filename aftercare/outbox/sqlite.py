@@ -46,6 +46,10 @@ class SQLiteEngine:
     def equal_ignoring_case(self, column: str, other: str = "?") -> str:
         return f"{column} = {other} COLLATE NOCASE"
 
+    def lock(self, of: str | None, skip_locked: bool) -> str:
+        # A write transaction holds the whole file (BEGIN IMMEDIATE): nothing more to lock.
+        return ""
+
 
 def connect(path: Path) -> sqlite3.Connection:
     """Open the database, creating its folder and an owner-only file; migrate it; WAL on."""

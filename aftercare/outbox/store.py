@@ -14,7 +14,7 @@ from pathlib import Path
 from types import TracebackType
 
 from aftercare.content.values import normalise_address
-from aftercare.outbox.database import Database, Engine
+from aftercare.outbox.database import Database, Engine, Location, is_url
 from aftercare.outbox.enrolments import UNSUBSCRIBED, Enrolments, Plan
 from aftercare.outbox.handover import Handover
 from aftercare.outbox.reads import Reads
@@ -52,9 +52,14 @@ class Outbox:
         self.staff = StaffTable(writes)
 
     @classmethod
-    def open(cls, path: Path) -> Outbox:
-        """The SQLite outbox at ``path``: created owner-only if needed, its schema migrated."""
-        return cls(SQLiteEngine(path))
+    def open(cls, location: Location) -> Outbox:
+        """The outbox at ``location``, its schema migrated: a PostgreSQL database named by a
+        ``postgresql://`` URL, or an SQLite file (created owner-only if needed)."""
+        if is_url(location):
+            from aftercare.outbox.postgresql import PostgreSQLEngine
+
+            return cls(PostgreSQLEngine(str(location)))
+        return cls(SQLiteEngine(Path(location)))
 
     def close(self) -> None:
         self._db.close()

@@ -6,12 +6,12 @@ import datetime as dt
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from flask import current_app, g
 
 from aftercare.content.model import Campaign, Project
+from aftercare.outbox.database import Location
 from aftercare.outbox.store import Outbox
 from aftercare.web.auth import StaffAccounts
 from aftercare.web.cache import ScratchCache
@@ -27,7 +27,7 @@ EXTENSION = "aftercare"
 class WebConfig:
     """What the app needs from the environment (built by ``pipeline serve``, or by tests)."""
 
-    db: Path
+    db: Location  # an SQLite file, or a postgresql:// URL
     secret_key: bytes
     secure_cookies: bool = False
     webhook_public_key: str | None = None
@@ -70,7 +70,7 @@ def current() -> AppState:
 
 
 def outbox() -> Outbox:
-    """This request's outbox (one SQLite connection per request, closed at its end)."""
+    """This request's outbox (one database connection per request, closed at its end)."""
     if "outbox" not in g:
         g.outbox = Outbox.open(current().config.db)
     box: Outbox = g.outbox

@@ -193,7 +193,7 @@ def test_only_the_minimum_personal_data_has_columns(outbox: Outbox) -> None:
 
 def test_claiming_reads_the_state_and_due_index(outbox: Outbox) -> None:
     plan = [" ".join(map(str, row)) for row in outbox._db.execute(
-        f"EXPLAIN QUERY PLAN {CLAIMABLE}",
+        f"EXPLAIN QUERY PLAN {CLAIMABLE.format(lock='')}",
         (_stamp(NOW + DAY, "horizon"), _stamp(NOW, "now"), 10),
     )]
     assert any("USING INDEX messages_by_state_due" in line for line in plan), plan
