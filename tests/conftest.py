@@ -8,6 +8,10 @@ from pathlib import Path
 
 import pytest
 
+# The outbox's engines: ``database`` (each outbox test on SQLite and on PostgreSQL) and the
+# session's PostgreSQL server it starts.
+from tests.postgres import database, postgres_server  # noqa: F401
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 

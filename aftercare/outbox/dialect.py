@@ -65,7 +65,7 @@ def for_postgresql(statement: str) -> list[str]:
         if re.search(pattern, _code_outside_strings(code), re.IGNORECASE):
             raise NotPortableError(f"not portable SQL ({instead}): {code[:80]}")
     if re.match(r"CREATE\s+TRIGGER\b", code, re.IGNORECASE):
-        return _refusing_trigger(code + ";")
+        return _refusing_trigger(code)
     return [_types(code)]
 
 
@@ -77,7 +77,7 @@ def to_pyformat(sql: str) -> str:
 
 
 def _refusing_trigger(code: str) -> list[str]:
-    found = _TRIGGER.match(code)
+    found = _TRIGGER.match(code + ";")
     if found is None:
         raise NotPortableError(
             "not portable SQL (the only trigger both engines share is one that refuses a change:"

@@ -134,11 +134,19 @@ def migrate(connection: Connection, where: str, migrations: Sequence[str] = MIGR
 
 def read_version(connection: Connection) -> int:
     """The schema version recorded in the database (0 for a new one)."""
-    found = connection.execute("SELECT to_regclass(%s) AS t", (VERSION_TABLE,)).fetchone()
-    if found["t"] is None:
+    if not _has_version_table(connection):
         return 0
     row = connection.execute(f"SELECT version FROM {VERSION_TABLE}").fetchone()
     return 0 if row is None else int(row["version"])
+
+
+def _has_version_table(connection: Connection) -> bool:
+    # A query of the catalogue, not to_regclass(): the session caches a name it did not find,
+    # and taking an advisory lock does not refresh that cache, so a migrator that waited for
+    # another would still not see the table the other created.
+    return connection.execute(
+        "SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = current_schema()"
+        " AND tablename = %s", (VERSION_TABLE,)).fetchone() is not None
 
 
 def _prepare(connection: Connection) -> None:
@@ -149,7 +157,7 @@ def _prepare(connection: Connection) -> None:
     ).fetchone()
     if collation is None:
         connection.execute(NOCASE)
-    if connection.execute("SELECT to_regclass(%s) AS t", (VERSION_TABLE,)).fetchone()["t"] is None:
+    if not _has_version_table(connection):
         connection.execute(f"CREATE TABLE {VERSION_TABLE} (version INTEGER NOT NULL)")
         connection.execute(f"INSERT INTO {VERSION_TABLE} (version) VALUES (0)")
 

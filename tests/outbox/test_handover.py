@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
@@ -13,7 +12,8 @@ from aftercare.errors import InputError
 from aftercare.outbox.records import DeliveryReport, MessageView, Submitted
 from aftercare.outbox.store import UNSUBSCRIBED, Outbox, StateError
 from aftercare.outbox.vocabulary import DeliveryEvent
-from tests.outbox.test_store import NOW, enrollment, kinds, raw, toy_plan
+from tests.outbox.test_store import NOW, enrollment, kinds, toy_plan
+from tests.postgres import OutboxDatabase
 
 UTC = dt.UTC
 DAY_1 = dt.datetime(2025, 3, 4, 9, 0, tzinfo=UTC)  # toy_plan's day-1 for a 3 March treatment
@@ -32,13 +32,8 @@ def event(
 
 
 @pytest.fixture
-def path(tmp_path: Path) -> Path:
-    return tmp_path / "var" / "aftercare.db"
-
-
-@pytest.fixture
-def outbox(path: Path) -> Iterator[Outbox]:
-    with Outbox.open(path) as box:
+def outbox(database: OutboxDatabase) -> Iterator[Outbox]:
+    with Outbox.open(database.location) as box:
         consenting = enrollment(marketing_consent=True)
         box.enroll(consenting, toy_plan(consenting), NOW)
         yield box
@@ -132,14 +127,14 @@ def test_mark_unknown_keeps_what_the_request_asked_for(outbox: Outbox) -> None:
 # ---------------------------------------------------------------- provider events
 
 
-def test_a_repeated_event_counts_once(outbox: Outbox, path: Path) -> None:
+def test_a_repeated_event_counts_once(outbox: Outbox, database: OutboxDatabase) -> None:
     message_id = held_day_1(outbox)
     delivered = event("delivered", public_id(outbox, message_id), event_id="sg-1")
     report = outbox.apply_delivery_events([delivered, delivered, delivered], DAY_1, "sendgrid")
     assert (report.received, report.duplicates, report.unmatched) == (3, 2, 0)
     again = outbox.apply_delivery_events([delivered], DAY_1, "sendgrid")
     assert (again.received, again.duplicates) == (1, 1)
-    with raw(path) as db:
+    with database.raw() as db:
         rows = db.execute("SELECT event_id, kind, message_id, occurred_at FROM provider_events")
         assert [tuple(r) for r in rows] == [
             ("sg-1", "delivered", message_id, "2025-03-04T09:00:00.000000+00:00")]
@@ -210,7 +205,7 @@ def test_an_unsubscribe_event_is_an_unsubscribe(outbox: Outbox, kind: str) -> No
 
 
 def test_events_for_no_known_message_are_kept_and_still_suppress(
-    outbox: Outbox, path: Path
+    outbox: Outbox, database: OutboxDatabase
 ) -> None:
     outbox.enroll(enrollment("bob@example.com"), toy_plan(enrollment()), NOW)
     report = outbox.apply_delivery_events(
@@ -218,7 +213,7 @@ def test_events_for_no_known_message_are_kept_and_still_suppress(
         "sendgrid")
     assert (report.unmatched, report.suppressed, report.cancelled) == (2, 1, 2)
     assert {m.state for m in outbox.messages(email="bob@example.com")} == {"cancelled"}
-    with raw(path) as db:
+    with database.raw() as db:
         rows = db.execute("SELECT kind, message_id FROM provider_events ORDER BY kind")
         assert [tuple(r) for r in rows] == [("delivered", None), ("dropped", None)]
 
