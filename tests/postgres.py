@@ -121,7 +121,7 @@ class PostgresServer:
     def create_database(self) -> str:
         assert self._admin is not None
         name = f"outbox_{next(self._names)}"
-        self._admin.execute(f"CREATE DATABASE {name}")
+        self._admin.execute(f"CREATE DATABASE {name} STRATEGY FILE_COPY")
         return name
 
     def drop_database(self, name: str) -> None:
