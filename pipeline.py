@@ -15,7 +15,7 @@ arguments beside its handler, are in aftercare.cli):
 
     check build handout preview           aftercare.cli.content
     schedule enroll import                aftercare.cli.enrol
-    outbox cancel reschedule unsubscribe resolve send-due      aftercare.cli.outbox
+    outbox cancel reschedule unsubscribe resolve send-due worker   aftercare.cli.outbox
     serve staff                           aftercare.cli.web
 
 This file is the composition root: it reads the environment and the clock, runs one command

@@ -118,9 +118,9 @@ class PostgresServer:
     def url(self, database: str) -> str:
         return f"postgresql://{SUPERUSER}@/{database}?host={self.folder}&port={PORT}"
 
-    def create_database(self) -> str:
+    def create_database(self, name: str | None = None) -> str:
         assert self._admin is not None
-        name = f"outbox_{next(self._names)}"
+        name = name or f"outbox_{next(self._names)}"
         self._admin.execute(f"CREATE DATABASE {name} STRATEGY FILE_COPY")
         return name
 

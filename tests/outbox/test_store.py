@@ -330,9 +330,10 @@ def test_one_patient_enrolled_twice_at_once_is_one_enrolment(database: OutboxDat
     """A double click at the desk: on either engine the second waits, then sees a repeat."""
     for attempt in range(5):
         item = enrollment(f"twice{attempt}@example.com")
-        start, results = threading.Barrier(2), []
+        start, results = threading.Barrier(2), list[bool]()
 
-        def enrol(item: Enrollment = item, start: threading.Barrier = start) -> None:
+        def enrol(item: Enrollment = item, start: threading.Barrier = start,
+                  results: list[bool] = results) -> None:
             with Outbox.open(database.location) as box:
                 start.wait()
                 results.append(box.enroll(item, toy_plan(item), NOW).created)

@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from email.message import EmailMessage
 from email.policy import default
 from pathlib import Path
@@ -103,15 +102,6 @@ def open_world(
         renderer=EmailRenderer(project, KEY),
         files=FileBackend(root / "var" / "outbox"),
     )
-
-
-@pytest.fixture
-def world(tmp_path: Path, database: OutboxDatabase) -> Iterator[World]:
-    opened = open_world(tmp_path, database=database.location)
-    try:
-        yield opened
-    finally:
-        opened.outbox.close()
 
 
 def read_eml(path: Path) -> EmailMessage:

@@ -6,7 +6,7 @@ import dataclasses
 import datetime as dt
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -77,15 +77,6 @@ class Scheduler:
             raise self.cancel_error
         self.cancelled.append(batch_id)
         return "cancelled"
-
-
-@pytest.fixture
-def world(tmp_path: Path, database: OutboxDatabase) -> Iterator[World]:
-    opened = open_world(tmp_path, database=database.location)
-    try:
-        yield opened
-    finally:
-        opened.outbox.close()
 
 
 def with_delivery(project: Project, **changes: object) -> Project:
