@@ -14,6 +14,8 @@ from aftercare.errors import InputError
 if TYPE_CHECKING:
     from flask import Flask
 
+    from aftercare.render.pool import RenderPool
+
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -24,16 +26,34 @@ _LOOPBACK = ("127.0.0.1", "localhost", "::1")
          arg("--port", type=int, default=8000, help="port (default: 8000)"),
          arg("--secure-cookies", action="store_true",
              help="mark the session cookie Secure (behind an HTTPS proxy on this machine;"
-                  " always on when --host is another address)"))
+                  " always on when --host is another address)"),
+         arg("--render-workers", type=int, default=None, metavar="N",
+             help="processes rendering handouts, each warm (default: one per core, at most 4;"
+                  " 0: render inside the web process, one at a time)"))
 def run_serve(settings: Settings, args: argparse.Namespace) -> str:
-    from waitress import create_server  # type: ignore[import-untyped]
+    from aftercare.render.pool import RenderPool, default_size
 
+    workers = default_size() if args.render_workers is None else args.render_workers
+    if workers < 0:
+        raise InputError("render_workers", f"expected 0 or more; got {workers}")
     # Beyond this machine the login must travel over HTTPS (a proxy in front): the session
     # cookie is then marked Secure, and browsers refuse to send it over plain HTTP.
     secure = args.secure_cookies or args.host not in _LOOPBACK
-    app = web_app(settings, secure_cookies=secure)
+    pool = RenderPool(load_project(settings.root), workers) if workers else None
     try:
-        server = create_server(app, host=args.host, port=args.port, threads=4, ident="")
+        return _serve(web_app(settings, secure_cookies=secure, renderer=pool), args, workers)
+    finally:
+        if pool is not None:
+            pool.close()
+
+
+def _serve(app: Flask, args: argparse.Namespace, render_workers: int) -> str:
+    from waitress import create_server  # type: ignore[import-untyped]
+
+    # A thread per desk waiting for its handout, and more for look-ups meanwhile.
+    threads = max(8, 2 * render_workers + 4)
+    try:
+        server = create_server(app, host=args.host, port=args.port, threads=threads, ident="")
     except OSError as exc:
         raise InputError("port", f"cannot listen on {args.host}:{args.port}: "
                                  f"{exc.strerror or exc}") from None
@@ -52,8 +72,11 @@ def run_serve(settings: Settings, args: argparse.Namespace) -> str:
     return "stopped"
 
 
-def web_app(settings: Settings, *, secure_cookies: bool = False) -> Flask:
-    """The staff app as `pipeline serve` runs it: content, database, secret, delivery backend."""
+def web_app(
+    settings: Settings, *, secure_cookies: bool = False, renderer: RenderPool | None = None
+) -> Flask:
+    """The staff app as `pipeline serve` runs it: content, database, secret, delivery backend,
+    and its handout renderer (a pool of processes; None: one inside the web process)."""
     from aftercare.render.tokens import load_secret_key
     from aftercare.web import WebConfig, create_app
 
@@ -66,7 +89,7 @@ def web_app(settings: Settings, *, secure_cookies: bool = False) -> Flask:
                             or settings.env.get("SENDGRID_WEBHOOK_PUBLIC_KEY") or None),
     )
     return create_app(project, config, now=settings.now,
-                      backend=lambda: backend_for(settings, project))
+                      backend=lambda: backend_for(settings, project), renderer=renderer)
 
 
 @command("staff", "add a staff account for the staff page",

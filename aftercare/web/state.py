@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,7 @@ from aftercare.web.cache import ScratchCache
 if TYPE_CHECKING:
     from aftercare.delivery import Backend
     from aftercare.render.handouts import HandoutRenderer
+    from aftercare.render.pool import RenderPool
 
 EXTENSION = "aftercare"
 
@@ -42,12 +44,13 @@ class AppState:
     config: WebConfig
     now: Callable[[], dt.datetime]
     backend: Callable[[], Backend]
-    renderer: HandoutRenderer
+    renderer: HandoutRenderer | RenderPool  # `pipeline serve`: a pool of warm processes
     stylesheet: str  # staff.css with the clinic's colours
     logo: bytes
     fonts: Mapping[str, bytes]  # file name -> the bundled font, for @font-face
-    # WeasyPrint promises nothing about threads; waitress serves with several.
-    render_lock: threading.Lock = field(default_factory=threading.Lock)
+    # WeasyPrint promises nothing about threads; waitress serves with several. A pool needs
+    # no lock (each of its processes renders one handout at a time).
+    render_lock: AbstractContextManager[object] = field(default_factory=threading.Lock)
     scratch: ScratchCache = field(init=False)
 
     def __post_init__(self) -> None:

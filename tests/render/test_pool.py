@@ -1,0 +1,181 @@
+"""The render pool: warm renderer processes give the renderer's own bytes and errors, and a
+worker that dies or hangs costs one desk a clear error, never a wait without end."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import io
+import multiprocessing
+import os
+import shutil
+import signal
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+
+from aftercare.content.load import load_project
+from aftercare.content.model import Project
+from aftercare.errors import InputError, MissingGlyphs, RenderError
+from aftercare.render.card import PatientCard
+from aftercare.render.handouts import HandoutRenderer
+from aftercare.render.pool import STOPPED, RenderPool
+from tests.conftest import ROOT
+from tests.render.test_handouts import CHECKOUT, longest_card
+
+TREATED_ON = dt.date(2026, 11, 23)
+
+
+@pytest.fixture(scope="module")
+def project() -> Project:
+    return load_project(ROOT)
+
+
+@pytest.fixture(scope="module")
+def pool(project: Project) -> Iterator[RenderPool]:
+    with RenderPool(project, 2) as running:
+        yield running
+
+
+def card(name: str, **changes: object) -> PatientCard:
+    fields: dict[str, object] = dict(areas="frown lines", provider="Dr Rivera",
+                                     aftercare_consent=True, reminder_consent=True,
+                                     planned_at=CHECKOUT)
+    fields.update(changes)
+    return PatientCard(name, TREATED_ON, **fields)  # type: ignore[arg-type]
+
+
+def workers(other: RenderPool | None = None) -> list[multiprocessing.process.BaseProcess]:
+    """The render processes running, but those of ``other`` (the module's shared pool)."""
+    theirs = set() if other is None else {w.process.pid for w in list(other._idle.queue)}
+    return [p for p in multiprocessing.active_children()
+            if p.name == "aftercare-render" and p.pid not in theirs]
+
+
+def test_the_pool_writes_the_renderers_own_bytes(project: Project, pool: RenderPool) -> None:
+    here = HandoutRenderer(project)
+    for sheet in ("aftercare-cosmetic", "aftercare-migraine"):
+        handout = project.handouts[sheet]
+        for patient in (card("Zoë Novák", product="BOTOX Cosmetic", units="20", lot="C4021A"),
+                        longest_card(), None):
+            assert pool.pdf(handout, patient) == here.pdf(handout, patient), (sheet, patient)
+    assert pool.diary_pdf(card("Ana Ruiz")) == here.diary_pdf(card("Ana Ruiz"))
+
+
+def test_refusals_come_back_as_the_renderers_own_errors(
+    project: Project, pool: RenderPool
+) -> None:
+    sheet = project.handouts["aftercare-cosmetic"]
+    with pytest.raises(MissingGlyphs) as caught:
+        pool.pdf(sheet, card("Ana 李"))
+    assert (caught.value.field, caught.value.characters) == ("name", ("李",))
+    assert str(caught.value) == "name: expected letters the handout font has; got '李' (U+674E)"
+    topic = next(h for key, h in project.handouts.items()
+                 if key not in {c.handout for c in project.campaigns.values()})
+    with pytest.raises(InputError) as refused:
+        pool.pdf(topic, card("Ana"))
+    assert refused.value.field == "topic"
+    assert str(refused.value) == str(_in_process(project, topic, card("Ana")))
+
+
+def _in_process(project: Project, handout: object, patient: PatientCard) -> InputError:
+    with pytest.raises(InputError) as caught:
+        HandoutRenderer(project).pdf(handout, patient)  # type: ignore[arg-type]
+    return caught.value
+
+
+def test_desks_at_once_each_get_their_own_patients_handout(
+    project: Project, pool: RenderPool
+) -> None:
+    names = ["Ana Ruiz", "Björn Ólafsson", "Chloé Martin", "Jesús Peña"] * 2
+    sheet = project.handouts["aftercare-cosmetic"]
+    got: dict[int, bytes] = {}
+    start = threading.Barrier(len(names))
+
+    def desk(n: int) -> None:
+        start.wait()
+        got[n] = pool.pdf(sheet, card(names[n]))
+
+    threads = [threading.Thread(target=desk, args=(n,)) for n in range(len(names))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for n, name in enumerate(names):
+        text = PdfReader(io.BytesIO(got[n])).pages[0].extract_text()
+        assert f"Name: {name}" in text
+        assert all(other not in text for other in set(names) - {name})
+
+
+def test_a_worker_killed_mid_render_costs_that_desk_a_clear_error(
+    project: Project, pool: RenderPool
+) -> None:
+    with RenderPool(project, 1) as single:
+        (worker,) = workers(pool)
+        os.kill(worker.pid or 0, signal.SIGSTOP)  # it stays in the middle of what it is given
+        failure: list[BaseException] = []
+
+        def desk() -> None:
+            try:
+                single.pdf(project.handouts["aftercare-cosmetic"], card("Ana"))
+            except RenderError as exc:
+                failure.append(exc)
+
+        waiting = threading.Thread(target=desk)
+        waiting.start()
+        waiting.join(0.5)
+        assert waiting.is_alive()  # waiting for its render...
+        os.kill(worker.pid or 0, signal.SIGKILL)  # ...when the worker dies
+        waiting.join(10)
+        assert not waiting.is_alive() and [str(e) for e in failure] == [STOPPED]
+        # A new worker took its place: the next desk gets its handout.
+        pdf = single.pdf(project.handouts["aftercare-cosmetic"], card("Ben"))
+        assert "Name: Ben" in PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
+        assert [w.pid for w in workers(pool)] != [worker.pid]
+
+
+def test_a_hung_render_is_given_up_after_the_timeout(project: Project, pool: RenderPool) -> None:
+    with RenderPool(project, 1, timeout=1.0) as single:
+        (worker,) = workers(pool)
+        os.kill(worker.pid or 0, signal.SIGSTOP)
+        with pytest.raises(RenderError) as caught:
+            single.pdf(project.handouts["aftercare-cosmetic"], card("Ana"))
+        assert str(caught.value).startswith("the handout could not be made in 1 s; the process "
+                                            "rendering it was stopped and a new one is starting")
+        worker.join(5)
+        assert worker.exitcode == -signal.SIGKILL
+        single.timeout = 60.0  # the replacement warms up first
+        assert single.diary_pdf(card("Ben")).startswith(b"%PDF-")
+
+
+def test_a_worker_found_dead_while_idle_is_replaced_unseen(
+    project: Project, pool: RenderPool
+) -> None:
+    with RenderPool(project, 1) as single:
+        (worker,) = workers(pool)
+        worker.kill()
+        worker.join(5)
+        assert single.diary_pdf(card("Ana")).startswith(b"%PDF-")
+
+
+def test_the_pool_does_not_start_on_a_renderer_that_reaches_outside(
+    project: Project, pool: RenderPool, tmp_path: Path
+) -> None:
+    shutil.copytree(ROOT / "templates", tmp_path / "templates")
+    secret = tmp_path / "secret.svg"
+    secret.write_text("<svg xmlns='http://www.w3.org/2000/svg'/>", encoding="utf-8")
+    logo = tmp_path / "templates" / "assets" / project.clinic.logo
+    logo.unlink()
+    logo.symlink_to(secret)
+    moved = dataclasses.replace(project, root=tmp_path)
+    with pytest.raises(RenderError) as caught:
+        RenderPool(moved, 1)
+    assert str(caught.value).startswith("a handout renderer could not start: ")
+    logo_uri = (tmp_path / "templates" / "assets" / project.clinic.logo).as_uri()
+    assert str(caught.value) == (
+        f"a handout renderer could not start: aftercare-cosmetic: refused {logo_uri}: outside "
+        "the templates folder; nothing was written")
+    assert workers(pool) == []
