@@ -11,7 +11,7 @@ import os
 import shutil
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -92,22 +92,32 @@ def test_desks_at_once_each_get_their_own_patients_handout(
 ) -> None:
     names = ["Ana Ruiz", "Björn Ólafsson", "Chloé Martin", "Jesús Peña"] * 2
     sheet = project.handouts["aftercare-cosmetic"]
+    got = at_once(len(names), lambda n: pool.pdf(sheet, card(names[n])))
+    assert_each_has_its_own_name(got, names)
+
+
+def at_once(count: int, task: Callable[[int], bytes]) -> list[bytes]:
+    """``task(0)`` to ``task(count - 1)``, each in its own thread, started together."""
     got: dict[int, bytes] = {}
-    start = threading.Barrier(len(names))
+    start = threading.Barrier(count)
 
-    def desk(n: int) -> None:
+    def run(n: int) -> None:
         start.wait()
-        got[n] = pool.pdf(sheet, card(names[n]))
+        got[n] = task(n)
 
-    threads = [threading.Thread(target=desk, args=(n,)) for n in range(len(names))]
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    for n, name in enumerate(names):
-        text = PdfReader(io.BytesIO(got[n])).pages[0].extract_text()
-        assert f"Name: {name}" in text
-        assert all(other not in text for other in set(names) - {name})
+    return [got[n] for n in range(count)]
+
+
+def assert_each_has_its_own_name(pdfs: Sequence[bytes], names: Sequence[str]) -> None:
+    for pdf, name in zip(pdfs, names, strict=True):
+        side_1 = PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
+        assert f"Name: {name}" in side_1
+        assert all(other not in side_1 for other in set(names) - {name})
 
 
 def test_a_worker_killed_mid_render_costs_that_desk_a_clear_error(

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import io
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from flask import Flask
-from pypdf import PdfReader
 
 from aftercare.content.model import Project
 from aftercare.outbox.store import Outbox
 from aftercare.render.pool import RenderPool
+from tests.render.test_pool import assert_each_has_its_own_name, at_once
 from tests.web.conftest import PASSWORD, Clock, add_staff, check_out, log_in, make_app
 
 DESKS = ("Ana Ruiz", "Björn Ólafsson", "Chloé Martin", "Jesús Peña")
@@ -35,26 +33,15 @@ def test_four_desks_at_once_each_print_their_own_patient(
         client = app.test_client()
         assert log_in(client, f"desk{n}", PASSWORD).status_code == 303
         clients.append(client)
-    handouts: dict[int, bytes] = {}
-    start = threading.Barrier(len(DESKS))
 
-    def desk(n: int) -> None:
+    def desk(n: int) -> bytes:
         first, last = DESKS[n].split(" ", 1)
-        start.wait()
         done = check_out(clients[n], first_name=first, last_name=last,
                          email=f"desk{n}@example.com")
         assert done.status_code == 303, done.text
-        handouts[n] = clients[n].get(done.headers["Location"] + "/handout.pdf").data
+        return clients[n].get(done.headers["Location"] + "/handout.pdf").data
 
-    threads = [threading.Thread(target=desk, args=(n,)) for n in range(len(DESKS))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    for n, name in enumerate(DESKS):
-        side_1 = PdfReader(io.BytesIO(handouts[n])).pages[0].extract_text()
-        assert f"Name: {name}" in side_1
-        assert all(other not in side_1 for other in set(DESKS) - {name})
+    assert_each_has_its_own_name(at_once(len(DESKS), desk), DESKS)
     with Outbox.open(db_path) as outbox:
         assert {m.email for m in outbox.messages()} == {
             f"desk{n}@example.com" for n in range(len(DESKS))}
