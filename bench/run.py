@@ -19,7 +19,16 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the project and bench/ importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import bench_build, bench_checkout, bench_dispatch, bench_emails, bench_intake, machine
+from bench import (
+    bench_build,
+    bench_checkout,
+    bench_desks,
+    bench_dispatch,
+    bench_emails,
+    bench_intake,
+    bench_workers,
+    machine,
+)
 from bench.common import Goal, Section, Sizes
 
 BENCHMARKS: dict[str, tuple[str, Callable[[Sizes, Section], None]]] = {
@@ -29,6 +38,8 @@ BENCHMARKS: dict[str, tuple[str, Callable[[Sizes, Section], None]]] = {
     "3": ("3. Email rendering", bench_emails.run),
     "4": ("4. Dispatch to a SendGrid-compatible server 50 ms away", bench_dispatch.run),
     "5": ("5. `pipeline import` and finding due messages", bench_intake.run),
+    "6": ("6. Many desks at once: checkouts through `pipeline serve`", bench_desks.run),
+    "7": ("7. PostgreSQL and parallel workers", bench_workers.run),
 }
 
 

@@ -15,6 +15,8 @@ SECTIONS = (
     "3. Email rendering",
     "4. Dispatch",
     "5. `pipeline import`",
+    "6. Many desks at once",
+    "7. PostgreSQL and parallel workers",
     "Summary",
 )
 GOALS = (
@@ -30,6 +32,15 @@ GOALS = (
     "no message sent twice, none left unsent",
     "`pipeline import` of",
     "finding due messages stays proportional to what is due",
+    "four desks at once: p95 at most twice one desk's",
+    "look-ups stay quick while renders run",
+    "time per claim among",
+    "claims per second with 2 and 4 workers on PostgreSQL",
+    "no message claimed twice",
+    "delivery with 4 workers against one",
+    "each message handed over once",
+    "due to hand-over with `pipeline worker`",
+    "zero duplicates through `pipeline worker`",
 )
 
 
