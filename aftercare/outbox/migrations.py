@@ -132,6 +132,11 @@ MIGRATIONS: tuple[str, ...] = (
         disabled INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1))
     );
     """,
+    # 4: addresses compared without regard to case (an unsubscribe, a bounce, the patient page)
+    # find the patient through an index, not by reading every patient.
+    """
+    CREATE INDEX patients_by_email_nocase ON patients (email COLLATE NOCASE);
+    """,
 )
 
 

@@ -766,3 +766,21 @@ def test_naive_datetimes_are_refused(outbox: Outbox, call: Callable[[Outbox], ob
     with pytest.raises(ValueError, match="now must be timezone-aware; got a naive datetime"):
         call(outbox)
     assert outbox.events() == events
+
+
+def test_an_address_in_other_capitals_is_found_through_the_index(
+    outbox: Outbox, database: OutboxDatabase
+) -> None:
+    outbox.enroll(enrollment("Jane@example.com"), toy_plan(enrollment()), NOW)
+    where = outbox._db.equal_ignoring_case("email")
+    found = outbox._db.all(f"SELECT email FROM patients WHERE {where}", ("JANE@EXAMPLE.COM",))
+    assert found == [{"email": "Jane@example.com"}]
+    with database.raw() as db:
+        if database.engine == "sqlite":
+            plan = " ".join(str(row) for row in db.execute(
+                f"EXPLAIN QUERY PLAN SELECT id FROM patients WHERE {where}", ("x",)).fetchall())
+        else:
+            db.execute("SET enable_seqscan = off")  # a tiny table: ask whether the index fits
+            plan = " ".join(row[0] for row in db.execute(
+                f"EXPLAIN SELECT id FROM patients WHERE {where}", ("x",)).fetchall())
+    assert "patients_by_email_nocase" in plan, plan
