@@ -2,8 +2,8 @@
 
 The migration scripts (``migrations.MIGRATIONS``) are written once, in the SQL both engines
 accept, with SQLite's spelling where the two differ. ``for_postgresql`` turns one script into
-PostgreSQL statements by these rules, and refuses by name anything else it knows to be
-SQLite's alone, so a script that would not port fails the tests rather than a deployment:
+PostgreSQL statements by these rules, and refuses by name anything it knows would not port
+(``_REFUSED``), so a script that would not fails the tests rather than a deployment:
 
 - ``INTEGER PRIMARY KEY`` (SQLite numbers the row itself) becomes a ``BIGINT`` identity column;
   every other ``INTEGER`` becomes ``BIGINT`` (SQLite's integers are 64-bit), ``REAL`` becomes
@@ -36,6 +36,10 @@ _REFUSED: Final = {
     r"\bIFNULL\s*\(": "use coalesce()",
     r"\bINSERT\s+OR\s+\w+": "use INSERT ... ON CONFLICT (...) DO NOTHING or DO UPDATE",
     r"\bREPLACE\s+INTO\b": "use INSERT ... ON CONFLICT (...) DO UPDATE",
+    r"\bCURRENT_(?:TIMESTAMP|DATE|TIME)\b": "the store writes every time itself, as text",
+    r"\b(?:BOOLEAN|BOOL|DATETIME|TIMESTAMP|DATE)\b": "use INTEGER 0/1 with a CHECK for a flag, "
+    "TEXT for a date or time (the engines would store and return these types differently)",
+    r"\)\s*STRICT\b": "leave out STRICT; say the types with CHECK constraints",
 }
 _TRIGGER: Final = re.compile(
     r"CREATE\s+TRIGGER\s+(?P<name>\w+)\s+BEFORE\s+(?P<event>INSERT|UPDATE|DELETE)\s+ON\s+"

@@ -7,9 +7,12 @@ with a CHECK; times as the fixed-width UTC text the store writes; ``COLLATE NOCA
 compared without regard to case; the one trigger both engines share is a refusal,
 ``CREATE TRIGGER name BEFORE UPDATE|DELETE|INSERT ON table BEGIN SELECT RAISE(ABORT, 'why');
 END;``. PostgreSQL gets each script through ``dialect.for_postgresql``, which ports exactly
-those spellings and refuses SQLite-only ones (PRAGMA, AUTOINCREMENT, INSERT OR ..., date
-functions) by name; tests/outbox/test_migrations.py applies every script to both engines and
-compares the schemas they build. Append new scripts; never edit a shipped one.
+those spellings and refuses by name what would not port (PRAGMA, AUTOINCREMENT, INSERT OR
+..., date functions, CURRENT_TIMESTAMP, BOOLEAN and DATE types). tests/outbox/
+test_migrations.py applies every script to both engines and compares the schemas they
+build. The SQL the store runs follows the same rule (``?`` placeholders, ``ON CONFLICT``),
+and a read that a write depends on ends with ``Database.lock()``. Append new scripts; never
+edit a shipped one.
 """
 
 from __future__ import annotations

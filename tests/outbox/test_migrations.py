@@ -204,6 +204,8 @@ def test_every_script_builds_the_same_schema_on_both_engines(
     ("CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT)", "use INTEGER PRIMARY KEY"),
     ("INSERT OR IGNORE INTO t VALUES (1)", "ON CONFLICT (...) DO NOTHING"),
     ("CREATE INDEX i ON t (strftime('%Y', at))", "compute them in Python"),
+    ("ALTER TABLE t ADD COLUMN seen BOOLEAN", "use INTEGER 0/1 with a CHECK for a flag"),
+    ("ALTER TABLE t ADD COLUMN at TEXT DEFAULT CURRENT_TIMESTAMP", "writes every time itself"),
     ("CREATE TRIGGER t_log AFTER INSERT ON t BEGIN INSERT INTO u VALUES (1); END;",
      "the only trigger both engines share is one that refuses a change"),
 ])
