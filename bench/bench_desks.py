@@ -15,7 +15,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from bench.common import ROOT, Section, Sizes
@@ -30,10 +30,11 @@ def run(sizes: Sizes, section: Section) -> None:
     from aftercare.render.pool import default_size
 
     pool = default_size()
-    section.note(f"each desk: log in once, then fill in the checkout form and press the button; "
-                 f"timed from the POST to the last byte of the PDF ({sizes.desk_rounds} rounds "
-                 f"of {sizes.desk_checkouts} checkouts per desk, one desk and four desks taking "
-                 "turns); meanwhile a fifth person looks patients up")
+    section.note(f"each desk logs in once, then fills in the checkout form and presses the "
+                 f"button, timed from the POST to the last byte of the PDF; {sizes.desk_rounds} "
+                 f"rounds of {sizes.desk_checkouts} checkouts per desk: one desk alone, then four "
+                 "pressing the button together, then four again while a fifth person looks "
+                 "patients up every 0.2 s")
     results = {}
     for workers, label in ((pool, f"render pool of {pool} processes (`pipeline serve`)"),
                            (0, "one renderer inside the web process (before: --render-workers 0)")):
@@ -47,7 +48,7 @@ def run(sizes: Sizes, section: Section) -> None:
         section.line("  four desks at once: p95 (median)",
                      f"{_p95(four):.3f} s ({statistics.median(four):.3f} s, n={len(four)}); "
                      f"{_p95(four) / _p95(one):.2f} times one desk")
-        section.line("  look-up p95: quiet / while four desks check out",
+        section.line("  look-up p95: quiet / while four desks check out together",
                      f"{_p95(idle):.3f} s / {_p95(busy):.3f} s (n={len(idle)}, {len(busy)})")
     one, four, _, busy = results[pool]
     ratio, before = _p95(four) / _p95(one), _p95(results[0][1]) / _p95(results[0][0])
@@ -116,8 +117,9 @@ class _Desk:
         with self.opener.open(self.url + path, data=data, timeout=60) as page:
             return page.geturl(), page.read()
 
-    def checkout(self, treated_on: dt.date) -> float:
-        """One checkout from the open form: seconds from pressing the button to the PDF."""
+    def checkout(self, treated_on: dt.date, ready: Callable[[], object] = lambda: None) -> float:
+        """One checkout from the open form: seconds from pressing the button to the PDF;
+        ``ready`` returns when it is time to press it."""
         token = self._token("/checkout")
         self.count += 1
         first = ("Ana", "Björn", "Chloé", "Jesús", "Zoë")[self.count % 5]
@@ -127,6 +129,7 @@ class _Desk:
                 "provider": "Dr Rivera", "product": "BOTOX Cosmetic", "units": "20",
                 "lot": "C4021A", "language": "en", "consent_aftercare": "yes",
                 "consent_marketing": "yes", "action": "enrol", "csrf_token": token}
+        ready()
         start = time.perf_counter()
         confirmation, _ = self._post("/checkout", form)
         with self.opener.open(confirmation + "/handout.pdf", timeout=60) as pdf:
@@ -143,14 +146,14 @@ class _Desk:
 
 
 def _measure(url: str, sizes: Sizes) -> tuple[list[float], list[float], list[float], list[float]]:
+    """One desk alone; four desks pressing the button together; the same with a fifth person
+    looking patients up every 0.2 s; rounds of the three in turn, after one untimed round."""
     from aftercare.content.load import load_project
 
     zone = load_project(ROOT).clinic.timezone.zone
     today = dt.datetime.now(dt.UTC).astimezone(zone).date()
     desks = [_Desk(url, f"desk{n}") for n in range(DESKS)]
     person = _Desk(url, f"desk{DESKS}")
-    for desk in desks:  # warm: every desk once, untimed
-        desk.checkout(today)
     one: list[float] = []
     four: list[float] = []
     idle = [person.look_up() for _ in range(sizes.desk_checkouts)]
@@ -160,23 +163,29 @@ def _measure(url: str, sizes: Sizes) -> tuple[list[float], list[float], list[flo
     def look_ups() -> None:
         while running.is_set():
             busy.append(person.look_up())
-            time.sleep(0.05)
+            time.sleep(0.2)
 
-    for _ in range(sizes.desk_rounds):
-        one += [desks[0].checkout(today) for _ in range(sizes.desk_checkouts)]
-        running.set()
+    def together(times: list[float]) -> None:
+        press = threading.Barrier(DESKS)
 
         def desk_work(desk: _Desk) -> None:
             for _ in range(sizes.desk_checkouts):
-                four.append(desk.checkout(today))
+                times.append(desk.checkout(today, ready=press.wait))
 
-        watcher = threading.Thread(target=look_ups)
         threads = [threading.Thread(target=desk_work, args=(desk,)) for desk in desks]
-        watcher.start()
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
+
+    together([])  # warm: every desk, untimed
+    for _ in range(sizes.desk_rounds):
+        one += [desks[0].checkout(today) for _ in range(sizes.desk_checkouts)]
+        together(four)
+        running.set()
+        watcher = threading.Thread(target=look_ups)
+        watcher.start()
+        together([])
         running.clear()
         watcher.join()
     return one, four, idle, busy

@@ -49,7 +49,7 @@ class Sizes:
         if smoke:
             return cls(True, 1, 1, 1, 1, 1, 20, 3, 20, 5, 200, 1_000, 1)
         return cls(False, 15, 5, 3, 3, 5, 2_000, 60, 300, 40, 10_000, 100_000, 5,
-                   desk_rounds=4, desk_checkouts=6, pg_patients=100_000, pg_small=1_000,
+                   desk_rounds=6, desk_checkouts=6, pg_patients=100_000, pg_small=1_000,
                    pg_claims=200, claim_seconds=4.0, worker_messages=600,
                    handover_messages=80, handover_spread=30.0, handover_interval=10.0)
 
