@@ -135,9 +135,13 @@ MIGRATIONS: tuple[str, ...] = (
         disabled INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1))
     );
     """,
-    # 4: addresses compared without regard to case (an unsubscribe, a bounce, the patient page)
-    # find the patient through an index, not by reading every patient.
+    # 4: claims read due messages in claim order, due time then id, straight from the index
+    # (SQLite's index held the id already; PostgreSQL sorted every message due at the same
+    # moment, on every claim); and addresses compared without regard to case (an unsubscribe,
+    # a bounce, the patient page) find the patient through an index, not by reading them all.
     """
+    DROP INDEX messages_by_state_due;
+    CREATE INDEX messages_by_state_due ON messages (state, due_at, id);
     CREATE INDEX patients_by_email_nocase ON patients (email COLLATE NOCASE);
     """,
 )

@@ -11,7 +11,8 @@ from aftercare.outbox.rows import read, stamp
 from aftercare.outbox.vocabulary import SYSTEM, State, StateError, Trail
 from aftercare.outbox.writes import Writes
 
-# Driven by the (state, due_at) index: the work is proportional to what is due, not to history.
+# Driven by the (state, due_at, id) index, in its order: the work is one index entry per claim,
+# however large the history and however many messages fall due at the same moment.
 # Due within the horizon (a provider that schedules gets messages ahead of time), except that a
 # message put back for a retry (it keeps its send time in send_at) waits for its retry time.
 # ``{lock}``: on PostgreSQL, senders on other machines skip the rows one of them is claiming.
