@@ -153,7 +153,8 @@ class RenderPool:
                 self._await_ready(fresh)
             except PipelineError as exc:
                 _stop(fresh)
-                logger.error("a new handout renderer could not start (%s)", exc)
+                if not self._closed:  # not merely ended by the server stopping
+                    logger.error("a new handout renderer could not start (%s)", exc)
                 return
             if self._closed:
                 _stop(fresh)

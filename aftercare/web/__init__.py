@@ -11,6 +11,7 @@ from flask import Flask, render_template
 from werkzeug.exceptions import HTTPException
 
 from aftercare.content.model import Brand, Project
+from aftercare.errors import RenderError
 from aftercare.web.state import EXTENSION, AppState, WebConfig, close_handles
 
 if TYPE_CHECKING:
@@ -67,6 +68,7 @@ def create_app(
     app.register_blueprint(patients)
     app.teardown_appcontext(close_handles)
     app.register_error_handler(HTTPException, _error_page)
+    app.register_error_handler(RenderError, _render_failed)
     app.jinja_env.globals["clinic"] = project.clinic
     app.jinja_env.filters["long_date"] = lambda day: format_day(day, "long")
     app.jinja_env.filters["full_date"] = lambda day: format_day(day, "full")
@@ -96,6 +98,14 @@ def _stylesheet(path: Path, brand: Brand) -> str:
 def _fonts(folder: Path) -> dict[str, bytes]:
     names = [f"AtkinsonHyperlegible-{face}.ttf" for face in FONT_FACES]
     return {name: (folder / name).read_bytes() for name in names if (folder / name).is_file()}
+
+
+def _render_failed(error: RenderError) -> tuple[str, int]:
+    """A handout that could not be made (its render process stopped or hung): say so at once;
+    nothing was enrolled, since a checkout makes the PDF first."""
+    page = render_template("error.html", title="The handout could not be made",
+                           message=str(error), advice="Nothing was saved for this patient.")
+    return page, 503
 
 
 def _error_page(error: HTTPException) -> tuple[str, int]:
