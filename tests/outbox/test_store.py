@@ -785,3 +785,27 @@ def test_an_address_in_other_capitals_is_found_through_the_index(
             plan = " ".join(row[0] for row in db.execute(
                 f"EXPLAIN SELECT id FROM patients WHERE {where}", ("x",)).fetchall())
     assert "patients_by_email_nocase" in plan, plan
+
+
+def test_a_postgresql_outbox_can_live_in_a_schema_of_its_own(
+    postgres_server: PostgresServer,
+) -> None:
+    name = postgres_server.create_database()
+    try:
+        plain = OutboxDatabase("postgresql", postgres_server.url(name))
+        with plain.raw() as db:
+            db.execute("CREATE SCHEMA clinic")
+        url = f"{plain.location}&options=-csearch_path%3Dclinic"
+        with Outbox.open(url) as box:
+            box.enroll(enrollment(), toy_plan(enrollment()), NOW)
+            assert box.is_suppressed("x@example.com") is False
+        with Outbox.open(url) as box:  # migrated once: the second open finds it up to date
+            assert len(box.messages()) == 3
+        with plain.raw() as db:
+            tables = {row[0] for row in db.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'clinic'").fetchall()}
+            assert {"patients", "messages", "schema_version"} <= tables
+            assert db.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
+                              ).fetchone()[0] == 0
+    finally:
+        postgres_server.drop_database(name)
