@@ -189,3 +189,18 @@ def test_the_pool_does_not_start_on_a_renderer_that_reaches_outside(
         f"a handout renderer could not start: aftercare-cosmetic: refused {logo_uri}: outside "
         "the templates folder; nothing was written")
     assert workers(pool) == []
+
+
+def test_the_pool_does_not_start_on_a_stylesheet_weasyprint_warns_about(
+    project: Project, pool: RenderPool, tmp_path: Path
+) -> None:
+    shutil.copytree(ROOT / "templates", tmp_path / "templates")
+    css = tmp_path / "templates" / "assets" / "handout.css"
+    css.write_text(css.read_text(encoding="utf-8") + "\nh1 { colour: red; }\n", encoding="utf-8")
+    with pytest.raises(RenderError) as caught:
+        RenderPool(dataclasses.replace(project, root=tmp_path), 1)
+    message = str(caught.value)
+    assert message.startswith("a handout renderer could not start: the handout stylesheets: "
+                              "WeasyPrint reported warning: ")
+    assert "colour" in message
+    assert workers(pool) == []
