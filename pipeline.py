@@ -17,6 +17,7 @@ arguments beside its handler, are in aftercare.cli):
     schedule enroll import                aftercare.cli.enrol
     outbox cancel reschedule unsubscribe resolve send-due worker   aftercare.cli.outbox
     serve staff                           aftercare.cli.web
+    forget retention backup               aftercare.cli.lifecycle
 
 This file is the composition root: it reads the environment and the clock, runs one command
 and prints its one-line summary (on standard error when the command prints JSON, so that
@@ -35,6 +36,7 @@ from pathlib import Path
 
 import aftercare.cli.content
 import aftercare.cli.enrol
+import aftercare.cli.lifecycle
 import aftercare.cli.outbox
 import aftercare.cli.web  # noqa: F401  (each module registers its commands, in this order)
 from aftercare.cli.table import Settings, build_parser, shown_as_options

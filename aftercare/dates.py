@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import functools
 from typing import Final, Literal
@@ -32,3 +33,13 @@ def require_aware(moment: dt.datetime, name: str) -> None:
     """Raise ValueError for a naive datetime: every moment the pipeline handles has a zone."""
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"{name} must be timezone-aware; got a naive datetime")
+
+
+def months_before(moment: dt.datetime, months: int) -> dt.datetime:
+    """The same moment ``months`` calendar months earlier; a day the month lacks becomes its
+    last (31 March less one month is 28 or 29 February)."""
+    require_aware(moment, "moment")
+    index = moment.year * 12 + moment.month - 1 - months
+    year, month = divmod(index, 12)
+    last = calendar.monthrange(year, month + 1)[1]
+    return moment.replace(year=year, month=month + 1, day=min(moment.day, last))

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 
 
 @dataclass(frozen=True, order=True)
@@ -77,6 +78,29 @@ class MissingGlyphs(InputError):
         self.characters = characters
         shown = ", ".join(f"{c!r} (U+{ord(c):04X})" for c in characters)
         super().__init__(field, f"expected letters the handout font has; got {shown}")
+
+
+class StorageError(PipelineError):
+    """The database could not be written (or read): nothing of the operation was saved.
+
+    ``reason`` says why, in words staff can act on: "locked" (another program is writing),
+    "read-only", "full" or "unavailable".
+    """
+
+    ADVICE: ClassVar[Mapping[str, str]] = {
+        "locked": "another program is writing to it (a large import, perhaps); try again in a "
+                  "minute",
+        "read-only": "it cannot be written (its file or disk is read-only, or belongs to another "
+                     "user); ask the administrator",
+        "full": "the disk is full; ask the administrator to free space",
+        "unavailable": "it cannot be opened or read; ask the administrator",
+    }
+
+    def __init__(self, reason: str, detail: str) -> None:
+        self.reason = reason
+        self.detail = detail
+        advice = self.ADVICE.get(reason, self.ADVICE["unavailable"])
+        super().__init__(f"the database is {reason}: {advice}; nothing was saved ({detail})")
 
 
 class RenderError(PipelineError):

@@ -7,7 +7,7 @@ import locale
 
 import pytest
 
-from aftercare.dates import STYLES, format_day, require_aware
+from aftercare.dates import STYLES, format_day, months_before, require_aware
 
 DAY = dt.date(2026, 11, 3)
 
@@ -48,3 +48,12 @@ def test_a_naive_moment_is_refused_by_name() -> None:
     require_aware(dt.datetime(2026, 1, 1, tzinfo=dt.UTC), "now")
     with pytest.raises(ValueError, match=r"^when must be timezone-aware; got a naive datetime$"):
         require_aware(dt.datetime(2026, 1, 1), "when")
+
+
+def test_months_before_counts_calendar_months_and_clamps_to_the_months_end() -> None:
+    moment = dt.datetime(2026, 3, 31, 15, 0, tzinfo=dt.UTC)
+    assert months_before(moment, 1) == dt.datetime(2026, 2, 28, 15, 0, tzinfo=dt.UTC)
+    assert months_before(moment, 13) == dt.datetime(2025, 2, 28, 15, 0, tzinfo=dt.UTC)
+    assert months_before(moment, 25) == dt.datetime(2024, 2, 29, 15, 0, tzinfo=dt.UTC)
+    assert months_before(moment, 24) == dt.datetime(2024, 3, 31, 15, 0, tzinfo=dt.UTC)
+    assert months_before(dt.datetime(2026, 1, 15, tzinfo=dt.UTC), 1).date() == dt.date(2025, 12, 15)

@@ -243,7 +243,13 @@ def test_messages_stored_under_a_former_step_key_are_still_found_and_sent(
     subjects = sorted(m["Subject"] for m in emls(env))
     assert subjects == sorted(s.subject for s in steps)
     week_10 = next(m for m in emls(env) if m["Subject"] == steps[2].subject)
-    assert "Before your next visit: tell us first" in week_10.get_body(("plain",)).get_content()
+    # The migraine emails are minimal: week-10's content is on the care page its link opens
+    # (tests/web/test_care.py); its calendar reminder is week-10's, on the 12-week day (a
+    # Sunday, so Monday).
+    assert "Read your aftercare notes:" in week_10.get_body(("plain",)).get_content()
+    reminder = next(part for part in week_10.iter_attachments())
+    assert reminder.get_filename() == "next-visit.ics"
+    assert "DTSTART;VALUE=DATE:20270215" in reminder.get_content()
 
 
 def test_a_csv_row_for_an_existing_enrolment_never_changes_its_consent(

@@ -196,6 +196,13 @@ def check_lookahead(project: Project, today: dt.date) -> Iterator[Finding]:
         )
 
 
+def check_minimal_privacy(project: Project, today: dt.date) -> Iterator[Finding]:
+    """Every part of a minimal email, and all that goes with it, names nothing private."""
+    from aftercare.check.privacy import check_minimal_emails  # it builds on this module
+
+    return check_minimal_emails(project)
+
+
 RULES: tuple[Rule, ...] = (
     check_lookahead,
     check_reading_grade,
@@ -205,6 +212,7 @@ RULES: tuple[Rule, ...] = (
     check_review_due,
     check_safety_lists,
     check_private_subjects,
+    check_minimal_privacy,
 )
 
 

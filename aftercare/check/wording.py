@@ -12,7 +12,7 @@ import jinja2
 import jinja2.meta
 
 from aftercare.check.readability import section_text, split_sentences, words_of
-from aftercare.content.model import Clinic, Handout, Project
+from aftercare.content.model import MINIMAL_TEMPLATE, Clinic, ContentMode, Handout, Project
 from aftercare.errors import PipelineError, Problem
 from aftercare.render.emails import EmailRenderer
 from aftercare.render.previews import PREVIEW_KEY, preview_recipient
@@ -52,10 +52,15 @@ def own_sentences(project: Project) -> tuple[list[OwnSentence], list[Problem]]:
     found: dict[tuple[str, int | None, str], OwnSentence] = {}
     problems: list[Problem] = []
     for campaign_id, campaign in sorted(project.campaigns.items()):
-        for step in campaign.steps:
-            file = f"templates/email/{step.template}.txt"
+        # A minimal campaign's full content is still read, on its care page.
+        modes: list[ContentMode] = ["full"]
+        if project.content_of(campaign) == "minimal":
+            modes.append("minimal")
+        for step, mode in [(step, mode) for step in campaign.steps for mode in modes]:
+            template = step.template if mode == "full" else MINIMAL_TEMPLATE
+            file = f"templates/email/{template}.txt"
             try:
-                text = renderer.render(campaign, step, recipient).text
+                text = renderer.render(campaign, step, recipient, mode).text
             except (PipelineError, jinja2.TemplateError) as exc:
                 problems.append(Problem(
                     file, None, "",
@@ -63,7 +68,7 @@ def own_sentences(project: Project) -> tuple[list[OwnSentence], list[Problem]]:
                     f"for the sample patient: {exc}",
                 ))
                 continue
-            pieces = _pieces(project.templates / "email", f"{step.template}.txt")
+            pieces = _pieces(project.templates / "email", f"{template}.txt")
             for unit in _units(text, dropped):
                 for sentence in split_sentences(unit):
                     if _key(sentence) in quoted:

@@ -17,6 +17,7 @@ from aftercare.cli.table import (
     jsonable,
     open_outbox,
     os_user,
+    parse_email,
     parse_now,
 )
 from aftercare.content.load import load_project
@@ -47,6 +48,7 @@ def run_outbox(settings: Settings, args: argparse.Namespace) -> str:
             print(f"{r.message_id:>6} {r.state:<9} {r.due_at:%Y-%m-%d %H:%M} UTC  "
                   f"{r.campaign}/{r.step_key:<8} {r.email}  attempts={r.attempts}{held}"
                   + (f"  delivery={r.delivery}" if r.delivery else "")
+                  + (f"  viewed={r.viewed_at:%Y-%m-%d %H:%M} UTC" if r.viewed_at else "")
                   + (f"  {r.last_error}" if r.last_error else ""))
     return f"{len(rows)} messages"
 
@@ -85,13 +87,9 @@ def run_reschedule(settings: Settings, args: argparse.Namespace) -> str:
 @command("unsubscribe", "stop all email to an address",
          arg("email", metavar="EMAIL"))
 def run_unsubscribe(settings: Settings, args: argparse.Namespace) -> str:
-    from aftercare.content.values import EmailAddress
     from aftercare.send.withdrawal import unsubscribe
 
-    try:
-        email = EmailAddress.parse(args.email)
-    except ValueError as exc:
-        raise InputError("email", f"{exc}; got {args.email!r}") from exc
+    email = parse_email(args.email)
     project, now, actor = load_project(settings.root), settings.now(), f"cli:{os_user()}"
     with open_outbox(settings) as outbox:
         stopped = unsubscribe(outbox, backend_for(settings, project), email, now, source="cli",

@@ -19,7 +19,7 @@ from aftercare.errors import ContentError, InputError, PipelineError
 from aftercare.outbox.database import Location, is_url
 
 if TYPE_CHECKING:
-    from aftercare.content.values import ZoneName
+    from aftercare.content.values import EmailAddress, ZoneName
     from aftercare.delivery import Backend
     from aftercare.outbox.store import Outbox
 
@@ -177,6 +177,15 @@ def parse_now(text: str) -> dt.datetime:
     return moment.astimezone(dt.UTC)
 
 
+def parse_email(text: str) -> EmailAddress:
+    from aftercare.content.values import EmailAddress
+
+    try:
+        return EmailAddress.parse(text)
+    except ValueError as exc:
+        raise InputError("email", f"{exc}; got {text!r}") from exc
+
+
 def parse_zone(name: str) -> ZoneName:
     from aftercare.content.values import ZoneName
 
@@ -203,9 +212,12 @@ def os_user() -> str:
 
 @contextmanager
 def open_outbox(settings: Settings) -> Iterator[Outbox]:
+    """The outbox, with the clinic's secret key, so that erased addresses are recognised."""
     from aftercare.outbox.store import Outbox
+    from aftercare.render.tokens import load_secret_key
 
-    with Outbox.open(settings.db) as outbox:
+    secret = load_secret_key(settings.env, settings.secret_key_file)
+    with Outbox.open(settings.db, secret) as outbox:
         yield outbox
 
 

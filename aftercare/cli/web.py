@@ -3,30 +3,39 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import getpass
+import logging
 import sys
+import time
 from typing import TYPE_CHECKING
 
 from aftercare.cli.table import Settings, arg, backend_for, command, open_outbox, os_user
 from aftercare.content.load import load_project
-from aftercare.errors import InputError
+from aftercare.errors import InputError, PipelineError, UsageError
 
 if TYPE_CHECKING:
     from flask import Flask
 
+    from aftercare.outbox.store import Outbox
     from aftercare.render.pool import RenderPool
+    from aftercare.web.auth import StaffAccounts
 
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-@command("serve", "serve the staff page, the SendGrid webhook and the unsubscribe page",
+@command("serve", "serve the staff page, the SendGrid webhook and the patients' pages",
          arg("--host", default="127.0.0.1",
              help="address to listen on (default: 127.0.0.1, this machine only)"),
          arg("--port", type=int, default=8000, help="port (default: 8000)"),
          arg("--secure-cookies", action="store_true",
              help="mark the session cookie Secure (behind an HTTPS proxy on this machine;"
                   " always on when --host is another address)"),
+         arg("--trusted-proxy", metavar="ADDRESS",
+             help="the address of the HTTPS proxy in front: its X-Forwarded-For header then "
+                  "gives each client's address, which login throttling and the care page's "
+                  "rate limit count by"),
          arg("--render-workers", type=int, default=None, metavar="N",
              help="processes rendering handouts, each warm (default: one per core, at most 4;"
                   " 0: render inside the web process, one at a time)"))
@@ -50,10 +59,16 @@ def run_serve(settings: Settings, args: argparse.Namespace) -> str:
 def _serve(app: Flask, args: argparse.Namespace, render_workers: int) -> str:
     from waitress import create_server  # type: ignore[import-untyped]
 
+    _log_to_stderr()
     # A thread per desk waiting for its handout, and more for look-ups meanwhile.
     threads = max(8, 2 * render_workers + 4)
     try:
-        server = create_server(app, host=args.host, port=args.port, threads=threads, ident="")
+        # Behind a proxy every request comes from the proxy; it says who the client is.
+        proxy = {} if not args.trusted_proxy else {
+            "trusted_proxy": args.trusted_proxy, "trusted_proxy_count": 1,
+            "trusted_proxy_headers": {"x-forwarded-for"}, "clear_untrusted_proxy_headers": True}
+        server = create_server(app, host=args.host, port=args.port, threads=threads, ident="",
+                               **proxy)
     except OSError as exc:
         raise InputError("port", f"cannot listen on {args.host}:{args.port}: "
                                  f"{exc.strerror or exc}") from None
@@ -72,6 +87,19 @@ def _serve(app: Flask, args: argparse.Namespace, render_workers: int) -> str:
     return "stopped"
 
 
+def _log_to_stderr() -> None:
+    """The app's logs, the request log among them, one line each on standard error."""
+    formatter = logging.Formatter(
+        "%(asctime)s.%(msecs)03dZ %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S")
+    formatter.converter = time.gmtime  # times in UTC, like the outbox's
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    for name in ("aftercare", "waitress"):
+        logger = logging.getLogger(name)
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
 def web_app(
     settings: Settings, *, secure_cookies: bool = False, renderer: RenderPool | None = None
 ) -> Flask:
@@ -85,29 +113,120 @@ def web_app(
         db=settings.db,
         secret_key=load_secret_key(settings.env, settings.secret_key_file),
         secure_cookies=secure_cookies,
-        webhook_public_key=(project.clinic.delivery.webhook_public_key
-                            or settings.env.get("SENDGRID_WEBHOOK_PUBLIC_KEY") or None),
+        webhook_public_key=_webhook_key(project.clinic.delivery.webhook_public_key,
+                                        settings.env.get("SENDGRID_WEBHOOK_PUBLIC_KEY")),
     )
     return create_app(project, config, now=settings.now,
                       backend=lambda: backend_for(settings, project), renderer=renderer)
 
 
-@command("staff", "add a staff account for the staff page",
-         arg("action", choices=["add"], help="add: create an account"),
-         arg("username", metavar="USERNAME"),
-         epilog="The password is asked for twice (not shown), or read from the first line of "
-                "standard input when it is not a terminal; at least 12 characters.")
+def _webhook_key(in_clinic: str | None, in_env: str | None) -> str | None:
+    """The webhook's verification key, checked now: a key that does not parse would otherwise
+    refuse every post SendGrid makes, unnoticed until someone reads the log."""
+    from aftercare.delivery.sendgrid_events import load_public_key
+
+    key, source = ((in_clinic, "clinic.yaml: delivery.webhook_public_key") if in_clinic
+                   else (in_env, "SENDGRID_WEBHOOK_PUBLIC_KEY"))
+    if not key:
+        return None
+    try:
+        load_public_key(key)
+    except ValueError as exc:
+        raise PipelineError(
+            f"{source}: the SendGrid webhook verification key does not parse ({exc}); copy it "
+            "again from SendGrid (Settings, Mail Settings, Event Webhook: the verification "
+            "key), or remove it (the webhook then answers 403); the staff page was not started"
+        ) from None
+    return key
+
+
+@command("staff", "manage the staff page's accounts",
+         arg("action", choices=["add", "list", "remove", "reset-password", "unlock"],
+             help="add: create an account; list: every account, its last login and whether a "
+                  "client is locked out of it; remove: end its sessions and stop it logging in; "
+                  "reset-password: set a new one and end its sessions; unlock: lift the delays "
+                  "and lockouts failed logins put on it"),
+         arg("username", metavar="USERNAME", nargs="?"),
+         arg("--client", metavar="ADDRESS",
+             help="unlock: only for this client address (default: every client)"),
+         epilog="A new password is asked for twice (not shown), or read from the first line of "
+                "standard input when it is not a terminal; at least 12 characters. Each action "
+                "is written to the audit log.")
 def run_staff(settings: Settings, args: argparse.Namespace) -> str:
     from aftercare.outbox.vocabulary import Trail
+    from aftercare.render.tokens import load_secret_key
     from aftercare.web.auth import StaffAccounts, check_password, check_username
 
+    if args.action == "list":
+        with open_outbox(settings) as outbox:
+            accounts = StaffAccounts(outbox, load_secret_key(settings.env,
+                                                             settings.secret_key_file))
+            return _list_staff(outbox, accounts, settings.now(), f"cli:{os_user()}")
+    if args.username is None:
+        raise UsageError(f"staff {args.action}: USERNAME is required")
     username = check_username(args.username)
-    password = check_password(_read_password(), username)
+    password = (check_password(_read_password(), username)
+                if args.action in ("add", "reset-password") else "")
+    actor = f"cli:{os_user()}"
     with open_outbox(settings) as outbox:
         now = settings.now()
-        StaffAccounts(outbox).add(username, password, now)
-        outbox.staff.record(now, Trail.STAFF_ADDED, f"cli:{os_user()}", f"account {username}")
-    return f"added staff account {username!r}; start the staff page with `pipeline serve`"
+        accounts = StaffAccounts(outbox, load_secret_key(settings.env, settings.secret_key_file))
+        if args.action == "add":
+            accounts.add(username, password, now)
+            outbox.staff.record(now, Trail.STAFF_ADDED, actor, f"account {username}")
+            return f"added staff account {username!r}; start the staff page with `pipeline serve`"
+        if args.action == "unlock":
+            return _unlock(outbox, accounts, username, args.client, now, actor)
+        if args.action == "remove":
+            account, ended = accounts.remove(username)
+            outbox.staff.record(now, Trail.STAFF_REMOVED, actor,
+                                f"account {account.username}; {_sessions(ended)} ended")
+            return (f"removed staff account {account.username!r}: it can no longer log in; "
+                    f"{_sessions(ended)} ended")
+        account, ended = accounts.reset_password(username, password)
+        outbox.staff.record(now, Trail.STAFF_PASSWORD_RESET, actor,
+                            f"account {account.username}; {_sessions(ended)} ended")
+        return f"new password set for {account.username!r}; {_sessions(ended)} ended"
+
+
+def _list_staff(outbox: Outbox, accounts: StaffAccounts, now: dt.datetime, actor: str) -> str:
+    """One line per account: its number (the request log's staff#<id>), name, role (every
+    account is staff, for now), last login, and the clients locked out of it."""
+    from aftercare.outbox.vocabulary import Trail
+
+    rows = [("ID", "USERNAME", "ROLE", "LAST LOGIN", "LOCKED")]
+    for account in outbox.staff.listing():
+        last = ("never" if account.last_login_at is None
+                else f"{account.last_login_at:%Y-%m-%d %H:%M} UTC")
+        clients = [] if account.disabled else accounts.locked_clients(account.username, now)
+        locked = ("removed" if account.disabled else
+                  f"yes: {', '.join(clients)}" if clients else "no")
+        rows.append((str(account.id), account.username, "staff", last, locked))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
+              + "  " + row[4])
+    outbox.staff.record(now, Trail.STAFF_LISTED, actor)
+    removed = sum(1 for row in rows[1:] if row[4] == "removed")
+    return f"{len(rows) - 1} staff accounts" + (f" ({removed} removed)" if removed else "")
+
+
+def _unlock(outbox: Outbox, accounts: StaffAccounts, username: str, client: str | None,
+            now: dt.datetime, actor: str) -> str:
+    from aftercare.outbox.vocabulary import Trail
+
+    removed = accounts.unlock(username, client)
+    account = outbox.staff.find(username)
+    # A name with no account is not written to the audit log: it may be anything typed.
+    name = "an unknown account" if account is None else f"account {account.username}"
+    where = "every client" if client is None else f"client {client}"
+    outbox.staff.record(now, Trail.STAFF_UNLOCKED, actor,
+                        f"{name}, {where}; {removed} failure counts cleared")
+    return f"unlocked {username!r} for {where}: {removed} failure counts cleared"
+
+
+def _sessions(count: int) -> str:
+    return f"{count} session" + ("" if count == 1 else "s")
 
 
 def _read_password() -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from aftercare.content.model import (
+    MINIMAL_TEMPLATE,
     TREATMENT_INDICATIONS,
     Campaign,
     Clinic,
@@ -21,6 +22,10 @@ from aftercare.content.values import WEEKDAYS, Slug
 from aftercare.errors import ContentError, Problem
 
 T = TypeVar("T")
+
+# A care page link outliving the treatment cycle by years would only widen what a forwarded
+# or leaked link shows; two years covers the longest campaign with room to spare.
+MAX_CARE_LINK_DAYS = 730
 
 
 def load_project(root: Path, only: tuple[str, ...] = ()) -> Project:
@@ -81,6 +86,19 @@ def _check_clinic(root: Path, clinic: Clinic, doc: Document) -> None:
         doc.add_at("max_reading_grade", f"expected 3 to 16; got {clinic.max_reading_grade}")
     if not 1 <= clinic.delivery.max_parallel <= 32:
         doc.add_at("delivery.max_parallel", f"expected 1 to 32; got {clinic.delivery.max_parallel}")
+    if not 1 <= clinic.email.care_link_days <= MAX_CARE_LINK_DAYS:
+        doc.add_at("email.care_link_days", f"expected 1 to {MAX_CARE_LINK_DAYS} (days a care "
+                   f"page link opens); got {clinic.email.care_link_days}")
+    ranges = {
+        "staff.idle_timeout_minutes": (clinic.staff.idle_timeout_minutes, 1, 480),
+        "csv_import.max_megabytes": (clinic.csv_import.max_megabytes, 1, 1024),
+        "csv_import.max_rows": (clinic.csv_import.max_rows, 1, 10_000_000),
+        "retention.months_after_last_message": (
+            clinic.retention.months_after_last_message, 1, 1200),
+    }
+    for path, (value, low, high) in ranges.items():
+        if value is not None and not low <= value <= high:
+            doc.add_at(path, f"expected {low} to {high:,}; got {value:,}")
     if not clinic.email.from_name.isascii():
         doc.add_at("email.from_name", f"expected plain ASCII (SendGrid refuses others); "
                    f"got {clinic.email.from_name!r}")
@@ -161,6 +179,22 @@ def _check_campaign(
                     )
     if not campaign.steps:
         doc.add_at("steps", "expected at least one step")
+    _check_minimal_template(root, campaign, clinic, doc)
+
+
+def _check_minimal_template(
+    root: Path, campaign: Campaign, clinic: Clinic | None, doc: Document
+) -> None:
+    """A campaign whose emails are minimal needs the clinic's minimal email templates."""
+    mode = campaign.content or (clinic.email.content if clinic is not None else "full")
+    if mode != "minimal":
+        return
+    for kind in ("html", "txt"):
+        name = f"{MINIMAL_TEMPLATE}.{kind}"
+        if not (root / "templates" / "email" / name).is_file():
+            where = "" if campaign.content else " (from the clinic's email.content)"
+            doc.add_at("content", f"expected templates/email/{name} to exist for minimal "
+                       f"emails{where}; it does not")
 
 
 def _check_send_window(step: Step, where: str, doc: Document, clinic: Clinic | None) -> None:

@@ -21,6 +21,10 @@ from aftercare.content.values import (
 
 Indication = Literal["cosmetic", "migraine", "general"]
 TREATMENT_INDICATIONS: tuple[Indication, ...] = ("cosmetic", "migraine")
+# What an aftercare email carries: "full", the step's content itself; "minimal", a neutral
+# note with a personal link to the same content on the clinic's own care page.
+ContentMode = Literal["full", "minimal"]
+MINIMAL_TEMPLATE = "minimal"  # templates/email/minimal.html and .txt: every minimal email
 
 # ---------------------------------------------------------------- clinic.yaml
 
@@ -40,6 +44,9 @@ class EmailSettings:
     public_base_url: Url               # where `pipeline serve` is reachable: unsubscribe links
     closed_on: tuple[dt.date, ...] = ()
     privacy_words: tuple[str, ...] = ()
+    content: ContentMode = "full"      # each campaign may say otherwise
+    care_link_days: int = 120          # how long the link of a minimal email opens its care page
+    care_handout: bool = False         # the care page also links the patient's one-sheet handout
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,29 @@ class DeliverySettings:
     sandbox: bool = False
     unsubscribe_group_id: int | None = None
     webhook_public_key: str | None = None
+
+
+@dataclass(frozen=True)
+class StaffSettings:
+    """The staff page's sessions."""
+
+    # A session unused this long ends (front desks share computers); 1 to 480 (8 hours).
+    idle_timeout_minutes: int = 30
+
+
+@dataclass(frozen=True)
+class ImportLimits:
+    """The largest CSV file `pipeline import` reads."""
+
+    max_megabytes: int = 20
+    max_rows: int = 100_000
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    """How long the outbox keeps a patient's name and address (None: until `pipeline forget`)."""
+
+    months_after_last_message: int | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +105,9 @@ class Clinic:
     email: EmailSettings
     max_reading_grade: int = 8
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    staff: StaffSettings = field(default_factory=StaffSettings)
+    csv_import: ImportLimits = field(default_factory=ImportLimits)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
 
     @property
     def language(self) -> str:
@@ -188,6 +221,7 @@ class Campaign:
     next_treatment_label: str
     steps: tuple[Step, ...]
     quiet_weekdays: tuple[Weekday, ...] = ()
+    content: ContentMode | None = None  # None: the clinic's email.content
     id: str = field(default="", metadata={"yaml": False})
 
     def step(self, key: str) -> Step | None:
@@ -212,6 +246,10 @@ class Project:
 
     def line_of(self, file: str, path: str) -> int | None:
         return self.lines.get(file, {}).get(path)
+
+    def content_of(self, campaign: Campaign) -> ContentMode:
+        """What the campaign's emails carry: its own content setting, else the clinic's."""
+        return campaign.content or self.clinic.email.content
 
     def campaign_for(self, indication: str) -> Campaign | None:
         return next((c for c in self.campaigns.values() if c.indication == indication), None)

@@ -15,7 +15,7 @@ import types
 import typing
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
+from typing import Any, Final, Literal, TypeVar, get_args, get_origin, get_type_hints
 
 import yaml
 
@@ -28,6 +28,51 @@ _PLAIN_TAGS = tuple(
     f"tag:yaml.org,2002:{name}"
     for name in ("str", "int", "float", "bool", "null", "timestamp", "map", "seq")
 )
+
+
+# Content is small (the largest shipped file is about 7 KB) and shallow (at most 5 levels). These
+# limits refuse a pathological file at once, before the pure-Python parser spends time on it.
+MAX_BYTES: Final = 256 * 1024
+MAX_DEPTH: Final = 20
+# Aliases are refused outright rather than allowed up to a budget: content is clinical text
+# that a clinician reviews, and an alias makes a reviewer read text in one place that patients
+# get in another. Writing each text where it is printed keeps review and output the same (and
+# a file that reuses one list thousands of times can no longer blow up in size).
+NO_ALIASES: Final = (
+    "expected the text written out where it is used; got an alias ({alias}): aliases are not "
+    "allowed in content, so that what a reviewer reads is what patients get"
+)
+
+
+class _Refused(Exception):
+    """The reader stopped at a construct content may not use (``mark`` is where it starts)."""
+
+    def __init__(self, mark: Any, message: str) -> None:
+        super().__init__(message)
+        self.mark = mark
+        self.message = message
+
+
+class _ContentLoader(yaml.SafeLoader):
+    """Safe loading that refuses aliases and deep nesting while it composes, so a hostile file
+    is stopped at its first alias or at the limit's depth, not after expanding it."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event: Any = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent):
+            raise _Refused(event.start_mark, NO_ALIASES.format(alias=f"*{event.anchor}"))
+        if self._depth >= MAX_DEPTH:
+            raise _Refused(event.start_mark, f"expected at most {MAX_DEPTH} levels of lists "
+                           "and mappings inside each other; got more")
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 class Invalid(Exception):
@@ -56,15 +101,26 @@ class Document:
 
 
 def read_document(path: Path, name: str) -> Document:
-    """Parse a YAML file safely into nodes; syntax errors and duplicate keys become problems."""
+    """Parse a YAML file safely into nodes; syntax errors, duplicate keys, aliases, deep nesting
+    and an oversized file become problems."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        return Document(name, None, [Problem(name, None, "", f"expected UTF-8 text; {exc.reason}")])
+        with path.open("rb") as handle:
+            data = handle.read(MAX_BYTES + 1)
     except OSError as exc:
         return Document(name, None, [Problem(name, None, "", f"cannot read file: {exc.strerror}")])
+    if len(data) > MAX_BYTES:
+        too_big = f"expected a file of at most {MAX_BYTES // 1024} KB; got a larger one"
+        return Document(name, None, [Problem(name, None, "", too_big)])
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return Document(name, None, [Problem(name, None, "", f"expected UTF-8 text; {exc.reason}")])
+    loader = _ContentLoader(text)
+    try:
+        root = loader.get_single_node()
+    except _Refused as exc:
+        line = exc.mark.line + 1 if exc.mark is not None else None
+        return Document(name, None, [Problem(name, line, "", exc.message)])
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -72,6 +128,8 @@ def read_document(path: Path, name: str) -> Document:
         return Document(name, None, [Problem(name, line, "", f"invalid YAML: {reason}")])
     except yaml.YAMLError as exc:
         return Document(name, None, [Problem(name, None, "", f"invalid YAML: {exc}")])
+    finally:
+        loader.dispose()
     return Document(name, root, [])
 
 

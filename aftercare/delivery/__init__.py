@@ -55,6 +55,8 @@ class OutgoingEmail:
     step_key: str
     rendered: Rendered
     send_at: dt.datetime  # aware, UTC
+    # A minimal email: the provider is told nothing the email does not say (not even its step).
+    minimal: bool = False
 
     def __post_init__(self) -> None:
         if self.send_at.tzinfo is None or self.send_at.utcoffset() != dt.timedelta(0):

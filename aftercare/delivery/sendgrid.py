@@ -134,8 +134,9 @@ class SendGridBackend:
                 {"type": "text/plain", "value": rendered.text},
                 {"type": "text/html", "value": rendered.html},
             ],
-            # Never the campaign: its id names a condition.
-            "categories": [CATEGORY, email.step_key],
+            # Never the campaign: its id names a condition. A minimal email's step key could
+            # hint at one (only one campaign has a week-10 step): it has none.
+            "categories": [CATEGORY] if email.minimal else [CATEGORY, email.step_key],
             # Strings only, and nothing personal: SendGrid keeps these long after we leave.
             "custom_args": {"message_id": email.public_id},
         }

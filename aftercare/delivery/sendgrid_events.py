@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import binascii
 import datetime as dt
+import itertools
 import json
 import re
 from collections.abc import Mapping
@@ -42,8 +43,15 @@ TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
 DEFAULT_MAX_AGE = dt.timedelta(minutes=10)
 MAX_CLOCK_SKEW = dt.timedelta(minutes=5)  # how far in the future a timestamp may be
 MAX_REASON = 200
+# SendGrid's events nest 3 deep (the array, an event, its category list); a body deeper than this
+# is refused before it is parsed, so no post can exhaust the parser's recursion.
+MAX_DEPTH = 16
 
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKETS = bytes(byte for byte in range(256) if byte not in b"[]{}")
+# Each opening bracket adds one level and each closing one removes it.
+_STEP = [1 if byte in b"[{" else -1 for byte in range(256)]
 
 
 def load_public_key(public_key: str) -> ec.EllipticCurvePublicKey:
@@ -58,20 +66,25 @@ def load_public_key(public_key: str) -> ec.EllipticCurvePublicKey:
 
 
 def verify_signature(
-    public_key: str,
+    public_key: str | ec.EllipticCurvePublicKey,
     raw_body: bytes,
     signature: str,
     timestamp: str,
     now: dt.datetime,
     max_age: dt.timedelta = DEFAULT_MAX_AGE,
 ) -> bool:
-    """True only for a fresh post signed by SendGrid; a malformed key raises ValueError."""
+    """True only for a fresh post signed by SendGrid; a malformed key raises ValueError.
+
+    Everything the post itself carries (signature, timestamp, body) only ever makes it False.
+    """
     require_aware(now, "now")
-    key = load_public_key(public_key)
+    key = load_public_key(public_key) if isinstance(public_key, str) else public_key
     if not _TIMESTAMP.fullmatch(timestamp):
         return False
-    signed_at = dt.datetime.fromtimestamp(int(timestamp), dt.UTC)
-    if now - signed_at > max_age or signed_at - now > MAX_CLOCK_SKEW:
+    # Compared as whole seconds: a timestamp far out of range is simply not fresh (building a
+    # datetime from it would fail).
+    age = int(now.timestamp()) - int(timestamp)
+    if age > max_age.total_seconds() or -age > MAX_CLOCK_SKEW.total_seconds():
         return False  # a replayed or forged-in-advance post
     try:
         # Signed bytes are timestamp + the body exactly as received: decode, never re-serialise.
@@ -87,6 +100,9 @@ def verify_signature(
 def parse_events(raw_body: bytes) -> list[DeliveryReport]:
     """The events of one post we keep, in order, in our words; ValueError names the first
     malformed item."""
+    if nesting_depth(raw_body) > MAX_DEPTH:
+        raise ValueError(f"webhook body: expected a JSON array of events; got lists or objects "
+                         f"nested more than {MAX_DEPTH} deep")
     try:
         data = json.loads(raw_body)
     except (UnicodeDecodeError, ValueError) as exc:
@@ -113,6 +129,12 @@ def parse_events(raw_body: bytes) -> list[DeliveryReport]:
             )
         )
     return events
+
+
+def nesting_depth(raw_body: bytes) -> int:
+    """How deep the JSON's arrays and objects nest, counted without parsing (strings skipped)."""
+    brackets = _JSON_STRING.sub(b"", raw_body).translate(None, _NOT_BRACKETS)
+    return max(itertools.accumulate(map(_STEP.__getitem__, brackets)), default=0)
 
 
 def _text(item: dict[str, Any], key: str, where: str) -> str:

@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
+from aftercare.errors import StorageError
+
 Row = dict[str, Any]
 # Where an outbox lives: a postgresql:// (or postgres://) URL, or the path of an SQLite file.
 Location = Path | str
@@ -77,13 +79,30 @@ class Engine(Protocol):
         writers until the transaction ends; ``skip_locked`` passes over rows held by one."""
         ...
 
+    def storage_problem(self, error: BaseException) -> str | None:
+        """Why the database could not do its job, when ``error`` says so: "locked",
+        "read-only", "full" or "unavailable"; None for any other error (a bug, a constraint)."""
+        ...
+
+    def backup(self, connection: Connection, target: Path) -> int:
+        """Write a consistent copy of the database, as of one moment, to the new file
+        ``target`` (owner-only) while others go on using it; return its size in bytes."""
+        ...
+
+    def scrub(self, connection: Connection) -> bool:
+        """Make what was erased unreadable in the engine's files too (a write-ahead log keeps
+        old pages for a while); False when it must wait for readers still open."""
+        ...
+
 
 class Database:
-    """A connection and its engine; every outbox statement runs through here."""
+    """A connection and its engine; every outbox statement runs through here. An error the
+    engine says is about storage (locked, read-only, full) comes out as a StorageError."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._connection = engine.connect()
+        with self._storage():
+            self._connection = engine.connect()
 
     def close(self) -> None:
         self._connection.close()
@@ -96,17 +115,20 @@ class Database:
         of failing when a read would need upgrading to a write.
         """
         connection = self._connection
-        self.engine.begin_write(connection)
-        try:
-            yield self
-            connection.execute("COMMIT")
-        except BaseException:
-            if connection.in_transaction:
-                connection.execute("ROLLBACK")
-            raise
+        with self._storage():
+            self.engine.begin_write(connection)
+        with self._storage():
+            try:
+                yield self
+                connection.execute("COMMIT")
+            except BaseException:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                raise
 
     def execute(self, sql: str, parameters: Sequence[object] = ()) -> Cursor:
-        cursor: Cursor = self._connection.execute(self.engine.sql(sql), tuple(parameters))
+        with self._storage():
+            cursor: Cursor = self._connection.execute(self.engine.sql(sql), tuple(parameters))
         return cursor
 
     def one(self, sql: str, parameters: Sequence[object] = ()) -> Row | None:
@@ -117,7 +139,16 @@ class Database:
         return [_as_dict(row) for row in self.execute(sql, parameters).fetchall()]
 
     def insert(self, sql: str, parameters: Sequence[object]) -> int:
-        return self.engine.insert(self._connection, self.engine.sql(sql), tuple(parameters))
+        with self._storage():
+            return self.engine.insert(self._connection, self.engine.sql(sql), tuple(parameters))
+
+    def backup(self, target: Path) -> int:
+        with self._storage():
+            return self.engine.backup(self._connection, target)
+
+    def scrub(self) -> bool:
+        with self._storage():
+            return self.engine.scrub(self._connection)
 
     def equal_ignoring_case(self, column: str, other: str = "?") -> str:
         """A condition: the addresses in ``column`` and ``other`` are the same, ignoring case."""
@@ -126,6 +157,19 @@ class Database:
     def lock(self, of: str | None = None, *, skip_locked: bool = False) -> str:
         """End a SELECT with this when the transaction goes on to change the rows it reads."""
         return self.engine.lock(of, skip_locked)
+
+    @contextmanager
+    def _storage(self) -> Iterator[None]:
+        """Inside: an error the engine says is about storage becomes a StorageError."""
+        try:
+            yield
+        except StorageError:
+            raise
+        except Exception as exc:
+            reason = self.engine.storage_problem(exc)
+            if reason is None:
+                raise
+            raise StorageError(reason, str(exc)) from exc
 
 
 def _as_dict(row: Any) -> Row:

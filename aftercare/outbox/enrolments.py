@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from aftercare.content.values import ZoneName, normalise_address
 from aftercare.errors import InputError
@@ -64,6 +64,23 @@ class Enrolments:
                 self._enroll_one(enrollment, plan, at, field, update_consent)
                 for (enrollment, plan), field in zip(items, fields, strict=True)
             ]
+
+    def enroll_each(
+        self, items: Iterable[tuple[Enrollment, Plan, str]], now: dt.datetime
+    ) -> tuple[int, int]:
+        """Store every item in one transaction, or none, keeping no result: items may come one
+        at a time from a large file (``str``: the item's address as errors name it). A repeat
+        changes nothing. Returns how many were created and how many already existed."""
+        at = stamp(now, "now")
+        created = existing = 0
+        with self._db.transaction():
+            for enrollment, plan, field in items:
+                check_plan(plan)
+                if self._enroll_one(enrollment, plan, at, field, update_consent=False).created:
+                    created += 1
+                else:
+                    existing += 1
+        return created, existing
 
     def refuse_suppressed(self, address: str, field: str) -> None:
         reason = self._writes.suppression(address)

@@ -1,5 +1,5 @@
 """After the hand-over: delivery events a provider reports, messages it still holds and their
-withdrawal there, and outcomes that were unknown, settled."""
+withdrawal there, outcomes that were unknown, settled, and the patient opening a care page."""
 
 from __future__ import annotations
 
@@ -161,6 +161,21 @@ class Handover:
             )
             self._writes.log(at, Trail.REQUEUED, row["enrollment_id"], message_id, actor,
                              f"outcome resolved by {actor}: it was not sent; queued again")
+
+    def record_view(self, message_id: int, now: dt.datetime, actor: str) -> bool:
+        """Record the first opening of the message's care page: its time, in the message and as
+        a 'viewed' trail entry; return whether this was the first. Nothing about who opened it
+        is kept, and the message's state and delivery status stay as they are."""
+        at = stamp(now, "now")
+        with self._db.transaction() as db:
+            first = db.execute(
+                "UPDATE messages SET viewed_at = ? WHERE id = ? AND viewed_at IS NULL",
+                (at, message_id),
+            ).rowcount == 1
+            if first:
+                row = self._writes.message(message_id)
+                self._writes.log(at, Trail.VIEWED, row["enrollment_id"], message_id, actor, None)
+        return first
 
     def settle_if_reported(self, message_id: int, enrollment_id: int, at: str) -> int:
         """Inside a write: make an 'unknown' message the provider reported on 'sent'."""

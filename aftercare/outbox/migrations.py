@@ -135,7 +135,43 @@ MIGRATIONS: tuple[str, ...] = (
         disabled INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1))
     );
     """,
-    # 4: claims read due messages in claim order, due time then id, straight from the index
+    # 4: the care page: when the patient first opened the link of a minimal email (its trail
+    # entry is 'viewed'); the message's state and delivery status are not touched by it.
+    """
+    ALTER TABLE messages ADD COLUMN viewed_at TEXT;
+
+    CREATE INDEX messages_by_viewed ON messages (viewed_at);
+    """,
+    # 5: staff sessions kept here (the browser holds only a random id; this table its SHA-256),
+    # failed logins counted per client address and account (an account is a keyed hash of the
+    # name typed, '' for the client as a whole), each account's last login, and when a
+    # patient's personal data was erased. The staff table's failed_logins and locked_until are
+    # no longer used: a lockout now holds for one client only.
+    """
+    ALTER TABLE staff ADD COLUMN last_login_at TEXT;
+
+    CREATE TABLE staff_sessions (
+        id_hash TEXT PRIMARY KEY,
+        staff_id INTEGER NOT NULL REFERENCES staff (id),
+        data TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        last_seen_at TEXT NOT NULL
+    );
+
+    CREATE INDEX staff_sessions_by_staff ON staff_sessions (staff_id);
+
+    CREATE TABLE login_failures (
+        client TEXT NOT NULL,
+        account TEXT NOT NULL,
+        failures INTEGER NOT NULL CHECK (failures >= 0),
+        last_failure_at TEXT NOT NULL,
+        locked_until TEXT,
+        PRIMARY KEY (client, account)
+    );
+
+    ALTER TABLE patients ADD COLUMN forgotten_at TEXT;
+    """,
+    # 6: claims read due messages in claim order, due time then id, straight from the index
     # (SQLite's index held the id already; PostgreSQL sorted every message due at the same
     # moment, on every claim); and addresses compared without regard to case (an unsubscribe,
     # a bounce, the patient page) find the patient through an index, not by reading them all.

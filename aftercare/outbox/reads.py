@@ -14,7 +14,8 @@ _VIEW = """
     SELECT m.id AS message_id, m.public_id, m.enrollment_id, e.campaign, m.step_key, m.kind,
            p.email, p.first_name, p.language, e.treated_on, e.timezone, m.due_at, m.state,
            m.attempts, m.provider_id, m.content_hash, m.template_version, m.sent_at, m.last_error,
-           m.send_at, m.provider_batch, m.delivery
+           m.send_at, m.provider_batch, m.delivery, m.viewed_at, e.marketing_consent,
+           e.created_at AS enrolled_at
     FROM messages AS m
     JOIN enrollments AS e ON e.id = m.enrollment_id
     JOIN patients AS p ON p.id = e.patient_id
@@ -40,6 +41,12 @@ class Reads:
     def message_by_public_id(self, public_id: str) -> MessageView | None:
         row = self._db.one(f"{_VIEW} WHERE m.public_id = ?", (public_id,))
         return None if row is None else read(MessageView, row)
+
+    def viewed_since(self, since: str) -> list[MessageView]:
+        """Messages whose care page was first opened at ``since`` or later, latest first."""
+        rows = self._db.all(f"{_VIEW} WHERE m.viewed_at >= ? ORDER BY m.viewed_at DESC, m.id",
+                            (since,))
+        return [read(MessageView, row) for row in rows]
 
     def events(
         self, message_id: int | None = None, enrollment_id: int | None = None

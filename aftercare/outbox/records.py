@@ -74,6 +74,12 @@ class MessageView:
     send_at: dt.datetime | None = None
     provider_batch: str | None = None
     delivery: DeliveryEvent | None = None  # the latest delivery event reported
+    viewed_at: dt.datetime | None = None  # when the patient first opened its care page
+    # The enrolment's zone, reminder consent and time: what its care page and handout need.
+    timezone: ZoneName | None = None
+    marketing_consent: bool = False
+    enrolled_at: dt.datetime | None = None
+
 
 
 @dataclass(frozen=True)
@@ -143,5 +149,37 @@ class StaffRecord:
     id: int
     username: str  # as first written (logins compare without regard to case)
     password_hash: str
-    locked_until: dt.datetime | None
     disabled: bool
+
+
+@dataclass(frozen=True)
+class StaffListing:
+    """One staff account for `pipeline staff list`; no password hash."""
+
+    id: int
+    username: str
+    created_at: dt.datetime
+    last_login_at: dt.datetime | None
+    disabled: bool  # removed: it can no longer log in, and its name is not given out again
+
+
+@dataclass(frozen=True)
+class StaffSession:
+    """A staff member's session as stored: whose it is, what it holds, and its times."""
+
+    staff_id: int
+    username: str
+    data: str  # the session's values as JSON (the CSRF token, messages waiting to be shown)
+    created_at: dt.datetime
+    last_seen_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class FailedLogins:
+    """Failed logins counted for one client address and one account (or the client alone)."""
+
+    client: str
+    account: str
+    failures: int
+    last_failure_at: dt.datetime
+    locked_until: dt.datetime | None

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import secrets
 import sqlite3
 import time
 from collections.abc import Sequence
@@ -15,6 +17,15 @@ from aftercare.outbox.database import Connection
 from aftercare.outbox.migrations import migrate
 
 BUSY_TIMEOUT_MS: Final = 5000
+# SQLite's result codes (the extended ones start like their primary code), in staff's words.
+_SQLITE_REASONS: Final = (
+    ("SQLITE_BUSY", "locked"), ("SQLITE_LOCKED", "locked"), ("SQLITE_READONLY", "read-only"),
+    ("SQLITE_FULL", "full"), ("SQLITE_IOERR", "unavailable"), ("SQLITE_CANTOPEN", "unavailable"),
+    ("SQLITE_PERM", "read-only"), ("SQLITE_NOTADB", "unavailable"),
+    ("SQLITE_CORRUPT", "unavailable"),
+)
+_OS_REASONS: Final = {errno.EROFS: "read-only", errno.EACCES: "read-only",
+                      errno.EPERM: "read-only", errno.ENOSPC: "full"}
 
 
 class SQLiteEngine:
@@ -50,6 +61,49 @@ class SQLiteEngine:
         # A write transaction holds the whole file (BEGIN IMMEDIATE): nothing more to lock.
         return ""
 
+    def backup(self, connection: Connection, target: Path) -> int:
+        # SQLite's online backup, in one step: a read transaction on the source for the whole
+        # copy, so the copy is one moment of the database while writers go on (WAL mode). It is
+        # written beside the target and renamed, so a failed backup leaves the old one whole.
+        assert isinstance(connection, sqlite3.Connection)
+        if target.exists() and target.resolve() == self.path.resolve():
+            raise PipelineError(f"{target}: that is the database itself; name another file")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.{secrets.token_hex(4)}.partial")
+        os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        try:
+            copy = sqlite3.connect(partial, isolation_level=None)
+            try:
+                connection.backup(copy)
+                copy.execute("PRAGMA journal_mode = DELETE")  # one self-contained file
+                problem = copy.execute("PRAGMA integrity_check").fetchone()[0]
+            finally:
+                copy.close()
+            if problem != "ok":
+                raise PipelineError(f"{target}: the copy does not check out ({problem})")
+            os.replace(partial, target)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(partial)
+        return target.stat().st_size
+
+    def scrub(self, connection: Connection) -> bool:
+        # Erased rows are zeroed in the file (secure_delete, set when opening), but their old
+        # pages stay in the write-ahead log until a checkpoint: copy it back and empty it.
+        busy = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        return not busy
+
+    def storage_problem(self, error: BaseException) -> str | None:
+        if isinstance(error, OSError):  # creating the folder or the file
+            return _OS_REASONS.get(error.errno or 0, "unavailable")
+        if not isinstance(error, sqlite3.OperationalError | sqlite3.DatabaseError):
+            return None
+        name = getattr(error, "sqlite_errorname", "") or ""
+        for prefix, reason in _SQLITE_REASONS:
+            if name.startswith(prefix):
+                return reason
+        return None
+
 
 def connect(path: Path) -> sqlite3.Connection:
     """Open the database, creating its folder and an owner-only file; migrate it; WAL on."""
@@ -63,6 +117,7 @@ def connect(path: Path) -> sqlite3.Connection:
         connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}")
         connection.execute("PRAGMA foreign_keys = ON")
         connection.execute("PRAGMA synchronous = FULL")  # a committed claim survives power loss
+        connection.execute("PRAGMA secure_delete = ON")  # erased data is zeroed, not left behind
         _use_wal(connection)
         migrate(connection, str(path))
         for suffix in ("-wal", "-shm"):

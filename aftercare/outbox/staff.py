@@ -1,14 +1,17 @@
-"""Staff accounts (password hashes and lockout counters) and the trail of what staff do."""
+"""Staff accounts (password hashes, last logins, removal) and the trail of what staff do."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 from aftercare.errors import InputError
-from aftercare.outbox.records import StaffRecord
+from aftercare.outbox.records import StaffListing, StaffRecord
 from aftercare.outbox.rows import read, stamp
 from aftercare.outbox.vocabulary import Trail
 from aftercare.outbox.writes import Writes
+
+# What a removed account keeps instead of a hash: no password ever checks against it.
+NO_PASSWORD = "!"
 
 
 class StaffTable:
@@ -19,44 +22,54 @@ class StaffTable:
         self._db = writes.db
 
     def add(self, username: str, password_hash: str, now: dt.datetime) -> None:
-        """Store a new account; InputError on ``username`` if the name is taken."""
+        """Store a new account; InputError on ``username`` if the name is taken (a removed
+        account keeps its name, so the trail never mixes two people up)."""
         added = self._db.execute(
             "INSERT INTO staff (username, password_hash, created_at) VALUES (?, ?, ?)"
             " ON CONFLICT (username) DO NOTHING",
             (username, password_hash, stamp(now, "now")),
         ).rowcount
         if not added:
-            raise InputError("username", f"an account called {username!r} already exists")
+            existing = self.find(username)
+            removed = existing is not None and existing.disabled
+            raise InputError("username", (
+                f"an account called {username!r} was removed; choose another name, so that the "
+                "audit log never mixes two people up" if removed
+                else f"an account called {username!r} already exists"))
 
     def find(self, username: str) -> StaffRecord | None:
         row = self._db.one(
-            "SELECT id, username, password_hash, locked_until, disabled FROM staff"
+            "SELECT id, username, password_hash, disabled FROM staff"
             f" WHERE {self._db.equal_ignoring_case('username')}",
             (username,),
         )
         return None if row is None else read(StaffRecord, row)
 
-    def login_succeeded(self, account: StaffRecord) -> None:
-        self._db.execute("UPDATE staff SET failed_logins = 0, locked_until = NULL WHERE id = ?",
-                         (account.id,))
+    def active(self, username: str) -> StaffRecord:
+        """The account, or InputError on ``username`` when there is none (or it was removed)."""
+        account = self.find(username)
+        if account is None or account.disabled:
+            raise InputError("username", f"no account called {username!r}"
+                             + (" (it was removed)" if account is not None else ""))
+        return account
 
-    def login_failed(
-        self, account: StaffRecord, now: dt.datetime, max_failures: int, lockout: dt.timedelta
-    ) -> bool:
-        """Count a wrong password; the one that reaches ``max_failures`` locks the account for
-        ``lockout`` and starts the count again. Return whether this failure locked it."""
-        # One statement, so two wrong guesses at once both count. SQL reads the old row on the
-        # right-hand side.
-        self._db.execute(
-            "UPDATE staff SET"
-            " locked_until = CASE WHEN failed_logins + 1 >= ? THEN ? ELSE locked_until END,"
-            " failed_logins = CASE WHEN failed_logins + 1 >= ? THEN 0 ELSE failed_logins + 1 END"
-            " WHERE id = ?",
-            (max_failures, stamp(now + lockout, "now"), max_failures, account.id),
-        )
-        after = self._db.one("SELECT locked_until FROM staff WHERE id = ?", (account.id,))
-        return (after is not None and after["locked_until"] is not None
-                and after["locked_until"] > stamp(now, "now"))
+    def listing(self) -> list[StaffListing]:
+        rows = self._db.all("SELECT id, username, created_at, last_login_at, disabled FROM staff"
+                            " ORDER BY username")
+        return [read(StaffListing, row) for row in rows]
+
+    def login_succeeded(self, account: StaffRecord, now: dt.datetime) -> None:
+        self._db.execute("UPDATE staff SET last_login_at = ? WHERE id = ?",
+                         (stamp(now, "now"), account.id))
+
+    def set_password(self, account: StaffRecord, password_hash: str) -> None:
+        self._db.execute("UPDATE staff SET password_hash = ? WHERE id = ?",
+                         (password_hash, account.id))
+
+    def remove(self, account: StaffRecord) -> None:
+        """Disable the account for good: no password opens it, and its name stays taken."""
+        self._db.execute("UPDATE staff SET disabled = 1, password_hash = ? WHERE id = ?",
+                         (NO_PASSWORD, account.id))
 
     def record(
         self, now: dt.datetime, kind: Trail, actor: str, detail: str | None = None, *,

@@ -9,14 +9,17 @@ operation is its own short transaction; none is held across a network call.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 
 from aftercare.content.values import normalise_address
 from aftercare.outbox.database import Database, Engine, Location, is_url
 from aftercare.outbox.enrolments import UNSUBSCRIBED, Enrolments, Plan
+from aftercare.outbox.erasure import Erased, Erasure, hidden_address
 from aftercare.outbox.handover import Handover
+from aftercare.outbox.login_failures import LoginFailureTable
 from aftercare.outbox.reads import Reads
 from aftercare.outbox.records import (
     Claim,
@@ -30,9 +33,10 @@ from aftercare.outbox.records import (
 )
 from aftercare.outbox.rows import stamp
 from aftercare.outbox.sending import Sending
+from aftercare.outbox.sessions import SessionTable
 from aftercare.outbox.sqlite import SQLiteEngine
 from aftercare.outbox.staff import StaffTable
-from aftercare.outbox.vocabulary import SYSTEM, State, StateError
+from aftercare.outbox.vocabulary import SYSTEM, State, StateError, Trail
 from aftercare.outbox.writes import Writes
 
 __all__ = ["SYSTEM", "UNSUBSCRIBED", "Outbox", "Plan", "State", "StateError"]
@@ -41,25 +45,33 @@ __all__ = ["SYSTEM", "UNSUBSCRIBED", "Outbox", "Plan", "State", "StateError"]
 class Outbox:
     """The outbox on one database connection."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, secret: bytes | None = None) -> None:
         self._db = Database(engine)
-        writes = Writes(self._db)
+        # With the clinic's secret key, erased addresses are recognised (as keyed hashes).
+        writes = Writes(self._db, None if secret is None else partial(hidden_address, secret))
         self._writes = writes
         self._enrolments = Enrolments(writes)
         self._handover = Handover(writes)
         self._sending = Sending(writes, self._handover)
         self._reads = Reads(self._db)
         self.staff = StaffTable(writes)
+        self.sessions = SessionTable(self._db)
+        self.login_failures = LoginFailureTable(self._db)
+        self._erasure = Erasure(writes)
 
     @classmethod
-    def open(cls, location: Location) -> Outbox:
+    def open(cls, location: Location, secret: bytes | None = None) -> Outbox:
         """The outbox at ``location``, its schema migrated: a PostgreSQL database named by a
-        ``postgresql://`` URL, or an SQLite file (created owner-only if needed)."""
+        ``postgresql://`` URL, or an SQLite file (created owner-only if needed).
+
+        Give ``secret`` (the clinic's secret key) wherever patients may be erased or addresses
+        checked against erased ones: every command and the web app do.
+        """
         if is_url(location):
             from aftercare.outbox.postgresql import PostgreSQLEngine
 
-            return cls(PostgreSQLEngine(str(location)))
-        return cls(SQLiteEngine(Path(location)))
+            return cls(PostgreSQLEngine(str(location)), secret)
+        return cls(SQLiteEngine(Path(location)), secret)
 
     def close(self) -> None:
         self._db.close()
@@ -86,6 +98,14 @@ class Outbox:
         enrolment changes nothing (a file without the consent column must not withdraw it)."""
         fields = [f"items[{i}].email" for i in range(len(items))]
         return self._enrolments.enroll_all(items, now, fields)
+
+    def enroll_each(
+        self, items: Iterable[tuple[Enrollment, Plan, str]], now: dt.datetime
+    ) -> tuple[int, int]:
+        """Enrol every item in one transaction, all or none, as they come (a large import):
+        (how many were created, how many already existed). Each item's ``str`` names its
+        address in errors, like "patients.csv:14: email"."""
+        return self._enrolments.enroll_each(items, now)
 
     def reschedule(
         self, email: str, campaign: str, treated_on: dt.date,
@@ -124,6 +144,32 @@ class Outbox:
         at = stamp(now, "now")
         with self._db.transaction():
             return self._writes.suppress(normalise_address(email), reason, source, actor, at)
+
+    # ---------------------------------------------------------------- erasure and backup
+
+    def forget(self, email: str, now: dt.datetime, actor: str, why: str = "on request") -> Erased:
+        """Erase a patient's name, address and patient id, keeping counts and the trail; their
+        messages that could still go out are cancelled (withdraw what the provider holds
+        first: ``aftercare.send.withdrawal.cancel``). Then scrub the database's files."""
+        erased = self._erasure.forget(normalise_address(email), now, actor, why)
+        self._db.scrub()
+        return erased
+
+    def due_for_retention(self, last_before: dt.datetime, now: dt.datetime) -> list[str]:
+        """Addresses of patients whose last message is older than ``last_before`` and who have
+        nothing that may still reach them."""
+        return self._erasure.due_for_retention(last_before, now)
+
+    def scrub(self) -> bool:
+        """Make erased data unreadable in the database's files; False if readers held it."""
+        return self._db.scrub()
+
+    def backup(self, target: Path, now: dt.datetime, actor: str) -> int:
+        """A consistent copy of the whole database, as of one moment, in the new owner-only file
+        ``target`` (an older one there is replaced once the copy is whole); its size."""
+        size = self._db.backup(target)
+        self.staff.record(now, Trail.BACKED_UP, actor, f"to {target.name}")
+        return size
 
     # ---------------------------------------------------------------- sending (see Sending)
 
@@ -198,6 +244,10 @@ class Outbox:
         """A person settles an 'unknown' message: sent, or queued again."""
         self._handover.resolve_unknown(message_id, as_sent, now, actor)
 
+    def record_view(self, message_id: int, now: dt.datetime, actor: str) -> bool:
+        """The patient opened the message's care page; True the first time (then recorded)."""
+        return self._handover.record_view(message_id, now, actor)
+
     # ---------------------------------------------------------------- reading (see Reads)
 
     def messages(self, status: str | None = None, email: str | None = None) -> list[MessageView]:
@@ -215,3 +265,8 @@ class Outbox:
 
     def count_by_state(self) -> dict[State, int]:
         return self._reads.count_by_state()
+
+    def viewed_since(self, since: dt.datetime) -> list[MessageView]:
+        """Messages whose care page was first opened since ``since``, latest first."""
+        return self._reads.viewed_since(stamp(since, "since"))
+

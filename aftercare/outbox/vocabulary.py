@@ -70,12 +70,20 @@ class Trail(StrEnum):
     SUPPRESSED = "suppressed"
     REPORTED = "reported"  # a delivery event from the provider
     WITHDRAWAL_FAILED = "withdrawal-failed"
+    VIEWED = "viewed"  # the patient first opened the message's care page (time only)
+    PATIENT_FORGOTTEN = "patient-forgotten"  # name, address and patient id erased
+    BACKED_UP = "backed-up"
     # What staff do, written with the staff member as actor.
     STAFF_ADDED = "staff-added"
     STAFF_LOGIN = "staff-login"
     STAFF_LOGIN_FAILED = "staff-login-failed"
     STAFF_LOCKED = "staff-locked"
     STAFF_LOGOUT = "staff-logout"
+    STAFF_CLIENT_LOCKED = "staff-client-locked"  # one client address, whatever account it tries
+    STAFF_UNLOCKED = "staff-unlocked"
+    STAFF_LISTED = "staff-listed"
+    STAFF_REMOVED = "staff-removed"
+    STAFF_PASSWORD_RESET = "staff-password-reset"
     HANDOUT_PRINTED = "handout-printed"
     PATIENT_LOOKUP = "patient-lookup"
 

@@ -3,7 +3,7 @@ table, its trail entry, suppressing an address and cancelling its unsent message
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from aftercare.outbox.database import Database, Row
 from aftercare.outbox.vocabulary import (
@@ -25,10 +25,27 @@ _SCHEDULED = """
 
 
 class Writes:
-    """The outbox's primitive writes on one database; callers hold the transaction."""
+    """The outbox's primitive writes on one database; callers hold the transaction.
 
-    def __init__(self, db: Database) -> None:
+    ``hide`` gives the keyed hash an erased patient's address is kept as (see Erasure); with
+    it, a suppression or an unsubscribe still finds an address after its patient was erased.
+    """
+
+    def __init__(self, db: Database, hide: Callable[[str], str] | None = None) -> None:
         self.db = db
+        self.hide = hide
+
+    def stored_address(self, address: str) -> str:
+        """How the outbox keeps ``address``: as typed, or as its keyed hash when the patient it
+        belonged to was erased (and nobody uses it plainly since)."""
+        if self.hide is None or self._known(address, self.db.equal_ignoring_case):
+            return address
+        hidden = self.hide(address)
+        return hidden if self._known(hidden, lambda column: f"{column} = ?") else address
+
+    def _known(self, address: str, equal: Callable[[str], str]) -> bool:
+        return any(self.db.one(f"SELECT 1 FROM {table} WHERE {equal('email')}", (address,))
+                   for table in ("patients", "suppressions"))
 
     def log(
         self, at: str, kind: Trail, enrollment: int | None, message: int | None, actor: str,
@@ -95,13 +112,17 @@ class Writes:
         return row
 
     def suppression(self, address: str) -> str | None:
-        """Why the address must not be mailed, or None."""
-        row = self.db.one("SELECT reason FROM suppressions"
-                          f" WHERE {self.db.equal_ignoring_case('email')}", (address,))
-        return None if row is None else str(row["reason"])
+        """Why the address must not be mailed (also when kept as a hash), or None."""
+        for stored in (address, *([] if self.hide is None else [self.hide(address)])):
+            row = self.db.one("SELECT reason FROM suppressions"
+                              f" WHERE {self.db.equal_ignoring_case('email')}", (stored,))
+            if row is not None:
+                return str(row["reason"])
+        return None
 
     def suppress(self, address: str, reason: str, source: str, actor: str, at: str) -> int:
         """Suppress the address (once) and cancel its unsent messages; return how many."""
+        address = self.stored_address(address)
         added = self.db.execute(
             "INSERT INTO suppressions (email, reason, source, at) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (email) DO NOTHING",

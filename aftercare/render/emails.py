@@ -1,4 +1,6 @@
-"""Renders one campaign step into an email: HTML, plain text and an optional .ics invitation."""
+"""Renders one campaign step into an email (HTML, plain text and an optional .ics invitation),
+full or minimal, and into the care page's content: the full email's own part, from the same
+templates."""
 
 from __future__ import annotations
 
@@ -16,18 +18,29 @@ import jinja2
 import jinja2.meta
 from markupsafe import Markup
 
-from aftercare.content.model import Campaign, Clinic, Handout, Project, Section, Step
+from aftercare.content.model import (
+    MINIMAL_TEMPLATE,
+    Campaign,
+    Clinic,
+    ContentMode,
+    Handout,
+    Project,
+    Section,
+    Step,
+)
 from aftercare.content.values import EmailAddress
 from aftercare.dates import format_day
 from aftercare.errors import RenderError
 from aftercare.plan.schedule import next_treatment_day
 from aftercare.render.calendar import AllDayEvent, build_ics
 from aftercare.render.plaintext import nbsp, remembering_wrap, tidy, wrap
-from aftercare.render.tokens import sign
+from aftercare.render.tokens import sign, sign_care
 
 # Zero-width joiners shape some scripts' names correctly; every other control or format
 # character (bidi overrides, NUL, line breaks) could disguise or break the greeting.
 _KEEP_FORMAT_CHARS = {"\u200c", "\u200d"}
+# Where `pipeline serve` shows the care page of the message a token names.
+CARE_PATH = "/care/"
 
 
 @dataclass(frozen=True)
@@ -44,6 +57,23 @@ class RenderedEmail:
     content_hash: str          # sha256 hex of subject, preheader, html, text and ics, as sent
     template_version: str      # short hash of the template files and campaign step used
     unsubscribe_url: str
+    content: ContentMode = "full"
+    care_url: str | None = None  # a minimal email's link to its care page
+
+    @property
+    def minimal(self) -> bool:
+        """A minimal email: the provider must learn nothing the email does not say."""
+        return self.content == "minimal"
+
+
+@dataclass(frozen=True)
+class CarePage:
+    """A step as its care page shows it: the full email's own part and the step's .ics."""
+
+    body: Markup               # the title, content, warning signs and contact block, as HTML
+    ics: bytes | None
+    ics_filename: str | None
+    expires_on: dt.date        # the last day the link opens the page (the patient's zone)
 
 
 @dataclass(frozen=True)
@@ -84,17 +114,62 @@ class EmailRenderer:
         self._wrapped: dict[tuple[str, str], str] = {}
         self._env.filters["wrap"] = remembering_wrap(self._wrapped)
         self._inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
-        self._compiled: dict[tuple[str, Step], _CompiledStep] = {}
+        self._compiled: dict[tuple[str, Step, ContentMode], _CompiledStep] = {}
 
-    def render(self, campaign: Campaign, step: Step, recipient: Recipient) -> RenderedEmail:
-        """The step's email for one recipient; the same inputs always give the same bytes."""
-        compiled = self._compile(campaign, step)
+    def render(
+        self, campaign: Campaign, step: Step, recipient: Recipient,
+        content: ContentMode | None = None,
+    ) -> RenderedEmail:
+        """The step's email for one recipient, in the campaign's content mode unless
+        ``content`` says; the same inputs always give the same bytes."""
+        mode = content or self._project.content_of(campaign)
+        compiled = self._compile(campaign, step, mode)
+        context = self._context(campaign, step, recipient, compiled)
+        care_url = None
+        if mode == "minimal":
+            token = sign_care(recipient.public_id, sent_moment(recipient), self._key)
+            base = self._project.clinic.email.public_base_url.rstrip("/")
+            care_url = f"{base}{CARE_PATH}{token}"
+            expires = care_link_expiry(self._project.clinic, recipient)
+            context.update(care_url=care_url, care_until=format_day(expires, "full"))
+        ics, ics_filename = self._calendar(campaign, step, recipient)
+        context["has_calendar"] = ics is not None
+        html = _charset_first(self._inliner.inline(compiled.html.render(context)))
+        text = tidy(compiled.text.render(context))
+        return RenderedEmail(
+            subject=step.subject,
+            preheader=step.preheader,
+            html=html,
+            text=text,
+            language=recipient.language,
+            ics=ics,
+            ics_filename=ics_filename,
+            content_hash=content_hash(step.subject, step.preheader, html, text, ics),
+            template_version=compiled.version,
+            unsubscribe_url=context["unsubscribe_url"],
+            content=mode,
+            care_url=care_url,
+        )
+
+    def care_page(self, campaign: Campaign, step: Step, recipient: Recipient) -> CarePage:
+        """What the step's full email carries of its own, for the care page: rendered by the
+        same templates with ``care`` set, which leaves out the email's frame."""
+        compiled = self._compile(campaign, step, "full")
+        context = self._context(campaign, step, recipient, compiled)
+        ics, ics_filename = self._calendar(campaign, step, recipient)
+        context.update(care=True, has_calendar=ics is not None)
+        body = Markup(compiled.html.render(context).strip())
+        expires = care_link_expiry(self._project.clinic, recipient)
+        return CarePage(body, ics, ics_filename, expires)
+
+    def _context(
+        self, campaign: Campaign, step: Step, recipient: Recipient, compiled: _CompiledStep
+    ) -> dict[str, Any]:
         handout = self._handout(campaign)
         clinic = self._project.clinic
         token = sign(recipient.public_id, self._key)
         unsubscribe_url = f"{clinic.email.public_base_url.rstrip('/')}/unsubscribe?t={token}"
-        ics, ics_filename = self._calendar(campaign, step, recipient)
-        context: dict[str, Any] = {
+        return {
             "lang": recipient.language,
             "subject": step.subject,
             "preheader": step.preheader,
@@ -113,29 +188,16 @@ class EmailRenderer:
             "contact_text": compiled.contact_text,
             "next_visit": format_day(next_treatment_on(clinic, campaign, recipient.treated_on),
                                      "weekday"),
-            "has_calendar": ics is not None,
             "unsubscribe_url": unsubscribe_url,
+            "care": False,
         }
-        html = _charset_first(self._inliner.inline(compiled.html.render(context)))
-        text = tidy(compiled.text.render(context))
-        return RenderedEmail(
-            subject=step.subject,
-            preheader=step.preheader,
-            html=html,
-            text=text,
-            language=recipient.language,
-            ics=ics,
-            ics_filename=ics_filename,
-            content_hash=content_hash(step.subject, step.preheader, html, text, ics),
-            template_version=compiled.version,
-            unsubscribe_url=unsubscribe_url,
-        )
 
-    def _compile(self, campaign: Campaign, step: Step) -> _CompiledStep:
-        cache_key = (campaign.id, step)
+    def _compile(self, campaign: Campaign, step: Step, mode: ContentMode) -> _CompiledStep:
+        cache_key = (campaign.id, step, mode)
         compiled = self._compiled.get(cache_key)
         if compiled is None:
-            html_name, text_name = f"{step.template}.html", f"{step.template}.txt"
+            template = step.template if mode == "full" else MINIMAL_TEMPLATE
+            html_name, text_name = f"{template}.html", f"{template}.txt"
             try:
                 html = self._env.get_template(html_name)
                 text = self._env.get_template(text_name)
@@ -147,9 +209,13 @@ class EmailRenderer:
                     digest.update(f"{used}\0{source}\0".encode())
             digest.update(repr(step).encode())
             clinic = self._project.clinic
+            # A minimal email quotes nothing and shows the generic safety line, not the
+            # handout's warning signs (they name body areas).
+            nothing = (Markup(""), "")
             compiled = _CompiledStep(html, text, digest.hexdigest()[:12],
-                                     *self._quoted(campaign, step),
-                                     *self._warning_blocks(campaign, step),
+                                     *(self._quoted(campaign, step) if mode == "full" else nothing),
+                                     *(self._warning_blocks(campaign, step) if mode == "full"
+                                       else nothing),
                                      *self._blocks("contact", clinic))
             self._compiled[cache_key] = compiled
         return compiled
@@ -211,9 +277,7 @@ class EmailRenderer:
         next_day = next_treatment_on(self._project.clinic, campaign, recipient.treated_on)
         day = max(due, next_day) if is_last else due
         # DTSTAMP comes from the message, not the clock, so the same message is the same bytes.
-        stamp = recipient.local_due or dt.datetime.combine(
-            recipient.treated_on, dt.time(), tzinfo=dt.UTC
-        )
+        stamp = sent_moment(recipient)
         clinic = self._project.clinic
         domain = clinic.email.from_address.rsplit("@", 1)[1]
         event = AllDayEvent(
@@ -225,6 +289,19 @@ class EmailRenderer:
             organizer_name=clinic.name,
         )
         return build_ics(event), "next-visit.ics" if is_last else "check-in.ics"
+
+
+def sent_moment(recipient: Recipient) -> dt.datetime:
+    """When the message is meant to reach the patient (a preview: the treatment day, 00:00
+    UTC): its calendar stamp, and the time its care page link counts from."""
+    return recipient.local_due or dt.datetime.combine(
+        recipient.treated_on, dt.time(), tzinfo=dt.UTC)
+
+
+def care_link_expiry(clinic: Clinic, recipient: Recipient) -> dt.date:
+    """The last day the care page link of this message opens, in the patient's zone."""
+    sent = sent_moment(recipient)
+    return (sent + dt.timedelta(days=clinic.email.care_link_days)).date()
 
 
 def phone_link(number: str) -> Markup:

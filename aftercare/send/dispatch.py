@@ -387,4 +387,5 @@ def _outgoing(
         step_key=step.key,
         rendered=rendered,
         send_at=send_at.astimezone(dt.UTC),
+        minimal=rendered.minimal,
     )

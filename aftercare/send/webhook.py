@@ -44,19 +44,22 @@ def process_webhook(
         ACTOR,
         SIGNATURE_HEADER,
         TIMESTAMP_HEADER,
+        load_public_key,
         parse_events,
         verify_signature,
     )
 
-    lowered = {name.lower(): value for name, value in headers.items()}
-    signature = lowered.get(SIGNATURE_HEADER.lower(), "")
-    timestamp = lowered.get(TIMESTAMP_HEADER.lower(), "")
     try:
-        valid = verify_signature(public_key, raw_body, signature, timestamp, now)
+        # Only the configured key can fail this way (`pipeline serve` checks it at start-up);
+        # nothing a post carries is ever reported as a bad key.
+        key = load_public_key(public_key)
     except ValueError:
         logger.error("webhook: the configured SendGrid public key is not valid")
         return WebhookResult(500, "webhook verification key is not valid")
-    if not valid:
+    lowered = {name.lower(): value for name, value in headers.items()}
+    signature = lowered.get(SIGNATURE_HEADER.lower(), "")
+    timestamp = lowered.get(TIMESTAMP_HEADER.lower(), "")
+    if not verify_signature(key, raw_body, signature, timestamp, now):
         logger.warning("webhook: post refused (signature missing, wrong or stale)")
         return WebhookResult(403, "signature refused")
     try:

@@ -7,11 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from flask import Flask, render_template
-from werkzeug.exceptions import HTTPException
+from flask import Flask
 
 from aftercare.content.model import Brand, Project
-from aftercare.errors import RenderError
 from aftercare.web.state import EXTENSION, AppState, WebConfig, close_handles
 
 if TYPE_CHECKING:
@@ -42,8 +40,11 @@ def create_app(
 
     from aftercare.dates import format_day
     from aftercare.render.handouts import HandoutRenderer
+    from aftercare.web.care import care
+    from aftercare.web.errors import register as register_error_pages
     from aftercare.web.patients import patients
     from aftercare.web.public import public
+    from aftercare.web.requestlog import install as log_requests
     from aftercare.web.security import configure
     from aftercare.web.staff import staff
 
@@ -62,13 +63,15 @@ def create_app(
         render_lock=(contextlib.nullcontext() if getattr(renderer, "thread_safe", False)
                      else threading.Lock()),
     )
-    configure(app, config.secret_key, config.secure_cookies, config.session_lifetime)
+    configure(app, config.secret_key, config.secure_cookies, config.session_lifetime,
+              dt.timedelta(minutes=project.clinic.staff.idle_timeout_minutes))
     app.register_blueprint(public)
+    app.register_blueprint(care)
     app.register_blueprint(staff)
     app.register_blueprint(patients)
     app.teardown_appcontext(close_handles)
-    app.register_error_handler(HTTPException, _error_page)
-    app.register_error_handler(RenderError, _render_failed)
+    register_error_pages(app)
+    log_requests(app)
     app.jinja_env.globals["clinic"] = project.clinic
     app.jinja_env.filters["long_date"] = lambda day: format_day(day, "long")
     app.jinja_env.filters["full_date"] = lambda day: format_day(day, "full")
@@ -98,26 +101,3 @@ def _stylesheet(path: Path, brand: Brand) -> str:
 def _fonts(folder: Path) -> dict[str, bytes]:
     names = [f"AtkinsonHyperlegible-{face}.ttf" for face in FONT_FACES]
     return {name: (folder / name).read_bytes() for name in names if (folder / name).is_file()}
-
-
-def _render_failed(error: RenderError) -> tuple[str, int]:
-    """A handout that could not be made (its render process stopped or hung): say so at once;
-    nothing was enrolled, since a checkout makes the PDF first."""
-    page = render_template("error.html", title="The handout could not be made",
-                           message=str(error), advice="Nothing was saved for this patient.")
-    return page, 503
-
-
-def _error_page(error: HTTPException) -> tuple[str, int]:
-    titles = {404: "Page not found", 405: "Not allowed", 413: "Too large"}
-    code = error.code or 500
-    page = render_template(
-        "error.html",
-        title=titles.get(code, error.name),
-        message=(
-            "This page does not exist, or it has expired: checkout confirmations and searches "
-            "are kept for 15 minutes only." if code == 404 else error.description or ""
-        ),
-        advice=None,
-    )
-    return page, code

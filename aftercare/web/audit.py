@@ -13,6 +13,7 @@ from aftercare.outbox.vocabulary import Trail
 LOGIN: Final = Trail.STAFF_LOGIN
 LOGIN_FAILED: Final = Trail.STAFF_LOGIN_FAILED
 LOCKED: Final = Trail.STAFF_LOCKED
+CLIENT_LOCKED: Final = Trail.STAFF_CLIENT_LOCKED
 LOGOUT: Final = Trail.STAFF_LOGOUT
 PRINTED: Final = Trail.HANDOUT_PRINTED
 LOOKUP: Final = Trail.PATIENT_LOOKUP

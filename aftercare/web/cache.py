@@ -1,4 +1,5 @@
-"""A short-lived in-memory store under random ids: keeps personal data out of URLs and off disk."""
+"""A short-lived in-memory store under random ids: keeps personal data out of URLs and off disk,
+with a quota per staff member, so that one desk's work never pushes out another's."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ from typing import Final, TypeVar
 
 T = TypeVar("T")
 
-MAX_ITEMS: Final = 500
+# What one staff member keeps at most (checkout confirmations with their PDF, searches); their
+# own oldest goes first when they make more within the time to live. A checkout every minute
+# and a search every 20 seconds for 15 minutes fit.
+MAX_PER_OWNER: Final = 100
 
 
 @dataclass(frozen=True)
 class _Entry:
-    owner: str
     expires: dt.datetime
     value: object
 
@@ -25,10 +28,12 @@ class _Entry:
 class ScratchCache:
     """Values visible only to the staff member who stored them, for ``ttl``; then forgotten."""
 
-    def __init__(self, ttl: dt.timedelta, now: Callable[[], dt.datetime]) -> None:
+    def __init__(self, ttl: dt.timedelta, now: Callable[[], dt.datetime],
+                 per_owner: int = MAX_PER_OWNER) -> None:
         self.ttl = ttl
         self._now = now
-        self._items: OrderedDict[str, _Entry] = OrderedDict()
+        self._per_owner = per_owner
+        self._owners: dict[str, OrderedDict[str, _Entry]] = {}
         self._lock = threading.Lock()
 
     def put(self, owner: str, value: object) -> str:
@@ -37,24 +42,30 @@ class ScratchCache:
         now = self._now()
         with self._lock:
             self._forget_expired(now)
-            while len(self._items) >= MAX_ITEMS:
-                self._items.popitem(last=False)
-            self._items[key] = _Entry(owner, now + self.ttl, value)
+            own = self._owners.setdefault(owner, OrderedDict())
+            while len(own) >= self._per_owner:
+                own.popitem(last=False)
+            own[key] = _Entry(now + self.ttl, value)
         return key
 
     def get(self, key: str, owner: str, kind: type[T]) -> T | None:
         """The value under ``key`` if it is ``owner``'s, of type ``kind`` and not expired."""
         with self._lock:
             self._forget_expired(self._now())
-            entry = self._items.get(key)
-        if entry is None or entry.owner != owner or not isinstance(entry.value, kind):
+            own = self._owners.get(owner)
+            entry = None if own is None else own.get(key)
+        if entry is None or not isinstance(entry.value, kind):
             return None
         return entry.value
 
     def __len__(self) -> int:
         with self._lock:
-            return len(self._items)
+            return sum(len(own) for own in self._owners.values())
 
     def _forget_expired(self, now: dt.datetime) -> None:
-        for key in [k for k, entry in self._items.items() if entry.expires <= now]:
-            del self._items[key]
+        for owner, own in list(self._owners.items()):
+            # Entries are in the order they were stored, so the expired ones come first.
+            while own and next(iter(own.values())).expires <= now:
+                own.popitem(last=False)
+            if not own:
+                del self._owners[owner]

@@ -154,6 +154,8 @@ def outbox() -> str:
             ("failed", "Failed", outbox_rows(app.project, failed, app.local)),
             ("unknown", "Unknown: check with the provider", outbox_rows(
                 app.project, unknown, app.local)),
+            ("viewed", "Read on the care page in the last 7 days", outbox_rows(
+                app.project, box.viewed_since(now - WEEK), app.local)),
         ],
     )
 

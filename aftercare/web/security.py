@@ -1,4 +1,5 @@
-"""Signed session cookies, CSRF tokens, the staff login guard, and security headers."""
+"""Staff sessions (kept on the server), CSRF tokens, the staff login guard, and security
+headers."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Collection
-from typing import Any, Final
+from typing import Final
 
 from flask import (
     Blueprint,
     Flask,
     Response,
     abort,
+    current_app,
     g,
     redirect,
     render_template,
@@ -21,18 +23,16 @@ from flask import (
     session,
     url_for,
 )
-from flask.sessions import SecureCookieSessionInterface
 from werkzeug.wrappers import Response as BaseResponse
 
 from aftercare.web import state
+from aftercare.web.sessions import ServerSessions, StaffSession
 
 CSRF_FIELD: Final = "csrf_token"
 MAX_BODY: Final = 2 * 1024 * 1024  # SendGrid posts at most 768 KB; staff forms are tiny
-_USER: Final = "user"
-_LOGIN_AT: Final = "login_at"
 _CSRF: Final = "csrf"
-# The session key is derived from the clinic's secret for this one purpose, so a signature made
-# for a session can never pass as an unsubscribe token (which uses its own purpose), or the reverse.
+# The key of the login form's CSRF tokens is derived from the clinic's secret for this one
+# purpose, so that it can never pass as an unsubscribe token (which uses its own), or the reverse.
 _PURPOSE: Final = b"aftercare-staff-session-v1"
 _HTML_POLICY: Final = (
     "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; "
@@ -42,28 +42,24 @@ _OTHER_POLICY: Final = "default-src 'self'; frame-ancestors 'none'"
 _CACHEABLE: Final = frozenset({"public.stylesheet", "public.font", "public.logo"})
 
 
-def _sha256(string: bytes = b"") -> Any:
-    return hashlib.sha256(string)
+def configure(
+    app: Flask, secret_key: bytes, secure_cookies: bool, lifetime: dt.timedelta,
+    idle: dt.timedelta,
+) -> None:
+    """Sessions, cookie settings, the body size limit, the CSRF token helper and the headers.
 
-
-class _SessionInterface(SecureCookieSessionInterface):
-    """Flask's signed-cookie sessions, signed with HMAC-SHA256 instead of SHA-1."""
-
-    salt = "aftercare-staff-session"
-    digest_method = staticmethod(_sha256)
-
-
-def configure(app: Flask, secret_key: bytes, secure_cookies: bool, lifetime: dt.timedelta) -> None:
-    """Session cookie settings, the body size limit, the CSRF token helper and the headers."""
-    app.secret_key = hmac.new(secret_key, _PURPOSE, hashlib.sha256).digest()
-    app.session_interface = _SessionInterface()
+    A session ends after ``idle`` without use, and ``lifetime`` after its login in any case.
+    """
+    app.session_interface = ServerSessions(
+        state.outbox, lambda: state.current().now(), idle, lifetime,
+        hmac.new(secret_key, _PURPOSE, hashlib.sha256).digest(),
+    )
     app.config.update(
         # "__Host-" makes the browser refuse the cookie unless it is Secure, host-only, path /.
         SESSION_COOKIE_NAME="__Host-aftercare" if secure_cookies else "aftercare",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=secure_cookies,
-        PERMANENT_SESSION_LIFETIME=lifetime,
         MAX_CONTENT_LENGTH=MAX_BODY,
     )
     app.jinja_env.globals["csrf_token"] = csrf_token
@@ -72,11 +68,15 @@ def configure(app: Flask, secret_key: bytes, secure_cookies: bool, lifetime: dt.
 
 
 def csrf_token() -> str:
-    """This session's CSRF token, created on first use; every staff form carries it."""
-    token = session.get(_CSRF)
+    """This session's CSRF token; every staff form carries it. Before login it is derived
+    from the visitor's random session id (nothing is stored for a visitor)."""
+    own = _session()
+    if own.user is None:
+        return _sessions().anonymous_csrf(own)
+    token = own.get(_CSRF)
     if not isinstance(token, str):
         token = secrets.token_urlsafe(32)
-        session[_CSRF] = token
+        own[_CSRF] = token
     return token
 
 
@@ -105,46 +105,47 @@ def current_user() -> str:
     return user
 
 
-def log_in(username: str) -> None:
-    """Start a fresh session for ``username``, with a new CSRF token."""
-    session.clear()
-    session.permanent = True
-    session[_USER] = username
-    session[_LOGIN_AT] = state.current().now().isoformat()
-    session[_CSRF] = secrets.token_urlsafe(32)
+def log_in(username: str, staff_id: int) -> None:
+    """Start a new session for ``username``: a new id (the one the browser had is dropped),
+    a new CSRF token; expired sessions are swept away meanwhile."""
+    sessions = _sessions()
+    now = state.current().now()
+    state.outbox().sessions.sweep(now - sessions.idle, now - sessions.lifetime)
+    sessions.start(_session(), username, staff_id, secrets.token_urlsafe(32))
 
 
 def log_out() -> None:
-    session.clear()
+    """End this session in the database: a copy of its cookie opens nothing any more."""
+    _sessions().end(_session(), "logout")
 
 
-def session_user() -> str | None:
-    """The user named by the session cookie, if it is still valid (not checked against the db)."""
-    user, login_at = session.get(_USER), session.get(_LOGIN_AT)
-    if not isinstance(user, str) or not isinstance(login_at, str):
-        return None
-    try:
-        started = dt.datetime.fromisoformat(login_at)
-    except ValueError:
-        return None
-    age = state.current().now() - started
-    if age < dt.timedelta(0) or age > state.current().config.session_lifetime:
-        return None
-    return user
+def _session() -> StaffSession:
+    own = session._get_current_object()  # type: ignore[attr-defined]
+    assert isinstance(own, StaffSession)
+    return own
+
+
+def _sessions() -> ServerSessions:
+    interface = current_app.session_interface
+    assert isinstance(interface, ServerSessions)
+    return interface
 
 
 def _require_login() -> BaseResponse | None:
-    user = session_user()
-    if user is None or not state.accounts().is_active(user):
-        if _USER in session:
-            session.clear()  # expired or disabled: forget it; the login page says nothing more
+    own = _session()
+    if own.storage_error is not None:
+        raise own.storage_error
+    if own.user is None:
+        if own.ended:
+            return redirect(url_for("staff.login", ended=own.ended))
         return redirect(url_for("staff.login"))
-    g.staff_user = user
+    g.staff_user = own.user
+    g.staff_id = own.staff_id
     return None
 
 
 def _check_csrf() -> None:
-    expected = session.get(_CSRF)
+    expected = csrf_token()
     given = request.form.get(CSRF_FIELD, "")
     if not isinstance(expected, str) or not hmac.compare_digest(
         expected.encode("utf-8"), given.encode("utf-8")

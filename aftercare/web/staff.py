@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import logging
+import math
 from dataclasses import dataclass
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from aftercare.enrol.enrolment import enroll_one
 from aftercare.enrol.rules import CONSENT_WORDING, MAX_DAYS_AGO, supported_languages
-from aftercare.errors import InputError
+from aftercare.errors import InputError, StorageError
 from aftercare.outbox.records import EnrollResult
 from aftercare.plan.describe import PlanLine, describe_plan
 from aftercare.render.card import PatientCard
 from aftercare.render.page import offers_diary
 from aftercare.send.withdrawal import withdraw_held
 from aftercare.web import audit, security, state
+from aftercare.web.auth import CLIENT_LOCK_AT, LOCK_AT, LOCK_FOR, LoginResult
 from aftercare.web.forms import (
     LANGUAGE_NAMES,
     Action,
@@ -28,13 +32,15 @@ from aftercare.web.forms import (
     treatment_label,
 )
 
+logger = logging.getLogger("aftercare.web")
 staff = Blueprint("staff", __name__)
 security.guard(staff, public={"staff.login", "staff.login_post"})
 
-LOGIN_REFUSED = (
-    "The username or password is not right. After 5 wrong tries in a row an account is "
-    "locked for 15 minutes."
-)
+LOGIN_REFUSED = "The username or password is not right."
+ENDED = {
+    "logout": "You have logged out.",
+    "idle": "You were logged out because this page was not used for a while. Log in again.",
+}
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,9 @@ class Receipt:
     plan: tuple[PlanLine, ...]
     pdf: bytes
     diary: bool  # a migraine checkout: the one-page headache diary is offered too
+    # Why the enrolment could not be saved ("locked", "read-only", ...): the handout is
+    # offered, without email dates, and the patient must be checked out again later.
+    unsaved: str | None = None
 
 
 # ---------------------------------------------------------------- login and logout
@@ -59,7 +68,8 @@ class Receipt:
 
 @staff.get("/login")
 def login() -> str:
-    return render_template("login.html", username="", error=None)
+    ended = ENDED.get(request.args.get("ended", ""))
+    return render_template("login.html", username="", error=None, notice=ended)
 
 
 @staff.post("/login")
@@ -67,18 +77,38 @@ def login_post() -> BaseResponse | tuple[str, int]:
     username = request.form.get("username", "").strip()
     password = request.form.get("password", "")
     now = state.current().now()
-    result = state.accounts().login(username, password, now)
-    db = state.outbox()
-    if result.username is None:
-        who = audit.actor(username) if result.known else audit.ANONYMOUS
-        audit.record(db, now, audit.LOGIN_FAILED, who)
-        if result.locked_now:
-            audit.record(db, now, audit.LOCKED, who, "after 5 failed logins")
-        page = render_template("login.html", username=username, error=LOGIN_REFUSED)
-        return page, 401
-    security.log_in(result.username)
-    audit.record(db, now, audit.LOGIN, audit.actor(result.username))
+    client = request.remote_addr or "unknown"
+    result = state.accounts().login(username, password, client, now)
+    if result.username is None or result.staff_id is None:
+        return _refused(result, username, client, now)
+    security.log_in(result.username, result.staff_id)
+    audit.record(state.outbox(), now, audit.LOGIN, audit.actor(result.username))
     return redirect(url_for("staff.checkout"), code=303)
+
+
+def _refused(
+    result: LoginResult, username: str, client: str, now: dt.datetime
+) -> tuple[str, int]:
+    """The login page again, after a failure or a refusal; the failure goes to the audit log
+    under the account's name, or as anonymous when no such account exists (what was typed is
+    not kept)."""
+    who = audit.ANONYMOUS if result.account is None else audit.actor(result.account)
+    db = state.outbox()
+    if result.refused is None:
+        audit.record(db, now, audit.LOGIN_FAILED, who)
+    lock = f"locked out for {int(LOCK_FOR.total_seconds() // 60)} minutes"
+    if result.locked_now == "account":
+        audit.record(db, now, audit.LOCKED, who,
+                     f"client {client} {lock} of this account after {LOCK_AT} failed logins")
+    elif result.locked_now == "client":
+        audit.record(db, now, audit.CLIENT_LOCKED, audit.ANONYMOUS,
+                     f"client {client} {lock} of every account after {CLIENT_LOCK_AT} failed "
+                     "logins")
+    wait = None if result.retry_after is None else max(
+        1, math.ceil(result.retry_after.total_seconds()))
+    page = render_template("login.html", username=username, error=LOGIN_REFUSED,
+                           refused=result.refused, wait=wait, notice=None)
+    return page, (401 if result.refused is None else 429)
 
 
 @staff.post("/logout")
@@ -86,8 +116,7 @@ def logout() -> BaseResponse:
     audit.record(state.outbox(), state.current().now(), audit.LOGOUT,
                  audit.actor(security.current_user()))
     security.log_out()
-    flash("You have logged out.")
-    return redirect(url_for("staff.login"), code=303)
+    return redirect(url_for("staff.login", ended="logout"), code=303)
 
 
 # ---------------------------------------------------------------- checkout
@@ -131,18 +160,37 @@ def checkout_post() -> BaseResponse | tuple[str, int]:
         return _checkout_page(values, errors), 400
     result: EnrollResult | None = None
     changes: tuple[str, ...] = ()
+    unsaved: StorageError | None = None
     if checked.enrollment is not None:
         try:
             result = enroll_one(state.outbox(), app.project, checked.enrollment, now)
         except InputError as exc:  # suppressed in the meantime
             errors["email"] = sentence(exc)
             return _checkout_page(values, errors), 400
-        changes = result.changes + _withdrawn(result, now, audit.actor(user))
-    audit.record(
-        state.outbox(), now, audit.PRINTED, audit.actor(user), f"handout {checked.handout.id}",
-        enrollment_id=None if result is None else result.enrollment_id,
-    )
-    key = app.scratch.put(user, _receipt(checked, result, pdf, changes))
+        except StorageError as exc:
+            # Nothing was saved: the handout is still the patient's, but without the email
+            # dates it promised, since no email will come.
+            logger.warning("checkout not saved: the database is %s (%s)", exc.reason, exc.detail)
+            unsaved = exc
+            card = dataclasses.replace(checked.card, aftercare_consent=False,
+                                       reminder_consent=False)
+            checked = dataclasses.replace(checked, card=card, enrollment=None)
+            with app.render_lock:
+                pdf = app.renderer.pdf(checked.handout, checked.card)
+        else:
+            changes = result.changes + _withdrawn(result, now, audit.actor(user))
+    try:
+        # After a failed enrolment this would fail (or, locked, wait) the same way: skip it.
+        if unsaved is None:
+            audit.record(
+                state.outbox(), now, audit.PRINTED, audit.actor(user),
+                f"handout {checked.handout.id}",
+                enrollment_id=None if result is None else result.enrollment_id,
+            )
+    except StorageError as exc:  # the handout is made: it is offered all the same
+        logger.warning("printed handout not in the audit log: the database is %s", exc.reason)
+    receipt = _receipt(checked, result, pdf, changes, None if unsaved is None else unsaved.reason)
+    key = app.scratch.put(user, receipt)
     return redirect(url_for("staff.checked_out", key=key), code=303)
 
 
@@ -200,10 +248,12 @@ def _withdrawn(result: EnrollResult, now: dt.datetime, actor: str) -> tuple[str,
 
 
 def _receipt(
-    checked: Checkout, result: EnrollResult | None, pdf: bytes, changes: tuple[str, ...]
+    checked: Checkout, result: EnrollResult | None, pdf: bytes, changes: tuple[str, ...],
+    unsaved: str | None,
 ) -> Receipt:
     app = state.current()
     return Receipt(
+        unsaved=unsaved,
         full_name=checked.card.name,
         email=None if checked.enrollment is None else str(checked.enrollment.email),
         treatment=treatment_label(checked.campaign),

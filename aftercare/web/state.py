@@ -14,8 +14,10 @@ from flask import current_app, g
 from aftercare.content.model import Campaign, Project
 from aftercare.outbox.database import Location
 from aftercare.outbox.store import Outbox
+from aftercare.render.emails import EmailRenderer
 from aftercare.web.auth import StaffAccounts
 from aftercare.web.cache import ScratchCache
+from aftercare.web.client_limit import ClientLimit
 
 if TYPE_CHECKING:
     from aftercare.delivery import Backend
@@ -33,7 +35,12 @@ class WebConfig:
     secret_key: bytes
     secure_cookies: bool = False
     webhook_public_key: str | None = None
-    session_lifetime: dt.timedelta = dt.timedelta(hours=8)  # a working day; then log in again
+    # A working day after its login a session ends whatever its use; the idle timeout is the
+    # clinic's (clinic.yaml: staff.idle_timeout_minutes).
+    session_lifetime: dt.timedelta = dt.timedelta(hours=8)
+    # Care page requests one client address may make in a minute: a patient reading, saving
+    # the reminder and the handout makes a few; guessing links or flooding the PDF gets no far.
+    care_requests_per_minute: int = 30
 
 
 @dataclass
@@ -52,9 +59,14 @@ class AppState:
     # no lock (each of its processes renders one handout at a time).
     render_lock: AbstractContextManager[object] = field(default_factory=threading.Lock)
     scratch: ScratchCache = field(init=False)
+    emails: EmailRenderer = field(init=False)  # the care pages' content, as the emails have it
+    care_limit: ClientLimit = field(init=False)
 
     def __post_init__(self) -> None:
         self.scratch = ScratchCache(dt.timedelta(minutes=15), self.now)
+        self.emails = EmailRenderer(self.project, self.config.secret_key)
+        self.care_limit = ClientLimit(self.config.care_requests_per_minute,
+                                      dt.timedelta(minutes=1), self.now)
 
     def today(self) -> dt.date:
         """Today in the clinic's time zone."""
@@ -75,13 +87,13 @@ def current() -> AppState:
 def outbox() -> Outbox:
     """This request's outbox (one database connection per request, closed at its end)."""
     if "outbox" not in g:
-        g.outbox = Outbox.open(current().config.db)
+        g.outbox = Outbox.open(current().config.db, current().config.secret_key)
     box: Outbox = g.outbox
     return box
 
 
 def accounts() -> StaffAccounts:
-    return StaffAccounts(outbox())
+    return StaffAccounts(outbox(), current().config.secret_key)
 
 
 def close_handles(_: BaseException | None = None) -> None:

@@ -8,12 +8,14 @@ from dataclasses import dataclass
 from typing import Final
 
 from aftercare.content.model import Project
+from aftercare.outbox.erasure import HIDDEN
 from aftercare.outbox.records import MessageView
 from aftercare.outbox.vocabulary import State
 from aftercare.plan.describe import moment_words, step_words
 from aftercare.web.forms import treatment_label
 
 Localise = Callable[[dt.datetime], dt.datetime]
+ERASED: Final = "(erased)"  # a patient whose name and address were erased: only counts remain
 
 STATE_LABELS: Final[dict[State, str]] = {
     State.SCHEDULED: "Scheduled",
@@ -36,6 +38,7 @@ class MessageRow:
     state: str
     state_label: str
     note: str | None
+    viewed: str | None = None  # when the patient first opened its care page (clinic time)
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,7 @@ class OutboxRow:
     when: str
     state_label: str
     note: str | None
+    viewed: str | None = None  # when the patient first opened its care page (clinic time)
 
 
 def patient_rows(
@@ -118,12 +122,13 @@ def outbox_rows(
         OutboxRow(
             message_id=m.message_id,
             first_name=m.first_name,
-            email=m.email,
+            email=ERASED if m.email.startswith(HIDDEN) else m.email,
             treatment=_treatment(project, m.campaign),
             **_step_fields(project, m.campaign, m.step_key),
             when=moment_words(local(m.due_at)),
             state_label=STATE_LABELS[m.state],
             note=m.last_error,
+            viewed=_viewed(m, local),
         )
         for m in messages
     ]
@@ -137,7 +142,12 @@ def _message_row(project: Project, message: MessageView, local: Localise) -> Mes
         state=message.state,
         state_label=STATE_LABELS[message.state],
         note=message.last_error,
+        viewed=_viewed(message, local),
     )
+
+
+def _viewed(message: MessageView, local: Localise) -> str | None:
+    return None if message.viewed_at is None else moment_words(local(message.viewed_at))
 
 
 def _treatment(project: Project, campaign_id: str) -> str:

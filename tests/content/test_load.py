@@ -114,6 +114,30 @@ CASES = [
         id="clock-time",
     ),
     pytest.param(
+        "clinic.yaml", 'send_time: "10:00"',
+        'send_time: "10:00"\nstaff:\n  idle_timeout_minutes: 600',
+        "clinic.yaml:21: staff.idle_timeout_minutes: expected 1 to 480; got 600",
+        id="idle-timeout-above-8-hours",
+    ),
+    pytest.param(
+        "clinic.yaml", 'send_time: "10:00"',
+        'send_time: "10:00"\nstaff:\n  idle_timeout_minutes: 0',
+        "clinic.yaml:21: staff.idle_timeout_minutes: expected 1 to 480; got 0",
+        id="idle-timeout-zero",
+    ),
+    pytest.param(
+        "clinic.yaml", 'send_time: "10:00"',
+        'send_time: "10:00"\ncsv_import:\n  max_rows: 0',
+        "clinic.yaml:21: csv_import.max_rows: expected 1 to 10,000,000; got 0",
+        id="import-limit",
+    ),
+    pytest.param(
+        "clinic.yaml", 'send_time: "10:00"',
+        'send_time: "10:00"\nretention:\n  months_after_last_message: 0',
+        "clinic.yaml:21: retention.months_after_last_message: expected 1 to 1,200; got 0",
+        id="retention",
+    ),
+    pytest.param(
         "clinic.yaml", "logo: logo.svg", "logo: ../../secret.svg",
         "clinic.yaml:2: logo: expected an .svg file under templates/assets/; "
         "got '../../secret.svg'",
@@ -195,6 +219,45 @@ CASES = [
         "campaigns/care.yaml", "title: Care\n", "title: Care\ntitle: Again\n",
         "campaigns/care.yaml:2: title: this key appears twice; keep one",
         id="duplicate-key",
+    ),
+    pytest.param(
+        "clinic.yaml", "  public_base_url: https://care.clinic.example\n",
+        "  public_base_url: https://care.clinic.example\n  content: brief\n",
+        "clinic.yaml:25: email.content: expected one of full, minimal; got 'brief'",
+        id="content-mode",
+    ),
+    pytest.param(
+        "campaigns/care.yaml", "quiet_weekdays: [sunday]\n",
+        "quiet_weekdays: [sunday]\ncontent: secret\n",
+        "campaigns/care.yaml:7: content: expected one of full, minimal; got 'secret'",
+        id="campaign-content-mode",
+    ),
+    pytest.param(
+        "clinic.yaml", "  public_base_url: https://care.clinic.example\n",
+        "  public_base_url: https://care.clinic.example\n  care_link_days: 0\n",
+        "clinic.yaml:25: email.care_link_days: expected 1 to 730 (days a care page link "
+        "opens); got 0",
+        id="care-link-days",
+    ),
+    pytest.param(
+        "clinic.yaml", "  public_base_url: https://care.clinic.example\n",
+        "  public_base_url: https://care.clinic.example\n  care_handout: sometimes\n",
+        "clinic.yaml:25: email.care_handout: expected true or false; got 'sometimes'",
+        id="care-handout",
+    ),
+    pytest.param(
+        "campaigns/care.yaml", "quiet_weekdays: [sunday]\n",
+        "quiet_weekdays: [sunday]\ncontent: minimal\n",
+        "campaigns/care.yaml:7: content: expected templates/email/minimal.html to exist for "
+        "minimal emails; it does not",
+        id="minimal-template-missing",
+    ),
+    pytest.param(
+        "clinic.yaml", "  public_base_url: https://care.clinic.example\n",
+        "  public_base_url: https://care.clinic.example\n  content: minimal\n",
+        "campaigns/care.yaml: content: expected templates/email/minimal.txt to exist for "
+        "minimal emails (from the clinic's email.content); it does not",
+        id="clinic-minimal-template-missing",
     ),
 ]
 

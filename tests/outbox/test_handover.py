@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 from collections.abc import Callable, Iterator
@@ -319,3 +320,56 @@ def test_naive_datetimes_are_refused(outbox: Outbox, call: Callable[[Outbox], ob
     with pytest.raises(ValueError, match="must be timezone-aware; got a naive datetime"):
         call(outbox)
     assert outbox.events() == events
+
+
+# ---------------------------------------------------------------- the care page's first view
+
+
+def test_the_first_view_is_recorded_once_with_its_time_only(
+    outbox: Outbox, database: OutboxDatabase
+) -> None:
+    message_id = held_day_1(outbox)
+    outbox.apply_delivery_events([event("delivered", public_id(outbox, message_id))], DAY_1,
+                                 "sendgrid")
+    before = views(outbox)["day-1"]
+    row_before = message_row(database, message_id)
+    seen = DAY_1 + dt.timedelta(hours=3)
+    assert outbox.record_view(message_id, seen, "patient") is True
+    assert outbox.record_view(message_id, seen + dt.timedelta(days=2), "patient") is False
+    after = views(outbox)["day-1"]
+    # Viewing changes nothing about delivery: the state, the provider's status and every
+    # other column are as they were; only viewed_at is new.
+    assert after == dataclasses.replace(before, viewed_at=seen)
+    assert (after.state, after.delivery) == ("sent", "delivered")
+    row_after = message_row(database, message_id)
+    changed = [column for column in row_before if row_before[column] != row_after[column]]
+    assert changed == ["viewed_at"]
+    (viewed,) = [e for e in outbox.events(message_id=message_id) if e.kind == "viewed"]
+    assert (viewed.at, viewed.actor, viewed.detail) == (seen, "patient", None)
+    assert kinds(outbox, message_id=message_id).count("viewed") == 1
+
+
+def message_row(database: OutboxDatabase, message_id: int) -> dict[str, object]:
+    """The message's row as stored, column by column."""
+    with database.raw() as db:
+        cursor = db.execute("SELECT * FROM messages WHERE id = ?", (message_id,))
+        values = cursor.fetchone()
+        return dict(zip([c[0] for c in cursor.description], values, strict=True))
+
+
+def test_a_view_of_an_unknown_outcome_leaves_it_unknown(outbox: Outbox) -> None:
+    # Staff settle an unknown outcome; a patient reading the page is not a delivery report.
+    message_id = unknown_day_1(outbox)
+    assert outbox.record_view(message_id, DAY_1, "patient") is True
+    assert views(outbox)["day-1"].state == "unknown"
+
+
+def test_recent_views_are_listed_latest_first(outbox: Outbox) -> None:
+    first = held_day_1(outbox)
+    week_2 = views(outbox)["week-2"].message_id
+    outbox.record_view(first, DAY_1, "patient")
+    outbox.record_view(week_2, DAY_1 + dt.timedelta(days=1), "patient")
+    assert [m.step_key for m in outbox.viewed_since(DAY_1)] == ["week-2", "day-1"]
+    assert [m.step_key for m in outbox.viewed_since(DAY_1 + MINUTE)] == ["week-2"]
+    with pytest.raises(ValueError, match="since must be timezone-aware"):
+        outbox.viewed_since(dt.datetime(2025, 3, 4))

@@ -200,7 +200,7 @@ def test_only_the_minimum_personal_data_has_columns(
     outbox: Outbox, database: OutboxDatabase
 ) -> None:
     assert database.columns("patients") == {
-        "id", "email", "first_name", "patient_ref", "language", "created_at"}
+        "id", "email", "first_name", "patient_ref", "language", "created_at", "forgotten_at"}
 
 
 def test_claiming_reads_the_state_and_due_index(path: Path) -> None:

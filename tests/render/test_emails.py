@@ -167,8 +167,9 @@ def _recipient(**changes: object) -> Recipient:
 def _render(
     renderer: EmailRenderer, campaign_id: str, step_key: str, **changes: object
 ) -> RenderedEmail:
+    """The step's full email (the migraine campaign's are minimal: tests/render/test_minimal)."""
     campaign = PROJECT.campaigns[campaign_id]
-    return renderer.render(campaign, campaign.step(step_key), _recipient(**changes))
+    return renderer.render(campaign, campaign.step(step_key), _recipient(**changes), "full")
 
 
 def _flat(text: str) -> str:
@@ -305,7 +306,7 @@ def test_real_content_renders_and_quotes_the_real_handouts() -> None:
     for campaign in project.campaigns.values():
         handout = project.handouts[campaign.handout]
         for step in campaign.steps:
-            email = real.render(campaign, step, _recipient())
+            email = real.render(campaign, step, _recipient(), "full")
             for section_id in step.sections:
                 section = handout.section(section_id)
                 for line in (section.heading, *section.paragraphs, *section.bullets):
@@ -482,7 +483,7 @@ def test_shipped_emails_give_the_allergy_signs_by_urgency_once_each(campaign_id:
     campaign = project.campaigns[campaign_id]
     real = EmailRenderer(project, KEY)
     for step in campaign.steps:
-        email = real.render(campaign, step, _recipient())
+        email = real.render(campaign, step, _recipient(), "full")
         html = email.html
         start, middle = html.index("Get emergency care now"), html.index("Call the clinic</h3>")
         emergency_box = html[start:middle]

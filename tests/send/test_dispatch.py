@@ -516,8 +516,7 @@ def test_logs_name_message_ids_and_counts_only(
     logged = [r.getMessage() for r in caplog.records if r.name == "aftercare.dispatch"]
     ids = {f"{m.email} {m.step_key}": m.message_id for m in world.outbox.messages()}
     assert stranded.message_id == ids["ann@example.com day-1"]
-    # The two week-2 emails go out in parallel: each is logged when its send ends, in either
-    # order.
+    # The two week-2 emails are sent in parallel: their lines come in the order they finish.
     assert logged[:3] + sorted(logged[3:5]) + logged[5:] == [
         "1 message(s) left sending by an earlier run marked unknown",
         f"message {ids['ben@example.com day-1']}: unknown",

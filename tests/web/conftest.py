@@ -119,7 +119,7 @@ def database(db_path: Path) -> Iterator[sqlite3.Connection]:
 
 def add_staff(db_path: Path, username: str, password: str) -> None:
     with Outbox.open(db_path) as outbox:
-        StaffAccounts(outbox).add(username, password, NOW)
+        StaffAccounts(outbox, SECRET).add(username, password, NOW)
 
 
 def token(client: FlaskClient, path: str = "/checkout") -> str:

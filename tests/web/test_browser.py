@@ -1,11 +1,14 @@
 """End to end in a real browser: Chromium, driven by Playwright, against `pipeline serve`.
 
 Screenshots of every page go to test-artifacts/. These tests skip only when Chromium is not
-installed and this is not CI; in CI (CI=true) a missing browser fails them.
+installed and this is not CI; in CI (CI=true) a missing browser fails them. The patients' pages
+are checked with axe-core (installed by `npm ci`), WCAG 2.1 A and AA rules: no violation.
 """
 
 from __future__ import annotations
 
+import email
+import email.policy
 import io
 import os
 import re
@@ -20,8 +23,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from pypdf import PdfReader
 
+from aftercare.check.privacy import minimal_words
+from aftercare.content.load import load_project
 from aftercare.render.tokens import sign
 from tests.conftest import ROOT
+from tests.render.test_minimal import QUOTABLE, _words
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, Page
@@ -36,6 +42,9 @@ USER, PASSWORD = "frontdesk", "correct horse battery"
 FIELDS = ["f-treatment", "f-treated_on", "f-areas", "f-provider", "f-product", "f-units",
           "f-lot", "f-first_name", "f-last_name", "f-email", "f-language", "f-consent_aftercare",
           "f-consent_marketing"]
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+WCAG_21_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+PHONE = {"width": 390, "height": 844}  # a phone held upright, in CSS pixels
 
 
 def _need_browser() -> None:
@@ -54,15 +63,25 @@ def _need_browser() -> None:
     pytest.skip(f"{problem}; browser tests skipped outside CI")
 
 
+def server_env(database: Path) -> dict[str, str]:
+    """What `pipeline serve` and the commands beside it run with: this database, this secret,
+    emails written as files beside the database."""
+    env = {**os.environ, "AFTERCARE_DB": str(database), "AFTERCARE_SECRET_KEY": SECRET,
+           "AFTERCARE_OUTBOX_DIR": str(database.parent / "outbox"), "PYTHONUNBUFFERED": "1"}
+    env.pop("SENDGRID_API_KEY", None)
+    return env
+
+
+COMMAND = [sys.executable, str(ROOT / "pipeline.py"), "--project", str(ROOT)]
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """`pipeline serve` on a free port with one staff account: (base URL, database)."""
     _need_browser()
     folder = tmp_path_factory.mktemp("serve")
-    env = {**os.environ, "AFTERCARE_DB": str(folder / "aftercare.db"),
-           "AFTERCARE_SECRET_KEY": SECRET, "PYTHONUNBUFFERED": "1"}
-    env.pop("SENDGRID_API_KEY", None)
-    command = [sys.executable, str(ROOT / "pipeline.py"), "--project", str(ROOT)]
+    env = server_env(folder / "aftercare.db")
+    command = COMMAND
     subprocess.run([*command, "staff", "add", USER], input=PASSWORD + "\n", env=env, text=True,
                    check=True, capture_output=True, timeout=60)
     process = subprocess.Popen([*command, "serve", "--port", "0"], env=env, text=True,
@@ -107,6 +126,22 @@ def page(context: BrowserContext, server: tuple[str, Path]) -> Iterator[Page]:
 
 def shot(page: Page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def axe_violations(page: Page) -> list[str]:
+    """axe-core's WCAG 2.1 A and AA rules run on the page as it is: each violation, with the
+    elements it found. The script is handed to the page by the browser's debugging protocol,
+    so the page's own Content-Security-Policy stays as the server sent it."""
+    assert AXE.is_file(), f"{AXE} is missing: run `npm ci` (bash .ci/setup --test installs it)"
+    page.evaluate(AXE.read_text(encoding="utf-8"))
+    result: dict[str, Any] = page.evaluate("""async (tags) => {
+        const found = await axe.run(document, {runOnly: {type: "tag", values: tags}});
+        return {passes: found.passes.length, violations: found.violations.map(v =>
+            `${v.id} (${v.impact}): ${v.nodes.map(n => n.target.join(" ")).join(", ")}`)};
+    }""", WCAG_21_AA)
+    assert result["passes"] > 0, result  # it ran, and checked the page
+    violations: list[str] = result["violations"]
+    return violations
 
 
 def log_in(page: Page, base: str) -> None:
@@ -177,10 +212,15 @@ def test_log_in_check_out_look_up_and_see_the_outbox(
     db.close()
     page.goto(f"{base}/unsubscribe?t={sign(public_id, SECRET.encode())}")
     assert "Stop aftercare emails?" in page.inner_text("main")
+    assert axe_violations(page) == []
     shot(page, "07-unsubscribe")
     page.get_by_role("button", name="Unsubscribe").click()
     assert "You are unsubscribed" in page.inner_text("main")
+    assert axe_violations(page) == []
     shot(page, "08-unsubscribed")
+    page.goto(f"{base}/unsubscribe?t=altered")
+    assert "This link does not work" in page.inner_text("main")
+    assert axe_violations(page) == []
 
 
 def focus_style(page: Page) -> dict[str, Any]:
@@ -231,3 +271,99 @@ def test_the_checkout_works_from_the_keyboard_with_focus_always_visible(
     assert "The handout for Bea is ready to print." in page.inner_text("main")
     # The confirmation puts focus on the handout link: Enter opens it.
     assert focus_style(page)["id"].startswith("Open the handout to print")
+
+
+def test_the_accessibility_check_finds_what_it_should(page: Page) -> None:
+    page.set_content('<html><body><img src="data:,"><a href="#"></a></body></html>')
+    found = axe_violations(page)
+    assert [v.split(" ")[0] for v in found] == [
+        "document-title", "html-has-lang", "image-alt", "link-name"]
+
+
+def test_a_migraine_patient_reads_their_aftercare_on_a_phone_and_staff_see_it_was_viewed(
+    context: BrowserContext, page: Page, server: tuple[str, Path]
+) -> None:
+    """Done when: enrolled at the checkout page, the patient gets an email that gives nothing
+    of the treatment away, reads the aftercare on a phone, and the staff see it was read."""
+    base, database = server
+    # At the desk: a migraine checkout, with details that are printed and never kept.
+    log_in(page, base)
+    page.get_by_label("Treatment", exact=True).select_option("botox-migraine")
+    page.get_by_label("Areas treated").fill("forehead, temples, neck and shoulders")
+    page.get_by_label("Treated by").fill("Dr Rivera")
+    page.get_by_label("First name").fill("Dana")
+    page.get_by_label("Last name").fill("Okonkwo")
+    page.get_by_label("Email address", exact=True).fill("dana@example.com")
+    page.get_by_label("I agree that the clinic may email me").check()
+    page.get_by_role("button", name="Enrol and print handout").click()
+    page.wait_for_url(re.compile(r"/checkout/[\w-]+$"))
+
+    # The first email goes out when it is due (the file backend writes it as the provider
+    # would receive it).
+    db = sqlite3.connect(database)
+    public_id, due = db.execute(
+        "SELECT m.public_id, m.due_at FROM messages AS m JOIN enrollments AS e"
+        " ON e.id = m.enrollment_id JOIN patients AS p ON p.id = e.patient_id"
+        " WHERE p.email = 'dana@example.com' AND m.step_key = 'day-0'").fetchone()
+    db.close()
+    subprocess.run([*COMMAND, "send-due", "--now", due], env=server_env(database), check=True,
+                   capture_output=True, timeout=120)
+    raw = (database.parent / "outbox" / f"{public_id}.eml").read_bytes()
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+
+    # It gives nothing away: no word of the list, no handout sentence, in any header or part.
+    everything = "\n".join(
+        [f"{k}: {v}" for part in message.walk() for k, v in part.items()]
+        + [str(part.get_content()) for part in message.walk() if not part.is_multipart()])
+    readable = re.sub(r"https://care\.juniperlane\.example/\S+", " ", everything)
+    readable = re.sub(r"<[^>]+>", " ", readable)
+    for word in minimal_words(load_project(ROOT)):
+        spelled = r"\s+".join(re.escape(w) for w in word.split()).replace("'", "['’]?")
+        assert not re.search(rf"(?<!\w){spelled}(?:['’]s|s|es)?(?!\w)", readable, re.I), word
+    assert not [s for s in QUOTABLE if _words(s) in _words(readable)]
+    plain = message.get_body(("plain",))
+    assert plain is not None
+    found = re.search(r"https://care\.juniperlane\.example(/care/[a-z2-7]+)\s",
+                      plain.get_content())
+    assert found, "no care link in the email"
+
+    # On the phone: no staff session, an upright phone's width.
+    context.clear_cookies()
+    phone = context.new_page()
+    phone.set_viewport_size(PHONE)
+    phone.goto(f"{base}{found[1]}")
+    assert phone.get_by_role("heading", name="Your first few days", level=1).is_visible()
+    assert phone.get_by_role("heading", name="The first 24 hours").is_visible()
+    main = phone.inner_text("main")
+    assert "Do not rub or massage the needle spots." in main
+    assert "Get emergency care now" in main and "Okonkwo" not in main
+    width = phone.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], "the page scrolls sideways on a phone"
+    size = phone.evaluate("parseFloat(getComputedStyle(document.querySelector('.care li'))"
+                          ".fontSize)")
+    assert size >= 16
+    assert axe_violations(phone) == []
+    shot(phone, "10-care-page-phone")
+    phone.emulate_media(media="print")
+    assert not phone.locator(".site-header").is_visible()
+    assert phone.locator(".care h1").is_visible()
+    shot(phone, "11-care-page-print")
+    phone.emulate_media(media="screen")
+    phone.goto(f"{base}/care/not-a-real-link")
+    assert "This link does not work" in phone.inner_text("main")
+    assert axe_violations(phone) == []
+    shot(phone, "12-care-link-not-valid")
+    phone.close()
+
+    # At the desk: the patient page and the outbox say it was read.
+    log_in(page, base)
+    page.get_by_role("link", name="Find a patient").click()
+    page.get_by_label("Email address or first name").fill("dana@example.com")
+    page.get_by_role("button", name="Search").click()
+    page.wait_for_url(re.compile(r"/patients/[\w-]+$"))
+    assert "Viewed on the care page:" in page.inner_text("main")
+    shot(page, "13-lookup-viewed")
+    page.get_by_role("link", name="Outbox").click()
+    viewed = page.locator("section", has=page.get_by_role(
+        "heading", name=re.compile("Read on the care page")))
+    assert "Dana" in viewed.inner_text() and "Viewed on the care page:" in viewed.inner_text()

@@ -15,11 +15,13 @@ from tests.web.conftest import Clock, checkout_form, count, make_app, token
 
 # Reachable without logging in: the login page, the patients' unsubscribe page, SendGrid's
 # webhook, the list of a handout's sources (printed on the checkout sheet: content, no patient
-# data), and the stylesheet, logo and fonts those pages use. Adding a route to this list must
-# be a decision: every other route is checked below to refuse anonymous requests.
+# data), the care page with its reminder and handout (opened by a signed token only:
+# tests/web/test_care.py), and the stylesheet, logo and fonts those pages use. Adding a route to
+# this list must be a decision: every other route is checked below to refuse anonymous requests.
 PUBLIC = {
     "staff.login", "staff.login_post", "public.sendgrid_webhook", "public.unsubscribe_page",
     "public.unsubscribe", "public.sources", "public.stylesheet", "public.logo", "public.font",
+    "care.page", "care.calendar", "care.handout",
 }
 METHODS = ("GET", "POST")
 
@@ -124,15 +126,6 @@ def test_secure_cookies_when_configured(
     cookie = app.test_client().get("/login", base_url="https://localhost").headers["Set-Cookie"]
     assert cookie.startswith("__Host-aftercare=")
     assert "Secure" in cookie and "HttpOnly" in cookie and "Path=/" in cookie
-
-
-def test_a_session_ends_after_a_working_day(logged_in: FlaskClient, clock: Clock) -> None:
-    assert logged_in.get("/checkout").status_code == 200
-    clock.advance(hours=7, minutes=59)
-    assert logged_in.get("/checkout").status_code == 200
-    clock.advance(minutes=2)
-    response = logged_in.get("/checkout")
-    assert (response.status_code, response.headers["Location"]) == (302, "/login")
 
 
 def test_a_disabled_account_is_logged_out_at_once(

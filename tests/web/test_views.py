@@ -58,3 +58,10 @@ def test_outbox_rows_name_the_treatment_and_keep_the_note() -> None:
     assert row.treatment == "Expression lines (botox-cosmetic)"
     assert (row.step, row.state_label, row.note) == (
         "the treatment day", "Unknown: check", "no response")
+
+
+def test_an_erased_patient_shows_as_erased_not_as_a_hash() -> None:
+    erased = _view("forgotten:" + "0" * 64, "week-2", dt.date(2026, 11, 23), State.FAILED,
+                   first_name="")
+    (row,) = outbox_rows(PROJECT, [erased], lambda moment: moment.astimezone(NY))
+    assert (row.email, row.first_name) == ("(erased)", "")

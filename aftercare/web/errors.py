@@ -1,0 +1,77 @@
+"""Error pages: staff see what went wrong and what to do (a database that cannot be written says
+that nothing was saved); anyone else gets a public page with no staff links."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, g, render_template, request, session
+from werkzeug.exceptions import HTTPException
+
+from aftercare.errors import RenderError, StorageError
+
+logger = logging.getLogger("aftercare.web")
+
+STAFF_BLUEPRINTS = frozenset({"staff", "patients"})
+_TITLES = {404: "Page not found", 405: "Not allowed", 413: "Too large"}
+
+
+def register(app: Flask) -> None:
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(StorageError, storage_page)
+    app.register_error_handler(RenderError, _render_failed)
+
+
+def storage_page(error: StorageError) -> Response:
+    """The database refused: 503, nothing was saved; webhook posts get text (SendGrid retries)."""
+    logger.warning("database %s: %s", error.reason, error.detail)
+    if request.endpoint == "public.sendgrid_webhook":
+        return Response("database unavailable; nothing was recorded\n", status=503,
+                        mimetype="text/plain")
+    if _for_staff():
+        page = render_template("storage_error.html", reason=error.reason)
+    else:
+        page = render_template("public_error.html", code=503, lang=_public_language())
+    return Response(page, status=503, headers={"Retry-After": "60"})
+
+
+def _render_failed(error: RenderError) -> tuple[str, int]:
+    """A handout that could not be made (its render process stopped or hung): say so at once;
+    at checkout nothing was enrolled, since a checkout makes the PDF first."""
+    if not _for_staff():  # a patient's handout from the care page
+        return render_template("public_error.html", code=503, lang=_public_language()), 503
+    page = render_template("error.html", title="The handout could not be made",
+                           message=str(error), advice="Nothing was saved for this patient.")
+    return page, 503
+
+
+def _http_error(error: HTTPException) -> Response | tuple[str, int]:
+    original = getattr(error, "original_exception", None)
+    if isinstance(original, StorageError):  # raised where no handler of its own could run
+        return storage_page(original)
+    code = error.code or 500
+    if not _for_staff():
+        return render_template("public_error.html", code=code, lang=_public_language()), code
+    page = render_template(
+        "error.html",
+        title=_TITLES.get(code, error.name),
+        message=(
+            "This page does not exist, or it has expired: checkout confirmations and searches "
+            "are kept for 15 minutes only." if code == 404 else error.description or ""
+        ),
+        advice=None,
+    )
+    return page, code
+
+
+def _for_staff() -> bool:
+    """A staff page, or a logged-in staff member: the page may link to the staff pages."""
+    if request.blueprint in STAFF_BLUEPRINTS or g.get("staff_user"):
+        return True
+    return getattr(session, "user", None) is not None
+
+
+def _public_language() -> str:
+    from aftercare.web.state import current
+
+    return current().project.clinic.language
