@@ -208,6 +208,40 @@ class OutboxDatabase:
                 " ORDER BY 1, 2, 3")
             return [tuple(row) for row in rows.fetchall()]
 
+    def stored(self) -> bytes:
+        """Everything the engine keeps of the outbox's rows, for looking for erased values:
+        on SQLite every byte of its files (the file, its write-ahead log, its index); on
+        PostgreSQL every row version and index entry on the tables' pages, live or dead and
+        not yet vacuumed (read with pageinspect), the place an erased value lingers there."""
+        if self.engine == "sqlite":
+            path = Path(self.location)
+            return b"".join(p.read_bytes() for p in path.parent.iterdir()
+                            if p.name.startswith(path.name))
+        pieces: list[bytes] = []
+        with self.raw() as db:
+            db.execute("CREATE EXTENSION IF NOT EXISTS pageinspect")
+            relations = db.execute(
+                "SELECT c.oid::regclass::text, c.relkind,"
+                " pg_relation_size(c.oid) / current_setting('block_size')::int"
+                " FROM pg_class AS c JOIN pg_class AS t ON c.oid IN (t.oid, t.reltoastrelid)"
+                " OR c.oid IN (SELECT indexrelid FROM pg_index"
+                "   WHERE indrelid IN (t.oid, t.reltoastrelid))"
+                " WHERE t.relkind = 'r' AND t.relnamespace = current_schema()::regnamespace"
+            ).fetchall()
+            for name, kind, blocks in relations:
+                for block in range(int(blocks)):
+                    if kind in ("r", "t"):
+                        rows = db.execute("SELECT t_data FROM heap_page_items("
+                                          "get_raw_page(?, ?)) WHERE t_data IS NOT NULL",
+                                          (name, block)).fetchall()
+                        pieces += [bytes(row[0]) for row in rows]
+                    elif block > 0:  # a B-tree index (block 0 is its metapage)
+                        rows = db.execute("SELECT data FROM bt_page_items(get_raw_page(?, ?))",
+                                          (name, block)).fetchall()
+                        pieces += [bytes.fromhex(row[0].replace(" ", "")) for row in rows
+                                   if row[0]]
+        return b"\x00".join(pieces)
+
     def lock_every_message(self) -> None:
         """Take, and let go of, every message's row: this fails at once (the raw connection's
         timeout) while a transaction elsewhere holds a write of the outbox."""
@@ -242,3 +276,13 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OutboxD
         yield OutboxDatabase("postgresql", server.url(name))
     finally:
         server.drop_database(name)
+
+
+@pytest.fixture
+def postgresql(postgres_server: PostgresServer) -> Iterator[OutboxDatabase]:
+    """An empty outbox database on PostgreSQL alone, for what only PostgreSQL has."""
+    name = postgres_server.create_database()
+    try:
+        yield OutboxDatabase("postgresql", postgres_server.url(name))
+    finally:
+        postgres_server.drop_database(name)

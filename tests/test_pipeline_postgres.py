@@ -6,9 +6,12 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import stat
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 import pipeline
@@ -74,3 +77,95 @@ def test_enrol_send_and_unsubscribe_on_postgresql(
     assert "an account called 'frontdesk' already exists" in capsys.readouterr().err
     after = set((ROOT / "var").glob("*.db")) if (ROOT / "var").exists() else set()
     assert after == before  # no SQLite file was made on the way
+
+
+def test_forget_and_retention_on_postgresql(
+    url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for email, name in (("zenobia@example.org", "Zenobia"), ("ben@example.org", "Ben")):
+        assert run("enroll", "botox-cosmetic", "--email", email, "--first-name", name,
+                   "--treated-on", "2026-11-23", "--aftercare-consent") == 0
+    assert run("forget", "Zenobia@Example.org") == 0
+    assert capsys.readouterr().out.endswith(
+        "(1 enrolments; 2 unsent emails cancelled); the counts and the trail are kept\n")
+    assert run("outbox", "--json") == 0
+    rows = json.loads(capsys.readouterr().out)
+    forgotten = [r for r in rows if r["email"].startswith("forgotten:")]
+    assert [r["state"] for r in forgotten] == ["cancelled"] * 3
+    assert "zenobia" not in json.dumps(rows).lower()
+    # Ben's emails are still to come: retention leaves him.
+    assert run("retention", "--dry-run") == 0
+    assert capsys.readouterr().out == (
+        "0 patients have had no email for 24 months; nothing erased (dry run)\n")
+
+
+def test_backup_on_postgresql_is_a_consistent_dump_that_restores(
+    url: str, postgres_server: PostgresServer, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert run("enroll", "botox-cosmetic", "--email", "ana@example.com", "--first-name", "Ana",
+               "--treated-on", "2026-11-23", "--aftercare-consent") == 0
+    backup = tmp_path / "backups" / "outbox.dump"
+    capsys.readouterr()
+    # Another program is in the middle of a write: the dump holds only what was committed,
+    # and the backup does not wait for it.
+    with psycopg.connect(url, autocommit=True) as writer:
+        writer.execute("BEGIN")
+        writer.execute("INSERT INTO patients (email, first_name, language, created_at)"
+                       " VALUES ('half@example.org', 'Half', 'en', '2026-11-23')")
+        assert run("backup", str(backup)) == 0
+        writer.execute("COMMIT")
+    assert capsys.readouterr().out.startswith(f"backed up the outbox to {backup} (")
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o600
+    assert [p.name for p in backup.parent.iterdir()] == ["outbox.dump"]  # one whole file
+    # Restore as the README says: pg_restore into a new, empty database.
+    restored = postgres_server.create_database()
+    try:
+        done = subprocess.run(["pg_restore", "--no-owner",
+                               f"--dbname={postgres_server.url(restored)}", str(backup)],
+                              capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr
+        monkeypatch.setenv("AFTERCARE_DB", postgres_server.url(restored))
+        assert run("outbox", "--json") == 0
+        rows = json.loads(capsys.readouterr().out)
+        assert {r["email"] for r in rows} == {"ana@example.com"}
+        assert len(rows) == 3
+        with psycopg.connect(postgres_server.url(restored)) as copy:
+            assert copy.execute("SELECT count(*) FROM patients").fetchone() == (1,)
+    finally:
+        postgres_server.drop_database(restored)
+    with psycopg.connect(url) as source:
+        assert source.execute("SELECT kind, detail FROM events ORDER BY id DESC LIMIT 1"
+                              ).fetchone() == ("backed-up", "to outbox.dump")
+
+
+def test_backup_of_an_outbox_in_a_schema_of_its_own_holds_that_schema(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with psycopg.connect(url, autocommit=True) as db:
+        db.execute("CREATE SCHEMA clinic")
+        db.execute("CREATE TABLE public.other_program (x INTEGER)")
+    monkeypatch.setenv("AFTERCARE_DB", f"{url}&options=-csearch_path%3Dclinic")
+    backup = tmp_path / "clinic.dump"
+    assert run("backup", str(backup)) == 0
+    listing = subprocess.run(["pg_restore", "--list", str(backup)], capture_output=True,
+                             text=True, check=True).stdout
+    assert "TABLE DATA clinic patients" in listing and "TABLE DATA clinic events" in listing
+    assert "other_program" not in listing
+
+
+def test_backup_without_pg_dump_says_what_to_install_and_writes_nothing(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert run("outbox") == 0  # the database exists
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    capsys.readouterr()
+    assert run("backup", str(tmp_path / "backups" / "outbox.dump")) == 1
+    assert capsys.readouterr().err == (
+        "error: pg_dump is not installed (or not on the PATH): install PostgreSQL's client "
+        "programs, of the server's version or newer (Debian: apt-get install "
+        "postgresql-client), then run the backup again; nothing was written\n")
+    assert not (tmp_path / "backups").exists()

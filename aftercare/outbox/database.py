@@ -89,9 +89,10 @@ class Engine(Protocol):
         ``target`` (owner-only) while others go on using it; return its size in bytes."""
         ...
 
-    def scrub(self, connection: Connection) -> bool:
-        """Make what was erased unreadable in the engine's files too (a write-ahead log keeps
-        old pages for a while); False when it must wait for readers still open."""
+    def scrub(self, connection: Connection, tables: Sequence[str]) -> bool:
+        """Make what was erased from ``tables`` unreadable in the engine's files too (a
+        write-ahead log, or old row versions, keep it for a while); False when it must wait
+        for readers still open."""
         ...
 
 
@@ -146,9 +147,9 @@ class Database:
         with self._storage():
             return self.engine.backup(self._connection, target)
 
-    def scrub(self) -> bool:
+    def scrub(self, tables: Sequence[str]) -> bool:
         with self._storage():
-            return self.engine.scrub(self._connection)
+            return self.engine.scrub(self._connection, tables)
 
     def equal_ignoring_case(self, column: str, other: str = "?") -> str:
         """A condition: the addresses in ``column`` and ``other`` are the same, ignoring case."""

@@ -17,7 +17,7 @@ from types import TracebackType
 from aftercare.content.values import normalise_address
 from aftercare.outbox.database import Database, Engine, Location, is_url
 from aftercare.outbox.enrolments import UNSUBSCRIBED, Enrolments, Plan
-from aftercare.outbox.erasure import Erased, Erasure, hidden_address
+from aftercare.outbox.erasure import ERASED_TABLES, Erased, Erasure, hidden_address
 from aftercare.outbox.handover import Handover
 from aftercare.outbox.login_failures import LoginFailureTable
 from aftercare.outbox.reads import Reads
@@ -147,12 +147,17 @@ class Outbox:
 
     # ---------------------------------------------------------------- erasure and backup
 
-    def forget(self, email: str, now: dt.datetime, actor: str, why: str = "on request") -> Erased:
+    def forget(
+        self, email: str, now: dt.datetime, actor: str, why: str = "on request", *,
+        scrub: bool = True,
+    ) -> Erased:
         """Erase a patient's name, address and patient id, keeping counts and the trail; their
         messages that could still go out are cancelled (withdraw what the provider holds
-        first: ``aftercare.send.withdrawal.cancel``). Then scrub the database's files."""
+        first: ``aftercare.send.withdrawal.cancel``). Then scrub the database's files, unless
+        ``scrub`` is False (erasing many: call ``scrub`` once after the last)."""
         erased = self._erasure.forget(normalise_address(email), now, actor, why)
-        self._db.scrub()
+        if scrub:
+            self.scrub()
         return erased
 
     def due_for_retention(self, last_before: dt.datetime, now: dt.datetime) -> list[str]:
@@ -162,7 +167,7 @@ class Outbox:
 
     def scrub(self) -> bool:
         """Make erased data unreadable in the database's files; False if readers held it."""
-        return self._db.scrub()
+        return self._db.scrub(ERASED_TABLES)
 
     def backup(self, target: Path, now: dt.datetime, actor: str) -> int:
         """A consistent copy of the whole database, as of one moment, in the new owner-only file

@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aftercare.content.values import EmailAddress, ZoneName
-from aftercare.errors import InputError, PipelineError
+from aftercare.errors import InputError, PipelineError, StorageError
 from aftercare.outbox.migrations import MIGRATIONS, SchemaTooNewError, migrate, read_version
 from aftercare.outbox.postgresql import shown
 from aftercare.outbox.records import Enrollment
@@ -167,11 +167,13 @@ def test_a_database_that_cannot_be_reached_is_named_without_its_password(
     postgres_server: PostgresServer,
 ) -> None:
     url = postgres_server.url("no_such_database").replace("aftercare@", "aftercare:s3cret@")
-    with pytest.raises(PipelineError) as caught:
+    with pytest.raises(StorageError) as caught:
         Outbox.open(url)
+    assert caught.value.reason == "unavailable"
     message = str(caught.value)
-    assert message.startswith(f"{url.replace(':s3cret@', ':***@')}: cannot open the outbox "
-                              "database (")
+    assert message.startswith("the database is unavailable: it cannot be opened or read; ask "
+                              "the administrator; nothing was saved (")
+    assert f"({url.replace(':s3cret@', ':***@')}: cannot open the outbox database (" in message
     assert 'database "no_such_database" does not exist' in message
     assert "s3cret" not in message
 

@@ -115,7 +115,9 @@ def test_a_database_that_cannot_be_reached_is_tried_again(
             postgres_server.drop_database(made)
     assert (totals.failures, totals.runs) == (1, 1)
     (logged,) = [r.getMessage() for r in caplog.records if r.name == "aftercare.worker"]
-    assert logged.startswith(f"send-due could not run ({url}: cannot open the outbox database (")
+    assert logged.startswith("send-due could not run (the database is unavailable: it cannot "
+                             "be opened or read; ask the administrator; nothing was saved (")
+    assert f"({url}: cannot open the outbox database (" in logged
     assert logged.endswith("); trying again in 1 s")
     assert totals.summary() == "stopped after 1 run: nothing was due; 1 runs could not reach " \
         "the outbox"
