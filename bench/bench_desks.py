@@ -73,12 +73,13 @@ def _server(folder: Path, render_workers: int) -> Iterator[str]:
     from aftercare.outbox.store import Outbox
     from aftercare.web.auth import StaffAccounts
 
-    db = folder / "outbox.db"
+    db, secret = folder / "outbox.db", "b" * 40
     with Outbox.open(db) as outbox:
         for n in range(DESKS + 1):
-            StaffAccounts(outbox).add(f"desk{n}", PASSWORD, dt.datetime.now(dt.UTC))
+            StaffAccounts(outbox, secret.encode()).add(f"desk{n}", PASSWORD,
+                                                       dt.datetime.now(dt.UTC))
     env = {**os.environ, "AFTERCARE_DB": str(db), "AFTERCARE_OUTBOX_DIR": str(folder / "out"),
-           "AFTERCARE_SECRET_KEY": "b" * 40, "SENDGRID_API_KEY": "", "PYTHONUNBUFFERED": "1"}
+           "AFTERCARE_SECRET_KEY": secret, "SENDGRID_API_KEY": "", "PYTHONUNBUFFERED": "1"}
     server = subprocess.Popen(
         [sys.executable, str(ROOT / "pipeline.py"), "--project", str(ROOT), "serve", "--port",
          "0", "--render-workers", str(render_workers)],
