@@ -11,13 +11,14 @@ arguments beside its handler, are in aftercare.cli):
     outbox    patients, enrolments, messages, trail, staff (SQLite)        aftercare.outbox
     delivery  one email -> file or SendGrid; provider facts and events     aftercare.delivery
     send      claim due -> render -> deliver -> record; withdrawals        aftercare.send
-    web       the staff pages, the webhook and the public pages            aftercare.web
+    web       the staff pages, the webhook, the public pages and the API   aftercare.web
 
     check build handout preview           aftercare.cli.content
     schedule enroll import                aftercare.cli.enrol
     outbox cancel reschedule unsubscribe resolve send-due worker   aftercare.cli.outbox
     serve staff                           aftercare.cli.web
     forget retention backup               aftercare.cli.lifecycle
+    apikey                                aftercare.cli.api
 
 This file is the composition root: it reads the environment and the clock, runs one command
 and prints its one-line summary (on standard error when the command prints JSON, so that
@@ -38,7 +39,10 @@ import aftercare.cli.content
 import aftercare.cli.enrol
 import aftercare.cli.lifecycle
 import aftercare.cli.outbox
-import aftercare.cli.web  # noqa: F401  (each module registers its commands, in this order)
+import aftercare.cli.web
+
+# isort: split
+import aftercare.cli.api  # noqa: F401  (each module registers its commands, in this order)
 from aftercare.cli.table import Settings, build_parser, shown_as_options
 from aftercare.content.load import load_project  # noqa: F401  (for tests and scripts)
 from aftercare.errors import PipelineError, UsageError

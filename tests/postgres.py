@@ -29,9 +29,13 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg.rows import dict_row
 
+from aftercare.outbox import migrations
 from aftercare.outbox.database import Location
 from aftercare.outbox.dialect import to_pyformat
+from aftercare.outbox.postgresql import PostgreSQLConnection
+from aftercare.outbox.postgresql import migrate as migrate_postgresql
 
 ENGINES = ("sqlite", "postgresql")
 SUPERUSER = "aftercare"
@@ -175,6 +179,17 @@ class OutboxDatabase:
                               " WHERE table_schema = current_schema() AND table_name = ?",
                               (table,)).fetchall()
             return {row[0] for row in rows}
+
+    def migrate(self, scripts: Sequence[str]) -> None:
+        """Apply only these migration scripts, as an older version of the program did."""
+        if self.engine == "sqlite":
+            Path(self.location).parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.closing(sqlite3.connect(self.location, isolation_level=None)) as db:
+                migrations.migrate(db, "old", scripts)
+            return
+        with psycopg.connect(str(self.location), autocommit=True,
+                             row_factory=dict_row) as connection:
+            migrate_postgresql(PostgreSQLConnection(connection), "old", scripts)
 
     def schema_version(self) -> int:
         with self.raw() as db:

@@ -169,3 +169,23 @@ def test_backup_without_pg_dump_says_what_to_install_and_writes_nothing(
         "programs, of the server's version or newer (Debian: apt-get install "
         "postgresql-client), then run the backup again; nothing was written\n")
     assert not (tmp_path / "backups").exists()
+
+
+def test_api_keys_on_postgresql_are_kept_as_hashes_listed_and_revoked(
+    url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run("apikey", "add", "booking", "--site", "main") == 0
+    key = capsys.readouterr().out.splitlines()[0]
+    assert key.startswith("aftercare_")
+    assert run("apikey", "list", "--json") == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert (row["name"], row["site"], row["revoked_at"]) == ("booking", "main", None)
+    assert run("apikey", "revoke", "booking") == 0
+    assert run("apikey", "revoke", "booking") == 0
+    assert capsys.readouterr().out.endswith("key 'booking' was already revoked\n")
+    with psycopg.connect(url) as db:
+        stored = db.execute("SELECT key_hash, revoked_at IS NOT NULL FROM api_keys").fetchall()
+        trail = db.execute("SELECT count(*) FROM events WHERE kind = 'api-key-revoked'"
+                           ).fetchone()
+    assert [(len(h), revoked) for h, revoked in stored] == [(64, True)] and key not in stored[0][0]
+    assert trail == (1,)

@@ -17,7 +17,6 @@ from aftercare.cli.table import (
     parse_zone,
 )
 from aftercare.content.load import load_project
-from aftercare.errors import ContentError, Problem
 
 
 @command("schedule", "show when each email would go; writes nothing",
@@ -45,10 +44,10 @@ def run_schedule(settings: Settings, args: argparse.Namespace) -> str:
     return f"{len(planned)} steps planned for {campaign.id}; nothing written"
 
 
-NO_AFTERCARE_CONSENT = (
-    "required: enrol a patient only once they agree to aftercare emails (read them the wording "
-    "on the checkout page, then pass --aftercare-consent); to print a handout without emails, "
-    "use `pipeline handout`")
+# How to give the aftercare consent at the command line, after the service's message.
+CONSENT_HINT = (
+    "(read them the wording on the checkout page, then pass --aftercare-consent); to print a "
+    "handout without emails, use `pipeline handout`")
 
 
 @command("enroll", "enrol one patient in a campaign",
@@ -65,8 +64,7 @@ NO_AFTERCARE_CONSENT = (
              help="the patient also agreed to reminders to book a next visit (optional)"),
          arg("--language"))
 def run_enroll(settings: Settings, args: argparse.Namespace) -> str:
-    from aftercare.enrol.enrolment import enroll_one
-    from aftercare.enrol.rules import TYPED_INPUT, parse_enrollment
+    from aftercare.enrol.service import Consents, check_enrolment, enrol
     from aftercare.plan.describe import describe_plan, plan_text
     from aftercare.send.withdrawal import withdraw_held
 
@@ -76,28 +74,21 @@ def run_enroll(settings: Settings, args: argparse.Namespace) -> str:
         "email": args.email, "first_name": args.first_name, "campaign": args.campaign,
         "treated_on": args.treated_on, "timezone": args.tz or "", "language": args.language or "",
         "patient_id": args.patient_id or "",
-        "marketing_consent": "true" if args.reminder_consent else "false",
     }
     # The consent is checked with every other field, and all problems are reported together.
-    missing = [] if args.aftercare_consent else [
-        Problem(TYPED_INPUT, None, "aftercare_consent", NO_AFTERCARE_CONSENT)]
-    try:
-        enrollment = parse_enrollment(fields, project, now, recorded_by=actor)
-    except ContentError as exc:
-        raise ContentError([*missing, *exc.problems]) from None
-    if missing:
-        raise ContentError(missing)
+    consents = Consents(args.aftercare_consent, args.reminder_consent, recorded_by=actor)
+    enrollment = check_enrolment(fields, consents, project, now, consent_hint=CONSENT_HINT)
     with open_outbox(settings) as outbox:
-        result = enroll_one(outbox, project, enrollment, now)
-        backend = backend_for(settings, project) if result.to_withdraw else None
-        withdrawn = withdraw_held(outbox, backend, result.to_withdraw, now, actor)
+        done = enrol(outbox, project, enrollment, now, lambda held: withdraw_held(
+            outbox, backend_for(settings, project), held, now, actor))
+    result = done.result
     campaign = project.campaigns[enrollment.campaign]
     for line in plan_text(describe_plan(campaign, result.messages, enrollment.timezone.zone)):
         print(line)
     for change in result.changes:
         print(change)
-    if result.to_withdraw:
-        print(f"Withdrawal: {withdrawn.summary()}")
+    if done.withdrawn is not None:
+        print(f"Withdrawal: {done.withdrawn.summary()}")
     if not result.created:
         return ("already enrolled for that treatment date; consent updated" if result.changes
                 else "already enrolled for that treatment date; nothing changed")

@@ -61,9 +61,11 @@ def run_retention(settings: Settings, args: argparse.Namespace) -> str:
             for address in due:
                 outbox.forget(address, now, actor, f"retention: {months} months after the "
                               "last message", scrub=False)
+            dropped = outbox.drop_expired_answers(now, scrub=False)
         finally:
             outbox.scrub()  # once for all of them: on PostgreSQL it reads whole tables
-    return f"erased {len(due)} patients with no email for {months} months"
+    answers = f"; deleted {dropped} API answers kept over a day" if dropped else ""
+    return f"erased {len(due)} patients with no email for {months} months{answers}"
 
 
 @command("backup", "copy the database, consistently, while the staff page and send-due run",

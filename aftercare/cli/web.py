@@ -115,6 +115,7 @@ def web_app(
         secure_cookies=secure_cookies,
         webhook_public_key=_webhook_key(project.clinic.delivery.webhook_public_key,
                                         settings.env.get("SENDGRID_WEBHOOK_PUBLIC_KEY")),
+        api_rate_per_minute=_rate(settings.env.get("AFTERCARE_API_RATE_PER_MINUTE", "120")),
     )
     return create_app(project, config, now=settings.now,
                       backend=lambda: backend_for(settings, project), renderer=renderer)
@@ -237,3 +238,11 @@ def _read_password() -> str:
     if getpass.getpass("Repeat the password: ") != password:
         raise InputError("password", "the two passwords differ; nothing was saved")
     return password
+
+
+def _rate(text: str) -> int:
+    """AFTERCARE_API_RATE_PER_MINUTE: calls a minute per API key."""
+    if not text.isdigit() or not 1 <= int(text) <= 100_000:
+        raise InputError("AFTERCARE_API_RATE_PER_MINUTE",
+                         f"expected a whole number from 1 to 100000; got {text[:20]!r}")
+    return int(text)

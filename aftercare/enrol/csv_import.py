@@ -17,7 +17,8 @@ from typing import Final
 
 from aftercare.content.model import ImportLimits, Project
 from aftercare.enrol.enrolment import plan_for
-from aftercare.enrol.rules import FIELDS, OPTIONAL_COLUMNS, REQUIRED_COLUMNS, parse_enrollment
+from aftercare.enrol.rules import FIELDS, OPTIONAL_COLUMNS, REQUIRED_COLUMNS
+from aftercare.enrol.service import Consents, check_enrolment
 from aftercare.errors import ContentError, Problem
 from aftercare.outbox.records import Enrollment
 from aftercare.outbox.store import Outbox, Plan
@@ -153,6 +154,8 @@ def _read(
     A wrong header raises; a line the CSV reader cannot read is the last row's problem.
     """
     name = path.name
+    # A listed patient agreed to aftercare emails; the reminder consent is a column.
+    consents = Consents(aftercare=True, reminders=None, recorded_by=recorded_by)
     with path.open("rb") as raw:
         source = _Digesting(raw, digest) if digest is not None else raw
         text = io.TextIOWrapper(io.BufferedReader(source), encoding="utf-8", newline="")
@@ -174,8 +177,8 @@ def _read(
                     continue
                 fields = dict(zip(columns, record, strict=True))
                 try:
-                    yield start, parse_enrollment(fields, project, now, recorded_by, row=start,
-                                                  source=name)
+                    yield start, check_enrolment(fields, consents, project, now, row=start,
+                                                 source=name)
                 except ContentError as exc:
                     yield start, list(exc.problems)
         except csv.Error as exc:

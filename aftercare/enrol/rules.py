@@ -197,6 +197,15 @@ def supported_languages(project: Project) -> tuple[str, ...]:
     return (project.clinic.language,)
 
 
+# The one site of an installation without sites/: the only site an API request or key may name.
+IMPLICIT_SITE = "main"
+
+
+def known_sites(project: Project) -> tuple[str, ...]:
+    """The sites enrolments and API keys may belong to: the implicit one, until sites exist."""
+    return (IMPLICIT_SITE,)
+
+
 def _check_name(name: str) -> str | None:
     if not name:
         return "expected a first name; got nothing"

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from aftercare.content.values import ZoneName, normalise_address
 from aftercare.errors import InputError
 from aftercare.outbox.consent import ConsentChanges
+from aftercare.outbox.database import Row
 from aftercare.outbox.records import Enrollment, EnrollResult
 from aftercare.outbox.rows import instant, read, stamp
 from aftercare.outbox.vocabulary import UNSUBSCRIBING, State, Trail
@@ -18,6 +19,12 @@ from aftercare.plan.schedule import Action, PlannedMessage
 
 Plan = Sequence[PlannedMessage]
 UNSUBSCRIBED = "this address has unsubscribed; it cannot be enrolled again"
+
+# A stored enrolment with its patient, as ``read`` makes an Enrollment of it.
+_STORED = """
+    SELECT e.*, e.consent_recorded_by AS recorded_by, p.email, p.first_name, p.language,
+           p.patient_ref FROM enrollments AS e JOIN patients AS p ON p.id = e.patient_id
+"""
 
 # Messages a new treatment date re-times: the unsent ones, and the ones only a plan skipped (a
 # corrected date can bring a "too late" step back); never ones a person cancelled.
@@ -94,34 +101,53 @@ class Enrolments:
         replan: Callable[[Enrollment], Plan], now: dt.datetime, actor: str,
     ) -> int:
         """Move the latest enrolment to a new treatment date and re-time its unsent messages."""
-        at, address, day = stamp(now, "now"), normalise_address(email), treated_on.isoformat()
-        with self._db.transaction() as db:
-            row = db.one(
-                "SELECT e.*, e.consent_recorded_by AS recorded_by, p.email, p.first_name,"
-                " p.language, p.patient_ref FROM enrollments AS e JOIN patients AS p"
-                " ON p.id = e.patient_id WHERE p.email = ? AND e.campaign = ?"
-                f" ORDER BY e.id DESC LIMIT 1{db.lock('e')}",
-                (address, campaign),
-            )
+        latest = ("WHERE p.email = ? AND e.campaign = ? ORDER BY e.id DESC LIMIT 1",
+                  (normalise_address(email), campaign))
+        missing = InputError("email", f"this address has no enrollment in {campaign!r}")
+        return self._move(latest, missing, treated_on, replan, now, actor)
+
+    def reschedule_one(
+        self, enrollment_id: int, treated_on: dt.date, replan: Callable[[Enrollment], Plan],
+        now: dt.datetime, actor: str,
+    ) -> int:
+        """Move one enrolment to a new treatment date and re-time its unsent messages."""
+        missing = InputError("enrollment", f"no enrollment {enrollment_id}")
+        return self._move(("WHERE e.id = ?", (enrollment_id,)), missing, treated_on, replan,
+                          now, actor)
+
+    def _move(
+        self, which: tuple[str, Sequence[object]], missing: InputError, treated_on: dt.date,
+        replan: Callable[[Enrollment], Plan], now: dt.datetime, actor: str,
+    ) -> int:
+        """In one write: the stored enrolment ``which`` picks moves to ``treated_on``."""
+        with self._db.transaction():
+            row = self._db.one(f"{_STORED} {which[0]}{self._db.lock('e')}", which[1])
             if row is None:
-                raise InputError("email", f"this address has no enrollment in {campaign!r}")
-            self.refuse_suppressed(address, "email")
-            clash = db.one(
-                "SELECT 1 FROM enrollments WHERE patient_id = ? AND campaign = ?"
-                " AND treated_on = ? AND id <> ?",
-                (row["patient_id"], campaign, day, row["id"]),
+                raise missing
+            return self._move_row(row, treated_on, replan, stamp(now, "now"), actor)
+
+    def _move_row(
+        self, row: Row, treated_on: dt.date, replan: Callable[[Enrollment], Plan], at: str,
+        actor: str,
+    ) -> int:
+        day, db, campaign = treated_on.isoformat(), self._db, row["campaign"]
+        self.refuse_suppressed(row["email"], "email")
+        clash = db.one(
+            "SELECT 1 FROM enrollments WHERE patient_id = ? AND campaign = ?"
+            " AND treated_on = ? AND id <> ?",
+            (row["patient_id"], campaign, day, row["id"]),
+        )
+        if clash is not None:
+            raise InputError(
+                "treated_on",
+                f"this patient already has an enrollment in {campaign!r} treated on {day}",
             )
-            if clash is not None:
-                raise InputError(
-                    "treated_on",
-                    f"this patient already has an enrollment in {campaign!r} treated on {day}",
-                )
-            db.execute("UPDATE enrollments SET treated_on = ? WHERE id = ?", (day, row["id"]))
-            change = f"treated_on {row['treated_on']} -> {day}"
-            self._writes.log(at, Trail.RESCHEDULED, row["id"], None, actor, change)
-            plan = tuple(replan(read(Enrollment, row, treated_on=day)))
-            check_plan(plan)
-            return self._retime(row["id"], by_key(plan), at, actor)
+        db.execute("UPDATE enrollments SET treated_on = ? WHERE id = ?", (day, row["id"]))
+        change = f"treated_on {row['treated_on']} -> {day}"
+        self._writes.log(at, Trail.RESCHEDULED, row["id"], None, actor, change)
+        plan = tuple(replan(read(Enrollment, row, treated_on=day)))
+        check_plan(plan)
+        return self._retime(row["id"], by_key(plan), at, actor)
 
     def schedule_again(self, message_id: int, current: State, entry: PlannedMessage,
                        at: str) -> str:
@@ -144,6 +170,9 @@ class Enrolments:
             (address, item.campaign, day),
         )
         if existing is not None:  # a repeat: only a change of consent changes anything
+            if item.patient_ref is not None:  # and learning the booking system's id for them
+                db.execute("UPDATE patients SET patient_ref = ? WHERE email = ?"
+                           " AND patient_ref IS NULL", (item.patient_ref, address))
             changes, held = ((), ()) if not update_consent else self._consent.change(
                 existing["id"], item, by_key(plan), at)
             plan_now = self._stored_plan(existing["id"], ZoneName(existing["timezone"]))
@@ -158,10 +187,11 @@ class Enrolments:
         enrollment_id = db.insert(
             "INSERT INTO enrollments (patient_id, campaign, treated_on, timezone,"
             " marketing_consent, consent_at, consent_recorded_by, consent_wording_version,"
-            " created_at) SELECT id, ?, ?, ?, ?, ?, ?, ?, ? FROM patients WHERE email = ?",
+            " created_at, public_id) SELECT id, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM patients"
+            " WHERE email = ?",
             (
                 item.campaign, day, str(item.timezone), int(item.marketing_consent), at,
-                item.recorded_by, item.consent_wording_version, at, address,
+                item.recorded_by, item.consent_wording_version, at, uuid.uuid4().hex, address,
             ),
         )
         consent = "yes" if item.marketing_consent else "no"

@@ -1,6 +1,7 @@
 """Erasing a patient: their name, address and patient id go; the counts and the trail of what
 was sent when stay, and the address is kept only as a keyed hash, so that a later unsubscribe,
-bounce or re-enrolment of the same address is still recognised."""
+bounce or re-enrolment of the same address is still recognised. The API's kept answers about
+the patient (they carry the external id) go too."""
 
 from __future__ import annotations
 
@@ -18,8 +19,9 @@ from aftercare.outbox.writes import Writes
 HIDDEN: Final = "forgotten:"  # how an erased address starts; never a real address (no '@')
 _PURPOSE: Final = b"aftercare-forgotten-address-v1\x00"
 ERASED: Final = "patient's data erased"
-# The tables whose rows erasing rewrites: what the engine scrubs afterwards.
-ERASED_TABLES: Final = ("patients", "suppressions")
+# The tables whose rows erasing rewrites or deletes (and retention's expired API answers):
+# what the engine scrubs afterwards.
+ERASED_TABLES: Final = ("patients", "suppressions", "idempotency_keys")
 
 # What may still reach the patient: such a patient is not erased by retention.
 _OPEN = """
@@ -106,6 +108,8 @@ class Erasure:
         self._hide_suppression(str(address["email"]), hidden)
         enrollments = [r["id"] for r in db.all(
             "SELECT id FROM enrollments WHERE patient_id = ? ORDER BY id", (patient_id,))]
+        db.execute("DELETE FROM idempotency_keys WHERE enrollment_id IN (SELECT id FROM"
+                   " enrollments WHERE patient_id = ?)", (patient_id,))
         detail = f"name, address and patient id erased ({why}); the address is kept as a hash"
         for enrollment_id in enrollments:
             self._writes.log(at, Trail.PATIENT_FORGOTTEN, enrollment_id, None, actor, detail)

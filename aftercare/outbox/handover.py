@@ -96,6 +96,11 @@ class Handover:
             args.append(campaign)
         return self._held(" AND ".join(clauses), args, at)
 
+    def held_where(self, where: str, args: Sequence[object], now: dt.datetime) -> list[Submitted]:
+        """Messages the provider holds, of the messages (``m``), enrolments (``e``) and
+        patients (``p``) that ``where`` picks."""
+        return self._held(where, args, stamp(now, "now"))
+
     def held_for_suppressed(self, now: dt.datetime, since: dt.datetime) -> list[Submitted]:
         """Cancellable messages the provider holds for addresses suppressed since ``since``:
         a withdrawal that failed or was interrupted, or a message in flight at the time."""

@@ -171,7 +171,41 @@ MIGRATIONS: tuple[str, ...] = (
 
     ALTER TABLE patients ADD COLUMN forgotten_at TEXT;
     """,
-    # 6: claims read due messages in claim order, due time then id, straight from the index
+    # 6: the booking-system API. Each enrolment gets an opaque id for the API's URLs (never the
+    # row id); rows stored before get one the first time the API shows them, so this script
+    # needs no engine's random function. API keys are kept only as a hash; ``site`` is the one
+    # site a key may act for (NULL: every site). The first answer to each Idempotency-Key is
+    # kept for a day so that a repeated request gets it again; ``status`` is NULL while the
+    # first request is still being answered. Patients are found by their external id.
+    """
+    ALTER TABLE enrollments ADD COLUMN public_id TEXT;
+    CREATE UNIQUE INDEX enrollments_by_public_id ON enrollments (public_id);
+    CREATE INDEX patients_by_ref ON patients (patient_ref);
+
+    CREATE TABLE api_keys (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE CHECK (name <> ''),
+        key_hash TEXT NOT NULL UNIQUE,
+        site TEXT,
+        created_at TEXT NOT NULL,
+        revoked_at TEXT
+    );
+
+    CREATE TABLE idempotency_keys (
+        api_key_id INTEGER NOT NULL REFERENCES api_keys (id),
+        idempotency_key TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        status INTEGER,
+        location TEXT,
+        body TEXT,
+        enrollment_id INTEGER,
+        PRIMARY KEY (api_key_id, idempotency_key)
+    );
+
+    CREATE INDEX idempotency_keys_by_start ON idempotency_keys (started_at);
+    """,
+    # 7: claims read due messages in claim order, due time then id, straight from the index
     # (SQLite's index held the id already; PostgreSQL sorted every message due at the same
     # moment, on every claim); and addresses compared without regard to case (an unsubscribe,
     # a bounce, the patient page) find the patient through an index, not by reading them all.

@@ -28,13 +28,17 @@ class Reads:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def messages(self, status: str | None = None, email: str | None = None) -> list[MessageView]:
+    def messages(
+        self, status: str | None = None, email: str | None = None, *,
+        enrollment_id: int | None = None,
+    ) -> list[MessageView]:
         """Messages joined with their patient and enrolment, in due order."""
         if status is not None and status not in {s.value for s in State}:
             states = ", ".join(s.value for s in State)
             raise InputError("status", f"expected one of {states}; got {status!r}")
         address = None if email is None else normalise_address(email)
-        clause, args = where({"m.state": status, "p.email": address})
+        clause, args = where({"m.state": status, "p.email": address,
+                              "m.enrollment_id": enrollment_id})
         rows = self._db.all(f"{_VIEW} {clause} ORDER BY m.due_at, m.id", args)
         return [read(MessageView, row) for row in rows]
 

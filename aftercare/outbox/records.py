@@ -183,3 +183,42 @@ class FailedLogins:
     failures: int
     last_failure_at: dt.datetime
     locked_until: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class EnrollmentView:
+    """One enrolment as the API shows it: no name and no address."""
+
+    enrollment_id: int
+    public_id: str  # opaque random id (uuid4 hex): the only id the API's URLs carry
+    campaign: str
+    treated_on: dt.date
+    timezone: ZoneName
+    language: str
+    patient_ref: str | None  # the booking system's id for the patient
+    marketing_consent: bool
+    consent_at: dt.datetime
+    consent_recorded_by: str
+    consent_wording_version: str
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class ApiKeyRecord:
+    """One API key as stored: the key itself only as a hash."""
+
+    id: int
+    name: str
+    key_hash: str
+    site: str | None  # the one site the key may act for; None: every site
+    created_at: dt.datetime
+    revoked_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class StoredAnswer:
+    """The first answer to an Idempotency-Key, given again to a repeated request."""
+
+    status: int
+    location: str | None
+    body: str

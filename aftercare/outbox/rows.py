@@ -50,6 +50,8 @@ _READERS: Final[Mapping[str, Callable[[Any], object]]] = {
     "last_login_at": instant,
     "last_seen_at": instant,
     "last_failure_at": instant,
+    "consent_at": instant,
+    "revoked_at": instant,
     "at": instant,
     "marketing_consent": bool,
     "disabled": bool,

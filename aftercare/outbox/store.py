@@ -15,11 +15,14 @@ from pathlib import Path
 from types import TracebackType
 
 from aftercare.content.values import normalise_address
+from aftercare.outbox.api_keys import ApiKeyTable
 from aftercare.outbox.database import Database, Engine, Location, is_url
 from aftercare.outbox.enrolments import UNSUBSCRIBED, Enrolments, Plan
 from aftercare.outbox.erasure import ERASED_TABLES, Erased, Erasure, hidden_address
 from aftercare.outbox.handover import Handover
+from aftercare.outbox.idempotency import IdempotencyTable
 from aftercare.outbox.login_failures import LoginFailureTable
+from aftercare.outbox.lookups import Lookups
 from aftercare.outbox.reads import Reads
 from aftercare.outbox.records import (
     Claim,
@@ -58,6 +61,9 @@ class Outbox:
         self.sessions = SessionTable(self._db)
         self.login_failures = LoginFailureTable(self._db)
         self._erasure = Erasure(writes)
+        self.api_keys = ApiKeyTable(writes)
+        self.idempotency = IdempotencyTable(writes)
+        self.enrollments = Lookups(self._db)
 
     @classmethod
     def open(cls, location: Location, secret: bytes | None = None) -> Outbox:
@@ -117,21 +123,33 @@ class Outbox:
         """
         return self._enrolments.reschedule(email, campaign, treated_on, replan, now, actor)
 
+    def reschedule_one(
+        self, enrollment_id: int, treated_on: dt.date, replan: Callable[[Enrollment], Plan],
+        now: dt.datetime, actor: str,
+    ) -> int:
+        """Move one enrolment to a new treatment date and re-time its unsent messages."""
+        return self._enrolments.reschedule_one(enrollment_id, treated_on, replan, now, actor)
+
     def is_suppressed(self, email: str) -> bool:
         return self._writes.suppression(normalise_address(email)) is not None
 
-    def cancel(self, email: str, campaign: str | None, now: dt.datetime, actor: str) -> int:
-        """Cancel the address's unsent messages (optionally of one campaign); return how many.
+    def cancel(
+        self, email: str | None, campaign: str | None, now: dt.datetime, actor: str, *,
+        enrollments: Sequence[int] | None = None, kind: str | None = None,
+        reason: str | None = None,
+    ) -> int:
+        """Cancel the unsent messages of an address or of some enrolments (optionally only of
+        one campaign, or of one kind: 'marketing' for reminders); return how many. ``reason``
+        is recorded on each (default: who cancelled it).
 
         This cancels only what the outbox still holds: ``aftercare.send.withdrawal.cancel``
         also withdraws what the provider holds, and is what people's actions call.
         """
         at = stamp(now, "now")
-        where, args = "p.email = ?", [normalise_address(email)]
-        if campaign is not None:
-            where, args = f"{where} AND e.campaign = ?", [*args, campaign]
+        where, args = _picked(email, campaign, enrollments, kind)
         with self._db.transaction():
-            return self._writes.cancel_where(where, args, at, actor, f"cancelled by {actor}")
+            return self._writes.cancel_where(where, args, at, actor,
+                                             reason or f"cancelled by {actor}")
 
     def unsubscribe(
         self, email: str, now: dt.datetime, source: str, actor: str, *, reason: str = "unsubscribed"
@@ -168,6 +186,14 @@ class Outbox:
     def scrub(self) -> bool:
         """Make erased data unreadable in the database's files; False if readers held it."""
         return self._db.scrub(ERASED_TABLES)
+
+    def drop_expired_answers(self, now: dt.datetime, *, scrub: bool = True) -> int:
+        """Delete the API's answers kept past their day for repeated requests (a refusal may
+        quote what was typed); scrub if any went, unless ``scrub`` is False. How many."""
+        dropped = self.idempotency.drop_expired(now)
+        if dropped and scrub:
+            self.scrub()
+        return dropped
 
     def backup(self, target: Path, now: dt.datetime, actor: str) -> int:
         """A consistent copy of the whole database, as of one moment, in the new owner-only file
@@ -228,10 +254,15 @@ class Outbox:
         return self._handover.apply_delivery_events(reports, now, actor)
 
     def provider_scheduled(
-        self, email: str | None, now: dt.datetime, *, campaign: str | None = None
+        self, email: str | None, now: dt.datetime, *, campaign: str | None = None,
+        enrollments: Sequence[int] | None = None, kind: str | None = None,
     ) -> list[Submitted]:
-        """Messages the provider holds until a later send time, soonest first."""
-        return self._handover.provider_scheduled(email, now, campaign=campaign)
+        """Messages the provider holds until a later send time, soonest first: of an address
+        or some enrolments (or of everyone), optionally of one campaign or kind."""
+        if enrollments is None and kind is None:
+            return self._handover.provider_scheduled(email, now, campaign=campaign)
+        where, args = _picked(email, campaign, enrollments, kind)
+        return self._handover.held_where(where, args, now)
 
     def held_for_suppressed(self, now: dt.datetime, since: dt.datetime) -> list[Submitted]:
         """Cancellable messages the provider holds for addresses suppressed since ``since``."""
@@ -255,9 +286,12 @@ class Outbox:
 
     # ---------------------------------------------------------------- reading (see Reads)
 
-    def messages(self, status: str | None = None, email: str | None = None) -> list[MessageView]:
+    def messages(
+        self, status: str | None = None, email: str | None = None, *,
+        enrollment_id: int | None = None,
+    ) -> list[MessageView]:
         """Messages joined with their patient and enrolment, in due order."""
-        return self._reads.messages(status, email)
+        return self._reads.messages(status, email, enrollment_id=enrollment_id)
 
     def message_by_public_id(self, public_id: str) -> MessageView | None:
         return self._reads.message_by_public_id(public_id)
@@ -275,3 +309,23 @@ class Outbox:
         """Messages whose care page was first opened since ``since``, latest first."""
         return self._reads.viewed_since(stamp(since, "since"))
 
+
+def _picked(
+    email: str | None, campaign: str | None, enrollments: Sequence[int] | None, kind: str | None
+) -> tuple[str, list[object]]:
+    """A condition on messages (``m``), their enrolment (``e``) and patient (``p``)."""
+    if email is None and enrollments is None:
+        raise ValueError("name an address or some enrollments")
+    clauses: list[str] = []
+    args: list[object] = []
+    if email is not None:
+        clauses.append("p.email = ?")
+        args.append(normalise_address(email))
+    if enrollments is not None:
+        clauses.append(f"e.id IN ({', '.join('?' for _ in enrollments) or 'NULL'})")
+        args.extend(enrollments)
+    for column, value in (("e.campaign", campaign), ("m.kind", kind)):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            args.append(value)
+    return " AND ".join(clauses), args

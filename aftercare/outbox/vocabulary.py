@@ -86,6 +86,10 @@ class Trail(StrEnum):
     STAFF_PASSWORD_RESET = "staff-password-reset"
     HANDOUT_PRINTED = "handout-printed"
     PATIENT_LOOKUP = "patient-lookup"
+    # The booking-system API: every call, under the key's name; keys added and revoked.
+    API_CALL = "api-call"
+    API_KEY_ADDED = "api-key-added"
+    API_KEY_REVOKED = "api-key-revoked"
 
 
 class DeliveryEvent(StrEnum):

@@ -54,14 +54,18 @@ class Stopped:
 
 
 def cancel(
-    outbox: Outbox, backend: Backend | None, email: str, now: dt.datetime, actor: str, *,
-    campaign: str | None = None,
+    outbox: Outbox, backend: Backend | None, email: str | None, now: dt.datetime, actor: str, *,
+    campaign: str | None = None, enrollments: Sequence[int] | None = None,
+    kind: str | None = None, reason: str | None = None,
 ) -> Stopped:
-    """Cancel the address's unsent messages (optionally of one campaign), and withdraw what the
-    provider holds for them."""
-    count = outbox.cancel(email, campaign, now, actor=actor)
-    held = _held(outbox, backend, email, now, campaign)
-    return Stopped(count, withdraw_held(outbox, backend, held, now, actor))
+    """Cancel the unsent messages of an address or of some enrolments (optionally only of one
+    campaign, or of one kind: 'marketing' for the reminders), and withdraw what the provider
+    holds of them; ``reason`` is recorded on each message."""
+    count = outbox.cancel(email, campaign, now, actor=actor, enrollments=enrollments, kind=kind,
+                          reason=reason)
+    held = [] if scheduling(backend) is None else outbox.provider_scheduled(
+        email, now, campaign=campaign, enrollments=enrollments, kind=kind)
+    return Stopped(count, withdraw_held(outbox, backend, held, now, actor, reason=reason))
 
 
 def unsubscribe(
@@ -77,14 +81,19 @@ def unsubscribe(
 
 def withdraw_held(
     outbox: Outbox, backend: Backend | None, held: Sequence[Submitted], now: dt.datetime,
-    actor: str,
+    actor: str, *, reason: str | None = None,
 ) -> WithdrawReport:
-    """Cancel at the provider these messages it holds, recording every result on the message;
-    a backend that sends at once holds nothing, and this does nothing."""
+    """Cancel at the provider these messages it holds, recording every result on the message
+    (after ``reason``, when given); a backend that sends at once holds nothing, and this does
+    nothing."""
     scheduler = scheduling(backend)
     if scheduler is None or not held:
         return WithdrawReport()
     cancelled = too_close = failed = 0
+
+    def said(detail: str) -> str:
+        return f"{reason}: {detail}" if reason else detail
+
     for message in held:
         when = f"{message.send_at.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC"
         holding = scheduler.holding
@@ -96,21 +105,22 @@ def withdraw_held(
                 else "it was submitted without a batch, so it cannot be cancelled"
             )
             outbox.mark_withdrawn(message.message_id, False,
-                                  f"will be delivered at {when}: {why}", now, actor)
+                                  said(f"will be delivered at {when}: {why}"), now, actor)
             too_close += 1
             continue
         try:
             result = scheduler.cancel_batch(message.batch)
         except ProviderError as exc:
             # The text names the action and the provider's error, never the key or the address.
-            outbox.mark_withdrawn(message.message_id, False, f"could not cancel at the provider: "
-                                  f"{exc}; it will be delivered at {when}", now, actor)
+            outbox.mark_withdrawn(message.message_id, False, said(
+                f"could not cancel at the provider: {exc}; it will be delivered at {when}"),
+                now, actor)
             failed += 1
             continue
         detail = f"cancelled at the provider before its send time ({when})"
         if result == "already":
             detail += "; its batch was already cancelled"
-        outbox.mark_withdrawn(message.message_id, True, detail, now, actor)
+        outbox.mark_withdrawn(message.message_id, True, said(detail), now, actor)
         cancelled += 1
     report = WithdrawReport(cancelled, too_close, failed)
     logger.info("withdrawal: %s", report.summary())

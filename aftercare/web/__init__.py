@@ -40,6 +40,7 @@ def create_app(
 
     from aftercare.dates import format_day
     from aftercare.render.handouts import HandoutRenderer
+    from aftercare.web.api import register as register_api
     from aftercare.web.care import care
     from aftercare.web.errors import register as register_error_pages
     from aftercare.web.patients import patients
@@ -69,6 +70,7 @@ def create_app(
     app.register_blueprint(care)
     app.register_blueprint(staff)
     app.register_blueprint(patients)
+    register_api(app, config)
     app.teardown_appcontext(close_handles)
     register_error_pages(app)
     log_requests(app)

@@ -1,5 +1,6 @@
 """Error pages: staff see what went wrong and what to do (a database that cannot be written says
-that nothing was saved); anyone else gets a public page with no staff links."""
+that nothing was saved); anyone else gets a public page with no staff links; the API's callers
+get problem details (RFC 9457) instead of a page."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from flask import Flask, Response, g, render_template, request, session
 from werkzeug.exceptions import HTTPException
 
 from aftercare.errors import RenderError, StorageError
+from aftercare.web.api.problems import ApiProblem, http_problem
+from aftercare.web.state import current, for_api
 
 logger = logging.getLogger("aftercare.web")
 
@@ -28,6 +31,9 @@ def storage_page(error: StorageError) -> Response:
     if request.endpoint == "public.sendgrid_webhook":
         return Response("database unavailable; nothing was recorded\n", status=503,
                         mimetype="text/plain")
+    if for_api():
+        return ApiProblem(503, f"the database is {error.reason}; nothing was changed; try "
+                               "again later", headers={"Retry-After": "60"}).response()
     if _for_staff():
         page = render_template("storage_error.html", reason=error.reason)
     else:
@@ -49,6 +55,8 @@ def _http_error(error: HTTPException) -> Response | tuple[str, int]:
     original = getattr(error, "original_exception", None)
     if isinstance(original, StorageError):  # raised where no handler of its own could run
         return storage_page(original)
+    if for_api():
+        return http_problem(error)
     code = error.code or 500
     if not _for_staff():
         return render_template("public_error.html", code=code, lang=_public_language()), code
@@ -72,6 +80,4 @@ def _for_staff() -> bool:
 
 
 def _public_language() -> str:
-    from aftercare.web.state import current
-
     return current().project.clinic.language

@@ -10,12 +10,8 @@ from typing import Final, Literal
 from aftercare.content.model import Campaign, Handout, Project
 from aftercare.content.schema import parse_date
 from aftercare.content.values import EmailAddress
-from aftercare.enrol.rules import (
-    MAX_NAME,
-    parse_enrollment,
-    supported_languages,
-    treatment_date_problem,
-)
+from aftercare.enrol.rules import MAX_NAME, supported_languages, treatment_date_problem
+from aftercare.enrol.service import Consents, check_enrolment
 from aftercare.errors import ContentError, InputError, MissingGlyphs
 from aftercare.outbox.records import Enrollment
 from aftercare.render.card import FIELD_LIMITS, PatientCard
@@ -28,7 +24,8 @@ TEXT_FIELDS: Final = (
 CHECKBOXES: Final = ("consent_aftercare", "consent_marketing")
 # The form field of each field the enrol rules and the handout report a problem with, where
 # its name differs; "name" (first and last name together) is placed by ``card_field``.
-FORM_FIELDS: Final = {"campaign": "treatment", "marketing_consent": "consent_marketing"}
+FORM_FIELDS: Final = {"campaign": "treatment", "marketing_consent": "consent_marketing",
+                      "aftercare_consent": "consent_aftercare"}
 INDICATION_LABELS: Final = {"cosmetic": "Expression lines", "migraine": "Chronic migraine"}
 LANGUAGE_NAMES: Final = {"en": "English"}
 
@@ -117,10 +114,11 @@ def check_checkout(
         fields = {
             "email": values["email"], "first_name": first, "campaign": campaign.id,
             "treated_on": values["treated_on"], "language": values["language"],
-            "marketing_consent": "true" if values["consent_marketing"] else "false",
         }
+        consents = Consents(aftercare=bool(values["consent_aftercare"]),
+                            reminders=bool(values["consent_marketing"]), recorded_by=recorded_by)
         try:
-            enrollment = parse_enrollment(fields, project, now, recorded_by)
+            enrollment = check_enrolment(fields, consents, project, now)
         except ContentError as exc:
             for problem in exc.problems:
                 field = FORM_FIELDS.get(problem.path, problem.path)

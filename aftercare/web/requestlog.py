@@ -1,5 +1,6 @@
 """The request log: one line per request for the administrator (method, route pattern, status,
-duration, and a staff member's id or "public"); never a path's ids, a query string or a form."""
+duration, and a staff member's id, an API key's name or "public"); never a path's ids, a query
+string, a form or a token."""
 
 from __future__ import annotations
 
@@ -27,6 +28,6 @@ def _log(response: Response) -> Response:
     started = g.get("request_started")
     took = "-" if started is None else f"{(time.perf_counter() - started) * 1000:.0f}ms"
     staff_id = g.get("staff_id")
-    who = "public" if staff_id is None else f"staff#{staff_id}"
+    who = f"staff#{staff_id}" if staff_id is not None else g.get("api_caller", "public")
     logger.info("%s %s %d %s %s", request.method, route, response.status_code, took, who)
     return response

@@ -20,6 +20,7 @@ from werkzeug.datastructures import CallbackDict
 
 from aftercare.errors import StorageError
 from aftercare.outbox.store import Outbox
+from aftercare.web.state import API_PREFIX
 
 logger = logging.getLogger("aftercare.web")
 
@@ -74,7 +75,11 @@ class ServerSessions(SessionInterface):
         self.lifetime = lifetime
         self._secret = secret
 
-    def open_session(self, app: Flask, request: Request) -> StaffSession:
+    def open_session(self, app: Flask, request: Request) -> StaffSession | None:
+        if request.path.startswith(API_PREFIX):
+            # The API is called with a key: a staff cookie sent along is neither looked up nor
+            # kept alive by it, and no session is made (None: Flask's null session, not saved).
+            return None
         given = request.cookies.get(self.get_cookie_name(app), "")
         if not _ID.fullmatch(given):
             return StaffSession(new_id())

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from aftercare.enrol.enrolment import enroll_one
 from aftercare.enrol.rules import CONSENT_WORDING, MAX_DAYS_AGO, supported_languages
+from aftercare.enrol.service import enrol
 from aftercare.errors import InputError, StorageError
-from aftercare.outbox.records import EnrollResult
+from aftercare.outbox.records import EnrollResult, Submitted
 from aftercare.plan.describe import PlanLine, describe_plan
 from aftercare.render.card import PatientCard
 from aftercare.render.page import offers_diary
@@ -163,7 +163,10 @@ def checkout_post() -> BaseResponse | tuple[str, int]:
     unsaved: StorageError | None = None
     if checked.enrollment is not None:
         try:
-            result = enroll_one(state.outbox(), app.project, checked.enrollment, now)
+            # What SendGrid holds of withdrawn reminders is withdrawn after this try: a database
+            # error then comes after the enrolment was saved, so it must not say nothing was.
+            done = enrol(state.outbox(), app.project, checked.enrollment, now,
+                         lambda held: held)
         except InputError as exc:  # suppressed in the meantime
             errors["email"] = sentence(exc)
             return _checkout_page(values, errors), 400
@@ -178,7 +181,8 @@ def checkout_post() -> BaseResponse | tuple[str, int]:
             with app.render_lock:
                 pdf = app.renderer.pdf(checked.handout, checked.card)
         else:
-            changes = result.changes + _withdrawn(result, now, audit.actor(user))
+            result = done.result
+            changes = result.changes + _withdrawn(done.withdrawn, now, audit.actor(user))
     try:
         # After a failed enrolment this would fail (or, locked, wait) the same way: skip it.
         if unsaved is None:
@@ -235,12 +239,12 @@ def _own_receipt(key: str) -> Receipt:
     return receipt
 
 
-def _withdrawn(result: EnrollResult, now: dt.datetime, actor: str) -> tuple[str, ...]:
+def _withdrawn(held: tuple[Submitted, ...] | None, now: dt.datetime, actor: str
+               ) -> tuple[str, ...]:
     """Withdraw at SendGrid the reminders it holds whose consent was withdrawn; say how it went."""
-    if not result.to_withdraw:
+    if not held:
         return ()
-    report = withdraw_held(state.outbox(), state.current().backend(), result.to_withdraw, now,
-                           actor)
+    report = withdraw_held(state.outbox(), state.current().backend(), held, now, actor)
     line = f"Withdrew {report.cancelled} from SendGrid."
     if report.kept:
         line += f" {report.kept} will still be delivered (SendGrid could not stop it in time)."

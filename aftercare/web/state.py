@@ -9,7 +9,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from flask import current_app, g
+from flask import current_app, g, request
 
 from aftercare.content.model import Campaign, Project
 from aftercare.outbox.database import Location
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from aftercare.render.pool import RenderPool
 
 EXTENSION = "aftercare"
+# The booking-system API's routes: machines call them with a key, never with a staff session.
+API_PREFIX = "/api/"
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,9 @@ class WebConfig:
     # Care page requests one client address may make in a minute: a patient reading, saving
     # the reminder and the handout makes a few; guessing links or flooding the PDF gets no far.
     care_requests_per_minute: int = 30
+    api_rate_per_minute: int = 120  # calls per API key, in bursts of up to as many
+    # How long a request waits for the first answer to its Idempotency-Key before a 409.
+    api_idempotency_wait: dt.timedelta = dt.timedelta(seconds=10)
 
 
 @dataclass
@@ -82,6 +87,11 @@ class AppState:
 def current() -> AppState:
     state: AppState = current_app.extensions[EXTENSION]
     return state
+
+
+def for_api() -> bool:
+    """This request is under /api/, whether or not it matched one of the API's routes."""
+    return request.path.startswith(API_PREFIX)
 
 
 def outbox() -> Outbox:

@@ -14,9 +14,10 @@ from aftercare.delivery.sendgrid import SendGridBackend
 from aftercare.outbox.store import Outbox
 from aftercare.send.dispatch import send_due
 from aftercare.send.webhook import WebhookResult, process_webhook
+from aftercare.send.withdrawal import Stopped, WithdrawReport, cancel
 from tests.delivery.fake_sendgrid import API_KEY, FakeSendGrid, WebhookSigner, threaded_server
 from tests.postgres import OutboxDatabase
-from tests.send.test_dispatch import DAY_1, WEEK_2, World, open_world
+from tests.send.test_dispatch import DAY_1, MONTH_3, WEEK_2, World, open_world
 
 HOUR = dt.timedelta(hours=1)
 MINUTE = dt.timedelta(minutes=1)
@@ -198,3 +199,30 @@ def test_a_batch_cancelled_by_an_unanswered_request_is_recognised(setup: Setup) 
     assert setup.state("ann", "day-1") == (
         "cancelled", "cancelled at the provider before its send time (2026-03-03 15:00 UTC); "
         "its batch was already cancelled")
+
+
+# ---------------------------------------------------------------- reminders of some enrolments
+
+
+def test_cancelling_only_the_reminders_withdraws_the_held_one_and_keeps_clinical_emails(
+    setup: Setup,
+) -> None:
+    ann, ben = setup.world.enroll("Ann"), setup.world.enroll("Ben")
+    for due in (DAY_1, WEEK_2):
+        setup.send(due - 2 * HOUR + 7 * MINUTE)
+    setup.send(MONTH_3 - 2 * HOUR + 7 * MINUTE)  # SendGrid now holds both month-3 reminders
+    held = {r.public_id: r.body["batch_id"] for r in setup.fake.requests}
+    (ann_reminder,) = [m for m in setup.outbox.messages(email="ann@example.com")
+                       if m.step_key == "month-3"]
+    reason = "not needed: the patient booked their next visit for 2026-06-20"
+    setup.fake.now = MONTH_3 - HOUR
+    stopped = cancel(setup.outbox, setup.backend, None, MONTH_3 - HOUR, "api:booking",
+                     enrollments=[ann.enrollment_id], kind="marketing", reason=reason)
+    assert stopped == Stopped(0, WithdrawReport(cancelled=1))
+    assert setup.fake.cancels == [(held[ann_reminder.public_id], MONTH_3 - HOUR)]
+    assert setup.state("ann", "month-3") == (
+        "cancelled", f"{reason}: cancelled at the provider before its send time "
+        "(2026-06-02 14:00 UTC)")
+    assert setup.state("ann", "day-1")[0] == setup.state("ann", "week-2")[0] == "sent"
+    assert setup.state("ben", "month-3") == ("sent", None)
+    assert ben.enrollment_id != ann.enrollment_id
