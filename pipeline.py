@@ -13,7 +13,7 @@ arguments beside its handler, are in aftercare.cli):
     send      claim due -> render -> deliver -> record; withdrawals        aftercare.send
     web       the staff pages, the webhook, the public pages and the API   aftercare.web
 
-    check build handout preview           aftercare.cli.content
+    check build handout preview translation   aftercare.cli.content
     schedule enroll import                aftercare.cli.enrol
     outbox cancel reschedule unsubscribe resolve send-due worker   aftercare.cli.outbox
     serve staff                           aftercare.cli.web

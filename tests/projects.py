@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from pathlib import Path
 
 from aftercare.content.model import (
@@ -116,3 +117,13 @@ def make_project(root: Path) -> Project:
         handouts={"aftercare": handout},
         campaigns={"botox-cosmetic": cosmetic, "botox-migraine": migraine},
     )
+
+
+def copy_of_the_clinic(root: Path, destination: Path) -> Path:
+    """A copy of the clinic's real content (clinic.yaml, handouts, campaigns, templates, in every
+    language) to edit in a test."""
+    destination.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(root / "clinic.yaml", destination / "clinic.yaml")
+    for folder in ("handouts", "campaigns", "templates"):
+        shutil.copytree(root / folder, destination / folder)
+    return destination

@@ -28,7 +28,7 @@ def test_every_style_is_tested() -> None:
 
 
 def test_another_locale_is_another_argument_not_another_function() -> None:
-    assert format_day(DAY, "weekday", "es") == "martes 3 noviembre"
+    assert format_day(DAY, "weekday", "es") == "martes 3 de noviembre"
 
 
 def test_the_process_locale_changes_nothing() -> None:

@@ -56,7 +56,8 @@ def test_check_is_clean_and_strict_on_the_shipped_content_at_grade_6(
     assert load_project(ROOT).clinic.max_reading_grade == 6
     assert run("check", "--strict") == 0
     out, err = capsys.readouterr()
-    assert out.strip() == "checked 9 handouts and 2 campaigns: 0 errors, 0 warnings"
+    assert out.strip() == ("checked 9 handouts and 2 campaigns, and 9 handouts and 2 campaigns "
+                           "in es: 0 errors, 0 warnings")
     assert err == ""
 
 
@@ -72,6 +73,12 @@ def test_check_scores_print_each_handouts_reading_grades(
         "longest sentence 5 words, SMOG 3.1",
         "handouts/care.yaml: highest section grade 2.5, highest sentence grade 2.5, "
         "longest sentence 6 words, SMOG 3.1",
+        # Then each template's own wording, as `check` grades it ("Hello Sample," and "Call
+        # us on ... if you are worried."; "Here are a few tips.").
+        "templates/email/_layout.txt: own wording grade 1.9, highest sentence grade 8.8, "
+        "longest sentence 7 words",
+        "templates/email/day-1.txt: own wording grade -1.8, highest sentence grade -1.8, "
+        "longest sentence 5 words",
         "checked 2 handouts and 1 campaigns: 0 errors, 0 warnings",
     ]
     assert err == ""
@@ -111,18 +118,21 @@ def test_build_writes_every_handout_and_email_preview(
 ) -> None:
     out = tmp_path / "build"
     assert run("build", "--out", str(out)) == 0
-    pdfs = sorted(p.stem for p in (out / "handouts").glob("*.pdf"))
-    assert pdfs == sorted(p.stem for p in (ROOT / "handouts").glob("*.yaml"))
-    diary = out / "printouts" / "headache-diary.pdf"  # the clinic has a migraine campaign
-    for pdf in (*(out / "handouts").glob("*.pdf"), diary):
-        reader = PdfReader(pdf)
-        assert "/StructTreeRoot" in reader.trailer["/Root"]
-    assert len(PdfReader(diary).pages) == 1
-    for campaign in ("botox-cosmetic", "botox-migraine"):
-        for step in pipeline.load_project(ROOT).campaigns[campaign].steps:
-            assert (out / "emails" / campaign / f"{step.key}.html").is_file()
-            assert (out / "emails" / campaign / f"{step.key}.txt").is_file()
-    assert capsys.readouterr().out.startswith("wrote 9 handouts, 1 headache diary and ")
+    # Every handout, diary and email step in English, and again in Spanish under es/.
+    for folder, lang in (("", "en-US"), ("es/", "es-US")):
+        pdfs = sorted(p.stem for p in (out / f"handouts/{folder}").glob("*.pdf"))
+        assert pdfs == sorted(p.stem for p in (ROOT / "handouts").glob("*.yaml"))
+        diary = out / f"printouts/{folder}headache-diary.pdf"  # there is a migraine campaign
+        for pdf in (*(out / f"handouts/{folder}").glob("*.pdf"), diary):
+            reader = PdfReader(pdf)
+            assert "/StructTreeRoot" in reader.trailer["/Root"]
+            assert reader.trailer["/Root"]["/Lang"] == lang
+        assert len(PdfReader(diary).pages) == 1
+        for campaign in ("botox-cosmetic", "botox-migraine"):
+            for step in pipeline.load_project(ROOT).campaigns[campaign].steps:
+                assert (out / f"emails/{folder}{campaign}/{step.key}.html").is_file()
+                assert (out / f"emails/{folder}{campaign}/{step.key}.txt").is_file()
+    assert capsys.readouterr().out.startswith("wrote 18 handouts, 2 headache diaries and ")
 
 
 def _squashed_pdf_text(path: Path) -> str:

@@ -1,248 +1,114 @@
-"""Proves every minimal email private: rendered for the sample patient and handed to each backend
-as for sending, no part of it names a treatment, condition, medicine or body area, or quotes a
-handout."""
+"""The lock-screen rule: subjects, previews and calendar entries, in every language, name no
+treatment, condition or medicine (accents and case aside)."""
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import email.parser
-import email.policy
+import functools
 import re
-from collections.abc import Iterator
-from html.parser import HTMLParser
-from typing import Any
+import unicodedata
+from collections.abc import Iterator, Sequence
 
-from aftercare.check.lint import PRIVATE_WORDS, Finding, _named, _private_pattern, _quoted_list
-from aftercare.check.readability import split_sentences
-from aftercare.check.wording import _handout_units
-from aftercare.content.model import MINIMAL_TEMPLATE, Campaign, Project, Step
-from aftercare.delivery import OutgoingEmail
-from aftercare.delivery.files import build_message
-from aftercare.delivery.sendgrid import SendGridBackend
-from aftercare.errors import PipelineError, Problem
-from aftercare.render.emails import EmailRenderer, RenderedEmail, clean_name
-from aftercare.render.previews import PREVIEW_KEY, preview_recipient
+from aftercare.check.findings import Finding
+from aftercare.content.model import Campaign, Project
+from aftercare.errors import Problem
 
-# On top of the words no subject may hold (PRIVATE_WORDS): body areas, what a treatment
-# involves, and words that point to a condition. A minimal email needs none of them. Whole
-# words, any case; plurals and possessives match too.
-MINIMAL_WORDS: tuple[str, ...] = (
-    # body areas
-    "face", "facial", "forehead", "brow", "eyebrow", "eyelid", "eye", "glabella", "glabellar",
-    "neck", "shoulder", "jaw", "chin", "lip", "mouth", "throat", "scalp", "skin", "head",
-    "muscle", "nerve", "underarm", "armpit", "bladder",
-    # what a treatment involves
-    "needle", "shot", "inject", "injected", "injecting", "dose", "neuromodulator", "dermal",
-    "medicine", "medication", "prescription", "drug", "side effect", "medwatch", "fda",
-    # signs and conditions
-    "diary", "pain", "chronic", "neurologist", "neurology", "dermatologist", "dermatology",
-    "droop", "droopy", "drooping", "bruise", "bruising", "swelling", "numbness", "spasm",
-    "sweating", "hyperhidrosis", "expression lines", "fine lines", "smile lines",
-    "laugh lines",
+# Shown on lock screens, notification previews and shared calendars, so a subject must not say
+# what the patient was treated for. Whole words, any case, with or without accents; plurals
+# and possessives match too. Every list applies to every language: brand names are the same
+# everywhere, and an English word in a Spanish subject (or the reverse) is no safer.
+PRIVATE_WORDS: tuple[str, ...] = (
+    "botox", "onabotulinumtoxina", "botulinum", "toxin", "neurotoxin",
+    "dysport", "xeomin", "jeuveau", "daxxify", "letybo",
+    "filler", "fillers", "injection", "injections", "injectable", "injectables", "jab",
+    "migraine", "migraines", "headache", "headaches",
+    "wrinkle", "wrinkles", "frown lines", "crow's feet", "forehead lines",
+    "ptosis", "botulism", "aesthetic", "cosmetic", "anti-wrinkle",
 )
-# A handout sentence (or heading, or list item) of at least this many words found in a minimal
-# email is a quotation; shorter ones ("Call us.") say nothing about the patient.
-MIN_QUOTED_WORDS = 3
-_WHY = "a minimal email must not name a treatment, condition, medicine or body area"
-_LINK = "(link)"
-_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
-# The moment the lint hands the sample message over: before its send time, like a held one.
-_HANDED_OVER = dt.datetime(2026, 11, 23, tzinfo=dt.UTC)
+# The same in Spanish: treatments and medicines, conditions, the areas treated, the common
+# words for a shot. Written with their accents; matched with or without them.
+SPANISH_PRIVATE_WORDS: tuple[str, ...] = (
+    "bótox", "toxina", "toxina botulínica", "botulínica", "botulínico", "neurotoxina",
+    "inyección", "inyecciones", "inyectable", "inyectables", "pinchazo", "pinchazos",
+    "relleno", "rellenos",
+    "migraña", "migrañas", "jaqueca", "jaquecas", "cefalea", "cefaleas",
+    "dolor de cabeza", "dolores de cabeza",
+    "arruga", "arrugas", "antiarrugas", "líneas de expresión", "patas de gallo",
+    "entrecejo", "líneas de la frente",
+    "ptosis", "botulismo", "estético", "estética", "estéticos", "estéticas",
+    "cosmético", "cosmética", "cosméticos", "cosméticas",
+)
+_LOCK_SCREEN = (
+    "subjects and previews show on lock screens, "
+    "so they must not name a treatment, condition or medicine"
+)
 
 
-def minimal_words(project: Project) -> tuple[str, ...]:
-    """Every word a minimal email must not hold: both lists and the clinic's own words."""
-    return (*PRIVATE_WORDS, *MINIMAL_WORDS, *project.clinic.email.privacy_words)
-
-
-def check_minimal_emails(project: Project) -> Iterator[Finding]:
-    """Each step of a minimal campaign, everything its email and its hand-over say, checked
-    against the word list and the text of every handout."""
-    minimal = [c for _, c in sorted(project.campaigns.items())
-               if project.content_of(c) == "minimal"]
-    if not minimal:
-        return
-    pattern = _private_pattern((*MINIMAL_WORDS, *project.clinic.email.privacy_words))
-    quotes = handout_quotes(project)
-    renderer = EmailRenderer(project, PREVIEW_KEY)
-    recipient = preview_recipient(project)
-    # What clinic.yaml says is in every minimal email: reported once, where it is written.
-    in_clinic: set[str] = set()
-    for key, text in clinic_values(project):
-        named = _named(pattern, text)
-        in_clinic.update(word.casefold() for word in named)
-        if named:
-            yield Finding("error", Problem(
-                "clinic.yaml", project.line_of("clinic.yaml", key), key,
-                f"names {_quoted_list(named)}, which every minimal email shows; {_WHY}"))
-    for campaign in minimal:
-        file = f"campaigns/{campaign.id}.yaml"
+def check_private_subjects(project: Project, today: dt.date) -> Iterator[Finding]:
+    """Subjects, previews and calendar entries must not name a treatment, condition or
+    medicine, in any language (the calendar entry as shown, the clinic's name in place)."""
+    pattern = private_pattern(project.clinic.email.privacy_words)
+    campaigns: list[tuple[str, Campaign]] = [
+        (f"campaigns/{campaign_id}.yaml", campaign)
+        for campaign_id, campaign in sorted(project.campaigns.items())]
+    for code, local in sorted(project.translations.items()):
+        campaigns += [(f"campaigns/{code}/{campaign_id}.yaml", campaign)
+                      for campaign_id, campaign in sorted(local.campaigns.items())]
+    for file, campaign in campaigns:
+        translated = campaign.translation is not None
+        # step.label is printed on the handout, never shown on a lock screen: not checked.
         for index, step in enumerate(campaign.steps):
-            try:
-                rendered = renderer.render(campaign, step, recipient, "minimal")
-            except PipelineError:
-                continue  # check_email_wording reports a step that cannot be rendered
-            # A word is reported where it first shows (the preview text, not again in the
-            # HTML that carries it, nor in each backend's copy).
-            seen = set(in_clinic)
-            for part, key, text in email_parts(project, campaign, step, rendered):
-                path = f"steps[{index}]{key}"
-                line = project.line_of(file, path) or project.line_of(file, f"steps[{index}]")
-                named = [w for w in _named(pattern, text) if w.casefold() not in seen]
-                quoted = [q for q in quoted_sentences(text, quotes) if q not in seen]
-                seen.update([w.casefold() for w in named] + quoted)
+            where = f"steps.{step.key}" if translated else f"steps[{index}]"
+            shown = {"subject": step.subject, "preheader": step.preheader}
+            if step.calendar is not None:
+                entry = step.calendar.filled(project.clinic.name)
+                shown["calendar.summary"] = entry.summary
+                shown["calendar.description"] = entry.description
+            for key, text in shown.items():
+                named = named_words(pattern, text)
                 if named:
+                    path = f"{where}.{key}"
                     yield Finding("error", Problem(
-                        file, line, path, f"the minimal email names {_quoted_list(named)} in "
-                        f"{part}; {_WHY}"))
-                if quoted:
-                    yield Finding("error", Problem(
-                        file, line, path, f"the minimal email quotes a handout in {part}: "
-                        f"{_quoted_list(quoted)}; the care page shows handouts, the email "
-                        "only links to it"))
+                        file, project.line_of(file, path), path,
+                        f"names {_quoted_list(named)}; {_LOCK_SCREEN}"))
 
 
-def clinic_values(project: Project) -> Iterator[tuple[str, str]]:
-    """(key path, value) of what clinic.yaml puts in every email or its hand-over."""
-    clinic, sender = project.clinic, project.clinic.email
-    yield "name", clinic.name
-    yield from ((f"address[{i}]", line) for i, line in enumerate(clinic.address))
-    yield "hours", clinic.hours
-    yield "website", clinic.website
-    yield "email.from_name", sender.from_name
-    yield "email.from_address", sender.from_address
-    yield "email.reply_to", sender.reply_to
-    yield "email.public_base_url", sender.public_base_url
+def fold(text: str) -> str:
+    """Text without accents and in lower case ("Migraña" -> "migrana"), the same length."""
+    stripped = "".join(c for c in unicodedata.normalize("NFD", text)
+                       if not unicodedata.combining(c))
+    # Letters such as "ß" decompose to more than one; keep positions by falling back.
+    return stripped.casefold() if len(stripped) == len(text) else text.casefold()
 
 
-def email_parts(
-    project: Project, campaign: Campaign, step: Step, rendered: RenderedEmail
-) -> Iterator[tuple[str, str, str]]:
-    """(where, key path under the step, text) for every part of the email and its hand-over,
-    with our own signed links masked (a random token could spell anything)."""
-
-    def masked(text: str) -> str:
-        for url in (rendered.unsubscribe_url, rendered.care_url):
-            if url:
-                text = text.replace(url, _LINK)
-        return text
-
-    yield "its subject", ".subject", rendered.subject
-    yield "its preview text", ".preheader", rendered.preheader
-    template = f"templates/email/{MINIMAL_TEMPLATE}"
-    yield f"its plain text ({template}.txt)", "", masked(rendered.text)
-    yield f"its HTML ({template}.html)", "", masked(html_text(rendered.html))
-    if step.calendar is not None:
-        yield "its calendar entry's title", ".calendar.summary", step.calendar.summary
-        yield "its calendar entry's description", ".calendar.description", step.calendar.description
-    if rendered.ics is not None:
-        yield "its calendar attachment", ".calendar", calendar_text(rendered.ics)
-        yield "its calendar attachment's name", ".calendar", rendered.ics_filename or ""
-    outgoing = sample_outgoing(project, campaign, step, rendered)
-    yield "the message the file backend writes", "", masked(message_text(outgoing))
-    payload = SendGridBackend("check-only", sandbox=False).build_payload(outgoing, _HANDED_OVER)
-    yield "the request to SendGrid", "", masked(" ".join(payload_strings(payload)))
+@functools.lru_cache(maxsize=8)
+def private_pattern(extra: tuple[str, ...]) -> re.Pattern[str]:
+    """The words no lock-screen text may hold, as one pattern over folded text."""
+    words = (*PRIVATE_WORDS, *SPANISH_PRIVATE_WORDS, *extra)
+    terms = {" ".join(fold(w).split()) for w in words if w.strip()}
+    # Longest first, so "anti-wrinkle" is reported as itself rather than as "wrinkle".
+    alternatives = "|".join(_term_pattern(t) for t in sorted(terms, key=lambda t: (-len(t), t)))
+    suffix = r"(?:['’]s|s['’]?|es)?"
+    # A hyphen or quote is a word boundary: "Botox-free" and "'migraine'" are still named.
+    return re.compile(rf"(?<!\w)(?:{alternatives}){suffix}(?!\w)")
 
 
-def sample_outgoing(
-    project: Project, campaign: Campaign, step: Step, rendered: RenderedEmail
-) -> OutgoingEmail:
-    """The sample patient's message as dispatch hands it to a backend."""
-    sender = project.clinic.email
-    recipient = preview_recipient(project)
-    return OutgoingEmail(
-        public_id=recipient.public_id, to=recipient.email,
-        to_name=clean_name(recipient.first_name), from_address=sender.from_address,
-        from_name=sender.from_name, reply_to=sender.reply_to, campaign=campaign.id,
-        step_key=step.key, rendered=rendered, send_at=_HANDED_OVER + dt.timedelta(hours=1),
-        minimal=rendered.minimal,
-    )
+def named_words(pattern: re.Pattern[str], text: str) -> list[str]:
+    """The private words ``text`` holds, as written there, each once."""
+    folded = fold(text)
+    found: dict[str, str] = {}
+    for match in pattern.finditer(folded):
+        written = text[match.start():match.end()] if len(folded) == len(text) else match[0]
+        found.setdefault(match.group(0), written)
+    return list(found.values())
 
 
-def message_text(outgoing: OutgoingEmail) -> str:
-    """Every header and every decoded part of the .eml the file backend writes."""
-    raw = build_message(outgoing).as_bytes()
-    message = email.parser.BytesParser(policy=email.policy.default).parsebytes(raw)
-    texts = [f"{name}: {value}" for name, value in message.items()]
-    for part in message.walk():
-        texts += [f"{name}: {value}" for name, value in part.items()]
-        if part.is_multipart():
-            continue
-        content = part.get_content()
-        text = content.decode("utf-8") if isinstance(content, bytes) else str(content)
-        texts.append(html_text(text) if part.get_content_type() == "text/html" else text)
-    return "\n".join(texts)
+def _term_pattern(term: str) -> str:
+    # Any run of spaces between words; straight or curly apostrophe, or none ("crows feet").
+    words = [re.escape(w) for w in term.split(" ")]
+    return r"\s+".join(words).replace("'", "['’]?")
 
 
-def payload_strings(value: Any) -> Iterator[str]:
-    """Every key and string value of a SendGrid request body; attachments decoded."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield str(key)
-            if key == "content" and isinstance(item, str):
-                yield base64.b64decode(item).decode("utf-8")  # an attachment's body
-            elif key == "value" and value.get("type") == "text/html":
-                yield html_text(str(item))
-            else:
-                yield from payload_strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from payload_strings(item)
-    elif value is not None:
-        yield str(value)
-
-
-class _HtmlText(HTMLParser):
-    """What an HTML document says: its text, comments and attribute values, not its tags."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.texts: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.texts += [value for _, value in attrs if value]
-
-    def handle_data(self, data: str) -> None:
-        self.texts.append(data)
-
-    def handle_comment(self, data: str) -> None:
-        self.texts.append(data)
-
-
-def html_text(document: str) -> str:
-    """The text, comments and attribute values of an HTML document, one per line."""
-    parser = _HtmlText()
-    parser.feed(document)
-    parser.close()
-    return "\n".join(parser.texts)
-
-
-def calendar_text(ics: bytes) -> str:
-    """An .ics file's text with its folded lines joined and its escapes undone."""
-    text = ics.decode("utf-8").replace("\r\n ", "")
-    return re.sub(r"\\([\\;,nN])", lambda m: "\n" if m[1] in "nN" else m[1], text)
-
-
-def handout_quotes(project: Project) -> dict[str, str]:
-    """Every sentence, heading and list item of every handout of at least MIN_QUOTED_WORDS
-    words, by its words (as compared) -> as written."""
-    quotes: dict[str, str] = {}
-    for _, handout in sorted(project.handouts.items()):
-        for unit in _handout_units(handout):
-            for sentence in split_sentences(unit):
-                key = _words(sentence)
-                if key.count(" ") + 1 >= MIN_QUOTED_WORDS:
-                    quotes.setdefault(key, sentence)
-    return quotes
-
-
-def quoted_sentences(text: str, quotes: dict[str, str]) -> list[str]:
-    """The handout sentences ``text`` holds, word for word (case, spacing and punctuation
-    aside), as written in the handout."""
-    words = f" {_words(text)} "
-    return [sentence for key, sentence in quotes.items() if f" {key} " in words]
-
-
-def _words(text: str) -> str:
-    return " ".join(_WORD.findall(text.casefold()))
+def _quoted_list(items: Sequence[str]) -> str:
+    quoted = [f"'{item}'" for item in items]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} and {quoted[-1]}"

@@ -1,8 +1,10 @@
-"""Reading grades of patient text (Flesch-Kincaid, SMOG, sentences), offline and deterministic."""
+"""Reading ease of patient text, offline and deterministic: Flesch-Kincaid and SMOG for English,
+Fernández-Huerta (corrected) for Spanish, with each language's syllables, words and sentences."""
 
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import re
 from collections.abc import Sequence
@@ -13,9 +15,10 @@ import pyphen
 
 from aftercare.content.model import Section
 
-# Numbers are not words: "1 to 2 weeks" is two words. Apostrophes (straight or curly) join
-# contractions and possessives into one word; a hyphen splits ("life-threatening" is two).
-_WORD = re.compile(r"[A-Za-z]+(?:['’][A-Za-z]+)*")
+# Numbers are not words: "1 to 2 weeks" is two words. Letters are any alphabet's, so "inyección"
+# and "café" are one word each. Apostrophes (straight or curly) join contractions and
+# possessives into one word; a hyphen splits ("life-threatening" is two).
+_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
 # A sentence ends at a run of end marks, after any closing quotes or brackets, before a space
 # or the end of the text: "1.5", "www.fda.gov" and "9 a.m. to 5" are not ends.
 _SENTENCE_END = re.compile(r"[.!?]+[\"'”’)\]]*(?=\s|$)")
@@ -28,14 +31,17 @@ _ADDRESS = re.compile(
     r"|\b[\w-]+(?:\.[\w-]+)*\.(?:com|org|gov|net|edu|uk|example)(?:/\S*?)?(?=[.,;:!?)]*(?:\s|$))",
     re.IGNORECASE,
 )
-_DOTTED = re.compile(r"\b(?:[ap]\.m|e\.g|i\.e|Dr|Mr|Mrs|Ms|St|vs)\.(?=\s|$|[,;:])", re.IGNORECASE)
+_DOTTED = re.compile(
+    r"\b(?:[ap]\.m|[ap]\. m|e\.g|i\.e|Dr|Dra|Mr|Mrs|Ms|Sr|Sra|St|Ud|Uds|vs|etc)\.(?=\s|$|[,;:])",
+    re.IGNORECASE,
+)
 _VOWELS = re.compile(r"[aeiouy]+")
 _SILENT_ENDING = re.compile(r"(?:[^aeiouysxzcg]|[^s]h)es$|(?:[^aeiouytd])ed$")
 
 
 @dataclass(frozen=True)
 class Counts:
-    """What the Flesch-Kincaid formula reads from a text: words, sentences and syllables."""
+    """What the formulas read from a text: words, sentences and syllables."""
 
     words: int
     sentences: int
@@ -52,21 +58,43 @@ class Counts:
             - 15.59
         )
 
+    @property
+    def fernandez_huerta(self) -> float:
+        """Fernández-Huerta's reading ease for Spanish (0 hard to 100 easy), in its corrected
+        form: 206.84 − 0.60 × syllables per 100 words − 1.02 × words per sentence. The formula
+        as often printed takes sentences per 100 words for the last term, which makes shorter
+        sentences read harder; Fernández-Huerta adapted Flesch's reading ease, whose last term
+        is words per sentence. 100.0 for text without words."""
+        if self.words == 0:
+            return 100.0
+        return (
+            206.84
+            - 0.60 * 100 * self.syllables / self.words
+            - 1.02 * self.words / self.sentences
+        )
+
 
 def grade(sentences: Sequence[str]) -> float:
     """The Flesch-Kincaid grade of sentence-like units (paragraphs, list items, titles)."""
     return measure(sentences).grade
 
 
-def measure(sentences: Sequence[str]) -> Counts:
-    """Count words, sentences and syllables; each unit ends a sentence even without a full stop."""
+def reading_ease(sentences: Sequence[str]) -> float:
+    """The Fernández-Huerta reading ease of Spanish sentence-like units."""
+    return measure(sentences, "es").fernandez_huerta
+
+
+def measure(sentences: Sequence[str], language: str = "en") -> Counts:
+    """Count words, sentences and syllables; each unit ends a sentence even without a full stop.
+    Syllables are counted the way ``language`` ("en" or "es") divides words."""
     words: list[str] = []
     ends = 0
     for unit in sentences:
         for sentence in split_sentences(unit):
             words += words_of(sentence)
             ends += 1
-    return Counts(len(words), max(ends, 1), sum(syllables(w) for w in words))
+    count = spanish_syllables if language == "es" else syllables
+    return Counts(len(words), max(ends, 1), sum(count(w) for w in words))
 
 
 def smog(units: Sequence[str]) -> float:
@@ -108,7 +136,7 @@ def _mask(text: str, keep_length: bool = True) -> str:
         return " " * len(match.group(0)) if keep_length else " "
 
     def undotted(match: re.Match[str]) -> str:
-        letters = match.group(0).replace(".", "")
+        letters = match.group(0).replace(".", "").replace(" ", "")
         return letters + " " * (len(match.group(0)) - len(letters)) if keep_length else letters
 
     return _DOTTED.sub(undotted, _ADDRESS.sub(address, text))
@@ -133,6 +161,25 @@ def _vowel_groups(word: str) -> int:
     elif count > 1 and _SILENT_ENDING.search(word):
         count -= 1  # "times", "asked"
     return count
+
+
+# Spanish vowels; the strong ones (a, e, o, and an accented i or u) are each a syllable of
+# their own, while an unaccented i, u or ü next to another vowel glides into it ("bueno",
+# "ciudad", "hoy" at a word's end).
+_SPANISH_VOWELS = re.compile(r"[aeiouáéíóúü]+(?:y(?![aeiouáéíóú]))?|y(?![aeiouáéíóú])")
+_STRONG = frozenset("aeoáéóíú")
+
+
+@functools.lru_cache(maxsize=8192)
+def spanish_syllables(word: str) -> int:
+    """Syllables in one Spanish word, by the rules of Spanish: each run of vowels is one
+    syllable (a diphthong or triphthong) plus one for each pair of strong vowels side by side
+    (a hiatus: "le-er", "dí-a", "pa-ís")."""
+    lowered = word.lower().replace("’", "'").split("'")[0]
+    count = 0
+    for run in _SPANISH_VOWELS.findall(lowered):
+        count += 1 + sum(a in _STRONG and b in _STRONG for a, b in itertools.pairwise(run))
+    return max(count, 1)
 
 
 def section_text(section: Section) -> list[str]:

@@ -12,13 +12,15 @@ import jinja2
 import jinja2.meta
 
 from aftercare.check.readability import section_text, split_sentences, words_of
-from aftercare.content.model import MINIMAL_TEMPLATE, Clinic, ContentMode, Handout, Project
+from aftercare.content.model import Clinic, ContentMode, Handout, Project
 from aftercare.errors import PipelineError, Problem
-from aftercare.render.emails import EmailRenderer
+from aftercare.render.emails import EmailRenderer, step_template
 from aftercare.render.previews import PREVIEW_KEY, preview_recipient
 
 _RULE = re.compile(r"[-=_*]{3,}")
-_WORD = re.compile(r"[A-Za-z]+(?:['’][A-Za-z]+)*")
+_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
+# A value a _("...") sentence takes ("%(phone)s"): a gap in the literal text, like {{ x }}.
+_PLACEHOLDER = re.compile(r"%\(\w+\)s")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*•]|\d+\.)\s+")
 
 
@@ -40,42 +42,63 @@ class _Piece:
     text: str
 
 
-def own_sentences(project: Project) -> tuple[list[OwnSentence], list[Problem]]:
-    """Every distinct own sentence of the templates the campaigns use, in the order first met.
+def own_sentences(
+    project: Project, language: str | None = None
+) -> tuple[list[OwnSentence], list[Problem]]:
+    """Every distinct own sentence of the templates the campaigns use, in ``language`` (the
+    clinic's own by default), in the order first met.
 
     A step that cannot be rendered for the sample patient is a problem naming its template.
+    A campaign a language lacks parts of is left out here (check_untranslated names them).
     """
+    code = language or project.clinic.language
+    local = project.in_language(code)
+    folder = "" if code == project.clinic.language else f"{code}/"
     renderer = EmailRenderer(project, PREVIEW_KEY)
-    recipient = preview_recipient(project)
-    quoted = _quoted(project)
-    dropped = _clinic_lines(project.clinic)
+    recipient = preview_recipient(project, code)
+    quoted = _quoted(local)
+    dropped = _clinic_lines(local.clinic)
+    shared = _catalog_pieces(project, code)
     found: dict[tuple[str, int | None, str], OwnSentence] = {}
     problems: list[Problem] = []
     for campaign_id, campaign in sorted(project.campaigns.items()):
+        translation = project.translations.get(code)
+        if translation is not None and translation.missing_for(campaign):
+            continue
         # A minimal campaign's full content is still read, on its care page.
         modes: list[ContentMode] = ["full"]
         if project.content_of(campaign) == "minimal":
             modes.append("minimal")
         for step, mode in [(step, mode) for step in campaign.steps for mode in modes]:
-            template = step.template if mode == "full" else MINIMAL_TEMPLATE
-            file = f"templates/email/{template}.txt"
+            template = f"{step_template(step, mode, folder)}.txt"
+            file = f"templates/email/{template}"
             try:
                 text = renderer.render(campaign, step, recipient, mode).text
             except (PipelineError, jinja2.TemplateError) as exc:
                 problems.append(Problem(
                     file, None, "",
                     f"cannot render campaigns/{campaign_id}.yaml step {step.key} "
-                    f"for the sample patient: {exc}",
+                    f"for the sample patient{f' in {code}' if folder else ''}: {exc}",
                 ))
                 continue
-            pieces = _pieces(project.templates / "email", f"{template}.txt")
+            pieces = _pieces(project.templates / "email", template)
             for unit in _units(text, dropped):
                 for sentence in split_sentences(unit):
                     if _key(sentence) in quoted:
                         continue
-                    own = _trace(sentence, pieces, file)
+                    own = _trace(sentence, pieces + shared, file)
                     found.setdefault((own.file, own.line, own.text), own)
     return list(found.values()), problems
+
+
+def _catalog_pieces(project: Project, code: str) -> list[_Piece]:
+    """The shared sentences in a further language, as literal text of templates/i18n/<code>."""
+    local = project.translations.get(code)
+    if local is None:
+        return []
+    file = f"templates/i18n/{code}.yaml"
+    return [_Piece(file, project.line_of(file, f"strings.{key}") or 0, chunk)
+            for key, value in local.strings.items() for chunk in _PLACEHOLDER.split(value)]
 
 
 # ---------------------------------------------------------------- what is quoted
@@ -167,9 +190,10 @@ def _pieces(folder: Path, name: str) -> list[_Piece]:
             continue  # rendering reports it; tracing does without this file
         file = f"templates/email/{current}"
         pieces += [
-            _Piece(file, line, value)
+            _Piece(file, line, chunk)
             for line, kind, value in env.lex(source)
             if kind in ("data", "string")
+            for chunk in _PLACEHOLDER.split(value)
         ]
         pending += sorted(r for r in referenced if r is not None)
     return pieces

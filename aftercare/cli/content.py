@@ -8,6 +8,7 @@ from pathlib import Path
 
 from aftercare.cli.table import Settings, arg, command
 from aftercare.content.load import load_project
+from aftercare.content.model import Handout, Project
 from aftercare.errors import InputError, PipelineError
 
 
@@ -27,9 +28,12 @@ def run_check(settings: Settings, args: argparse.Namespace) -> str:
         print(finding, file=sys.stderr)
     errors = sum(f.severity == "error" for f in findings)
     warnings = len(findings) - errors
+    translated = "".join(
+        f", and {len(local.handouts)} handouts and {len(local.campaigns)} campaigns in {code}"
+        for code, local in sorted(project.translations.items()))
     summary = (
-        f"checked {len(project.handouts)} handouts and {len(project.campaigns)} campaigns: "
-        f"{errors} errors, {warnings} warnings"
+        f"checked {len(project.handouts)} handouts and {len(project.campaigns)} campaigns"
+        f"{translated}: {errors} errors, {warnings} warnings"
     )
     if has_errors(findings, strict=args.strict):
         raise PipelineError(summary + (" (--strict: warnings fail)" if not errors else ""))
@@ -63,9 +67,13 @@ def run_build(settings: Settings, args: argparse.Namespace) -> str:
              action="store_true", help="the patient also agreed to booking reminders"),
          arg("--out", metavar="FILE", help="where to write the PDF"),
          arg("--diary", metavar="FILE",
-             help="also write the one-page headache diary here (migraine handouts)"))
+             help="also write the one-page headache diary here (migraine handouts)"),
+         arg("--language", metavar="L", help="the patient's language, e.g. es (default: the "
+                                               "clinic's)"),
+         arg("--also-language", metavar="L",
+             help="a second sheet in this language, after the first (one PDF)"))
 def run_handout(settings: Settings, args: argparse.Namespace) -> str:
-    from aftercare.enrol.rules import check_treatment_date
+    from aftercare.enrol.rules import check_treatment_date, language_code
     from aftercare.files import write_output
     from aftercare.render.card import PatientCard
     from aftercare.render.handouts import HandoutRenderer
@@ -75,6 +83,11 @@ def run_handout(settings: Settings, args: argparse.Namespace) -> str:
     now = settings.now()
     treated_on = check_treatment_date(args.treated_on, project.clinic.timezone.zone, now)
     handout = project.handouts[args.topic]
+    languages = [language_code(args.language or project.clinic.language)]
+    if args.also_language:
+        languages.append(language_code(args.also_language))
+    sheets = [_in_language(project, args.topic, code, field)
+              for code, field in zip(languages, ("language", "also_language"), strict=False)]
     campaign = checkout_campaign(project, handout)
     if args.diary and (campaign is None or not offers_diary(campaign)):
         raise InputError("diary", f"expected a migraine checkout handout; {args.topic} "
@@ -85,8 +98,8 @@ def run_handout(settings: Settings, args: argparse.Namespace) -> str:
         planned_at=now,
     )
     renderer = HandoutRenderer(project)
-    pdf = renderer.pdf(handout, card)
-    diary = renderer.diary_pdf(card) if args.diary else None
+    pdf = renderer.pdf_sheets(sheets, card) if campaign else renderer.pdf(sheets[0], card)
+    diary = renderer.diary_pdf(card, languages[0]) if args.diary else None
     out = Path(args.out or f"build/checkout/{args.topic}-{treated_on.isoformat()}.pdf")
     write_output(out, pdf)
     summary = f"wrote {out} ({len(pdf) // 1024} KiB)"
@@ -101,10 +114,73 @@ def run_handout(settings: Settings, args: argparse.Namespace) -> str:
 
 @command("preview", "show one email step for a sample patient",
          arg("campaign", metavar="CAMPAIGN"),
-         arg("step", metavar="STEP"))
+         arg("step", metavar="STEP"),
+         arg("--language", metavar="L", help="in this language, e.g. es (default: the clinic's)"))
 def run_preview(settings: Settings, args: argparse.Namespace) -> str:
+    from aftercare.enrol.rules import language_code
     from aftercare.render.previews import preview_text
 
     project = load_project(settings.root)
-    print(preview_text(project, args.campaign, args.step))
-    return f"preview of {args.campaign} {args.step}"
+    code = language_code(args.language or project.clinic.language)
+    if code not in project.languages:
+        raise InputError("language", f"expected one of {', '.join(project.languages)}; got "
+                                     f"{args.language!r}")
+    print(preview_text(project, args.campaign, args.step, language=code))
+    return f"preview of {args.campaign} {args.step}" + (f" in {code}" if args.language else "")
+
+
+def _in_language(project: Project, topic: str, code: str, field: str) -> Handout:
+    """The topic's handout in a language; InputError on ``field`` when it has none."""
+    handout = project.in_language(code).handouts.get(topic)
+    if handout is None or project.language_of(handout) != code:
+        known = ", ".join(c for c in project.languages
+                          if topic in project.in_language(c).handouts)
+        raise InputError(field, f"expected a language {topic} is written in ({known}); got "
+                                f"{code!r}")
+    return handout
+
+
+@command("translation", "record a translation or its review; list every translation's state",
+         arg("action", choices=["stamp", "status"],
+             help="stamp: record who translated or reviewed FILE, and its source now; "
+                  "status: list every translation file"),
+         arg("files", nargs="*", metavar="FILE",
+             help="translation files, e.g. handouts/es/aftercare-cosmetic.yaml"),
+         arg("--translated-by", metavar="NAME",
+             help="FILE was (re)translated from its source as it is now: a draft again"),
+         arg("--reviewed-by", metavar="NAME",
+             help="a qualified medical translator and a clinician reviewed FILE against its "
+                  "source as it is now (name both)"),
+         arg("--on", metavar="YYYY-MM-DD", help="the date to record (default: today)"),
+         epilog="`pipeline check` warns (an error with --strict) when a translation's source "
+                "changed since its review, or since its translation for a draft.")
+def run_translation(settings: Settings, args: argparse.Namespace) -> str:
+    from aftercare.check.translations import used_sentences
+    from aftercare.content.schema import parse_date
+    from aftercare.content.stamp import stamp, translation_files
+
+    project = load_project(settings.root)
+    if args.action == "status":
+        files = translation_files(project)
+        for file in files:
+            record = file.record
+            reviewed = (f"reviewed on {record.reviewed_on} by {record.reviewed_by}"
+                        if record.status == "reviewed" else "not reviewed")
+            print(f"{file.name}: {record.status}, translated on {record.translated_on} by "
+                  f"{record.translated_by}; {reviewed}")
+        return f"{len(files)} translation files"
+    if not args.files or not (args.translated_by or args.reviewed_by):
+        raise InputError("files", "expected FILE... and --translated-by NAME or --reviewed-by "
+                                  "NAME")
+    try:
+        day = parse_date(args.on) if args.on else settings.now().astimezone(
+            project.clinic.timezone.zone).date()
+    except ValueError as exc:
+        raise InputError("on", f"{exc}; got {args.on!r}") from None
+    for name in args.files:
+        name = Path(name).as_posix().removeprefix("./")
+        record = stamp(project, name, day, translated_by=args.translated_by,
+                       reviewed_by=args.reviewed_by, sentences=used_sentences(project))
+        print(f"{name}: {record.status}, source recorded as of {day}")
+    load_project(settings.root)  # the files still load, or the error says what broke
+    return f"stamped {len(args.files)} translation files"

@@ -1,5 +1,5 @@
-"""Loads clinic.yaml, handouts/ and campaigns/ into a typed Project, checking every file and
-the ties between them, and reporting every problem together."""
+"""Loads clinic.yaml, handouts/ and campaigns/ (and their translations) into a typed Project,
+checking every file and the ties between them, and reporting every problem together."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from aftercare.content.model import (
     Step,
 )
 from aftercare.content.schema import Document, build, read_document
+from aftercare.content.translations import load_translations
 from aftercare.content.values import WEEKDAYS, Slug
 from aftercare.errors import ContentError, Problem
 
@@ -47,12 +48,14 @@ def load_project(root: Path, only: tuple[str, ...] = ()) -> Project:
             continue  # that handout's own problems are reported; don't repeat them here
         _check_campaign(root, campaign, handouts, doc, clinic)
     _check_one_campaign_per_indication(campaigns, by_name)
+    translations = load_translations(root, clinic, clinic_doc, handouts, campaigns, docs)
     unknown = [t for t in only if t not in handouts and f"handouts/{t}.yaml" not in by_name]
     problems = [p for d in docs for p in d.problems]
     problems += [Problem(f"handouts/{t}.yaml", None, "", "no such topic") for t in unknown]
     if problems or clinic is None:
         raise ContentError(problems)
-    return Project(root, clinic, handouts, campaigns, {d.name: d.lines for d in docs})
+    return Project(root, clinic, handouts, campaigns, {d.name: d.lines for d in docs},
+                   translations)
 
 
 def _load_folder(root: Path, folder: str, cls: type[T], docs: list[Document]) -> dict[str, T]:
@@ -158,6 +161,8 @@ def _check_campaign(
                            f"expected a key no other step uses; got {old!r}")
             keys.add(old)
         _check_send_window(step, where, doc, clinic)
+        for name, message in step.calendar.placeholder_problems() if step.calendar else ():
+            doc.add_at(f"{where}.calendar.{name}", message)
         if step.offset.shortest_days() <= previous:
             doc.add_at(
                 f"{where}.offset", f"expected a span later than the step before; got {step.offset}"

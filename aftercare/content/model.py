@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +14,7 @@ from aftercare.content.values import (
     ClockTime,
     Colour,
     EmailAddress,
+    FrozenMap,
     Offset,
     Slug,
     Url,
@@ -87,6 +90,13 @@ class RetentionSettings:
 
 
 @dataclass(frozen=True)
+class ClinicText:
+    """What clinic.yaml says to patients in words, in one more language (``translations.es``)."""
+
+    hours: str
+
+
+@dataclass(frozen=True)
 class Clinic:
     name: str
     logo: str
@@ -108,10 +118,38 @@ class Clinic:
     staff: StaffSettings = field(default_factory=StaffSettings)
     csv_import: ImportLimits = field(default_factory=ImportLimits)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
+    # The clinic's words in each further language, by language code ("es").
+    translations: Mapping[str, ClinicText] = field(default_factory=FrozenMap)
 
     @property
     def language(self) -> str:
         return self.locale.split("-")[0]
+
+
+# ---------------------------------------------------------------- translations
+
+TranslationStatus = Literal["draft", "reviewed"]
+
+
+@dataclass(frozen=True)
+class TranslationRecord:
+    """Who translated a file and who reviewed it, and what its source was at each time.
+
+    ``translated_from`` and ``reviewed_from`` hold a short content hash of each part of the
+    source (a handout's sections, a campaign's steps, an email template) as it was when the
+    translation was made and when it was reviewed (`pipeline translation stamp` writes them),
+    so `pipeline check` can name the parts that changed since.
+    """
+
+    source: str                     # what it translates: "aftercare-cosmetic", "templates/email"
+    language: str                   # a language tag: "es-US"
+    status: TranslationStatus
+    translated_by: str
+    translated_on: dt.date
+    reviewed_by: str | None = None
+    reviewed_on: dt.date | None = None
+    translated_from: Mapping[str, str] = field(default_factory=FrozenMap)
+    reviewed_from: Mapping[str, str] | None = None
 
 
 # ---------------------------------------------------------------- handouts/<id>.yaml
@@ -160,6 +198,10 @@ class Handout:
     call_clinic_if: tuple[str, ...] = ()
     emergency_if: tuple[str, ...] = ()
     id: str = field(default="", metadata={"yaml": False})
+    # A translation's language code ("es"); "" for the clinic's own language. ``translation``
+    # is its record; the source's review stays in ``review``.
+    language: str = field(default="", metadata={"yaml": False})
+    translation: TranslationRecord | None = field(default=None, metadata={"yaml": False})
 
     def section(self, section_id: str) -> Section | None:
         """The section with this id, or None."""
@@ -173,10 +215,29 @@ class Handout:
 # ---------------------------------------------------------------- campaigns/<id>.yaml
 
 
+# The one placeholder a calendar entry may hold: the clinic's name, from clinic.yaml.
+CLINIC_PLACEHOLDER = "{clinic}"
+
+
 @dataclass(frozen=True)
 class CalendarEntry:
     summary: str
     description: str
+
+    def filled(self, clinic_name: str) -> CalendarEntry:
+        """The entry as the patient's calendar shows it, the clinic's name in place."""
+        return CalendarEntry(self.summary.replace(CLINIC_PLACEHOLDER, clinic_name),
+                             self.description.replace(CLINIC_PLACEHOLDER, clinic_name))
+
+    def placeholder_problems(self) -> list[tuple[str, str]]:
+        """(field, message) for each brace placeholder other than {clinic}."""
+        found = []
+        for name in ("summary", "description"):
+            for other in re.findall(r"\{[^{}]*\}", getattr(self, name)):
+                if other != CLINIC_PLACEHOLDER:
+                    found.append((name, f"expected no placeholder but {CLINIC_PLACEHOLDER} "
+                                        f"(the clinic's name); got {other}"))
+        return found
 
 
 # Clinical steps due within this many days of treatment are safety messages: they go out on
@@ -223,10 +284,46 @@ class Campaign:
     quiet_weekdays: tuple[Weekday, ...] = ()
     content: ContentMode | None = None  # None: the clinic's email.content
     id: str = field(default="", metadata={"yaml": False})
+    language: str = field(default="", metadata={"yaml": False})  # as Handout.language
+    translation: TranslationRecord | None = field(default=None, metadata={"yaml": False})
 
     def step(self, key: str) -> Step | None:
         """The step a message stored under ``key`` belongs to, also under a key it had before."""
         return next((s for s in self.steps if s.answers_to(key)), None)
+
+
+# ---------------------------------------------------------------- further languages
+
+
+@dataclass(frozen=True)
+class Localisation:
+    """One further language: the clinic, handouts and campaigns in it, ready to render."""
+
+    language: str                                 # the code the outbox stores: "es"
+    tag: str                                      # the document language: "es-US"
+    clinic: Clinic
+    handouts: Mapping[str, Handout]
+    campaigns: Mapping[str, Campaign]
+    strings: Mapping[str, str]                    # English sentence -> this language's
+    templates: frozenset[str]                     # translated email templates: "day-0.html"
+    records: Mapping[str, TranslationRecord]      # by file: "handouts/es/x.yaml" -> record
+
+    def missing_for(self, campaign: Campaign) -> list[str]:
+        """What this language lacks to send ``campaign`` (empty when it can): files, steps."""
+        missing: list[str] = []
+        translated = self.campaigns.get(campaign.id)
+        folder = f"campaigns/{self.language}/{campaign.id}.yaml"
+        if translated is None:
+            missing.append(folder)
+        if campaign.handout not in self.handouts:
+            missing.append(f"handouts/{self.language}/{campaign.handout}.yaml")
+        for step in campaign.steps:
+            if translated is not None and translated.step(step.key) is None:
+                missing.append(f"step {step.key} in {folder}")
+            for kind in ("html", "txt"):
+                if f"{step.template}.{kind}" not in self.templates:
+                    missing.append(f"templates/email/{self.language}/{step.template}.{kind}")
+        return list(dict.fromkeys(missing))
 
 
 # ---------------------------------------------------------------- the project
@@ -243,6 +340,31 @@ class Project:
     # Where each key path was written, per file ("handouts/x.yaml" -> "sections[2].id" -> 14),
     # so later checks (lint) can name the line.
     lines: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    # Every further language the content is written in, by code ("es").
+    translations: Mapping[str, Localisation] = field(default_factory=dict)
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """The clinic's own language first, then every translation's."""
+        return (self.clinic.language, *sorted(self.translations))
+
+    def language_tag(self, language: str) -> str:
+        """The document language for a code: "es" -> "es-US"; the clinic's locale for its own."""
+        found = self.translations.get(language)
+        return found.tag if found is not None else self.clinic.locale
+
+    def in_language(self, language: str) -> Project:
+        """This project as a reader of ``language`` sees it: its clinic, handouts and campaigns
+        in that language (the same project for the clinic's own language)."""
+        found = self.translations.get(language)
+        if found is None:
+            return self
+        return dataclasses.replace(
+            self, clinic=found.clinic, handouts=found.handouts, campaigns=found.campaigns)
+
+    def language_of(self, item: Handout | Campaign) -> str:
+        """The language code a handout or campaign is written in."""
+        return item.language or self.clinic.language
 
     def line_of(self, file: str, path: str) -> int | None:
         return self.lines.get(file, {}).get(path)

@@ -1,7 +1,8 @@
 """Builds frozen dataclasses from YAML nodes, collecting every problem with file, line and key path.
 
 The field types of a dataclass are its schema: text, whole numbers, true/false, dates,
-literal choices, tuples of any of these, nested dataclasses, and any class with a
+literal choices, tuples of any of these, mappings (read-only, in the file's order), nested
+dataclasses, and any class with a
 ``parse(text)`` classmethod that raises ``ValueError("expected ...")``. Unknown keys are
 problems, so a typo in clinical text never passes silently.
 """
@@ -11,14 +12,16 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import difflib
+import re
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final, Literal, TypeVar, get_args, get_origin, get_type_hints
 
 import yaml
 
+from aftercare.content.values import FrozenMap
 from aftercare.errors import Problem
 
 T = TypeVar("T")
@@ -93,7 +96,15 @@ class Document:
         self.problems.append(Problem(self.name, line, path, message))
 
     def line_of(self, path: str) -> int | None:
-        return self.lines.get(path)
+        """The line ``path`` was written on; for a key left out, the line of what holds it."""
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            shorter = re.sub(r"(?:\.[^.\[]+|\[\d+\])$", "", path)
+            if shorter == path:
+                break
+            path = shorter
+        return None
 
     def add_at(self, path: str, message: str) -> None:
         """Record a problem found after building (a cross-field check) at the line of ``path``."""
@@ -162,6 +173,9 @@ def _build(tp: Any, node: yaml.Node, path: str, doc: Document) -> Any:
         return _build_literal(tp, node, path, doc)
     if origin is tuple:
         return _build_tuple(get_args(tp)[0], node, path, doc)
+    if origin is Mapping:
+        key_type, value_type = get_args(tp)
+        return _build_mapping(key_type, value_type, node, path, doc)
     scalar = _SCALARS.get(tp)
     if scalar is not None:
         return scalar(node, path, doc)
@@ -232,6 +246,32 @@ def _build_tuple(item: Any, node: yaml.Node, path: str, doc: Document) -> tuple[
     if failed:
         raise Invalid
     return tuple(items)
+
+
+def _build_mapping(
+    key_type: Any, value_type: Any, node: yaml.Node, path: str, doc: Document
+) -> FrozenMap[Any, Any]:
+    if _is_null(node):
+        return FrozenMap()
+    if not isinstance(node, yaml.MappingNode):
+        doc.add(node, path, f"expected a mapping; got {_got(node)}")
+        raise Invalid
+    items: dict[Any, Any] = {}
+    failed = False
+    for key_node, value_node in node.value:
+        key_text = str(key_node.value)
+        key_path = f"{path}.{key_text}" if path else key_text
+        try:
+            key = _build(key_type, key_node, key_path, doc)
+            if key in items:
+                doc.add(key_node, key_path, "this key appears twice; keep one")
+                raise Invalid
+            items[key] = _build(value_type, value_node, key_path, doc)
+        except Invalid:
+            failed = True
+    if failed:
+        raise Invalid
+    return FrozenMap(items)
 
 
 def _build_literal(tp: Any, node: yaml.Node, path: str, doc: Document) -> str:
@@ -328,6 +368,8 @@ def _describe(tp: Any) -> str:
         return "one of " + ", ".join(str(c) for c in get_args(tp))
     if origin is tuple:
         return "a list"
+    if origin is Mapping:
+        return "a mapping"
     if hasattr(tp, "expected"):
         return str(tp.expected)
     if dataclasses.is_dataclass(tp):

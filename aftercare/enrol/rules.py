@@ -16,7 +16,7 @@ from aftercare.content.schema import parse_date
 from aftercare.content.values import EmailAddress, ZoneName
 from aftercare.dates import require_aware
 from aftercare.errors import ContentError, InputError, Problem
-from aftercare.outbox.records import Enrollment
+from aftercare.outbox.records import IMPLICIT_SITE, Enrollment
 
 # What the patient is shown and agrees to. Changing a word changes the version stored with
 # every later enrolment, so we can always tell which wording a patient agreed to.
@@ -119,14 +119,10 @@ def parse_enrollment(
     if date_problem:
         problem("treated_on", date_problem)
 
-    languages = supported_languages(project)
-    language = text("language").lower() or clinic.language
-    if language not in languages:
-        problem(
-            "language",
-            f"expected {' or '.join(languages)} (the emails are written in "
-            f"{' and '.join(languages)} only for now); got {_shown(text('language'))}",
-        )
+    language = language_code(text("language")) or clinic.language
+    language_problem = check_language(project, language, campaign)
+    if language_problem:
+        problem("language", f"{language_problem}; got {_shown(text('language'))}")
 
     consent_text = text("marketing_consent").lower()
     if consent_text not in _YES | _NO:
@@ -157,7 +153,7 @@ def parse_enrollment(
         language=language,
         marketing_consent=consent_text in _YES,
         recorded_by=recorded_by,
-        consent_wording_version=CONSENT_WORDING_VERSION,
+        consent_wording_version=consent_wording_version(project, language),
         patient_ref=patient_ref,
     )
 
@@ -192,14 +188,54 @@ def treatment_date_problem(day: dt.date, today: dt.date) -> str | None:
     return None
 
 
+def consent_wording(project: Project, language: str) -> dict[str, str]:
+    """The consent wording as read to a patient of ``language`` (templates/i18n/<language>.yaml
+    translates it; the English when it has no translation, which `pipeline check` reports)."""
+    strings = project.translations[language].strings if language in project.translations else {}
+    return {kind: strings.get(text, text) for kind, text in CONSENT_WORDING.items()}
+
+
+def consent_wording_version(project: Project, language: str) -> str:
+    """The version of the wording a patient agreed to: the English wording's, or for another
+    language a hash of the English and the translation read to them."""
+    if language == project.clinic.language or language not in project.translations:
+        return CONSENT_WORDING_VERSION
+    read = json.dumps([dict(CONSENT_WORDING), consent_wording(project, language)],
+                      sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(read.encode("utf-8")).hexdigest()[:12]
+
+
 def supported_languages(project: Project) -> tuple[str, ...]:
-    """Languages the emails exist in: the clinic's own, until content carries translations."""
-    return (project.clinic.language,)
+    """Languages the content is written in: the clinic's own, then every translation's."""
+    return project.languages
+
+
+def language_code(text: str) -> str:
+    """A language as typed ("es", "ES", "es-US", "es_US") as the code the outbox stores."""
+    return re.split(r"[-_]", text.strip().lower(), maxsplit=1)[0]
+
+
+def check_language(project: Project, language: str, campaign: str) -> str | None:
+    """What keeps an enrolment in ``language`` from going ahead: a language the content is not
+    written in, or a campaign whose translation lacks any part of a step (no email in another
+    language is ever sent by surprise). None when it can go ahead."""
+    languages = supported_languages(project)
+    if language not in languages:
+        return (f"expected one of {', '.join(languages)} (the languages the content is "
+                "written in)")
+    local = project.translations.get(language)
+    source = project.campaigns.get(campaign)
+    if local is None or source is None:
+        return None
+    missing = local.missing_for(source)
+    if missing:
+        return (f"{campaign} has no complete {language} translation, so no email could be "
+                f"sent in {language}; missing: {', '.join(missing)}. Enrol in "
+                f"{project.clinic.language}, or add the translation first")
+    return None
 
 
 # The one site of an installation without sites/: the only site an API request or key may name.
-IMPLICIT_SITE = "main"
-
 
 def known_sites(project: Project) -> tuple[str, ...]:
     """The sites enrolments and API keys may belong to: the implicit one, until sites exist."""

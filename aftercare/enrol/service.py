@@ -19,7 +19,12 @@ from typing import Final, Generic, TypeVar
 
 from aftercare.content.model import Project
 from aftercare.enrol.enrolment import enroll_one
-from aftercare.enrol.rules import CONSENT_WORDING_VERSION, TYPED_INPUT, parse_enrollment
+from aftercare.enrol.rules import (
+    TYPED_INPUT,
+    consent_wording_version,
+    language_code,
+    parse_enrollment,
+)
 from aftercare.errors import ContentError, Problem
 from aftercare.outbox.records import Enrollment, EnrollResult, Submitted
 from aftercare.outbox.store import Outbox
@@ -37,7 +42,9 @@ class Consents:
     aftercare: bool
     reminders: bool | None  # None: as the fields' ``marketing_consent`` says (a CSV column)
     recorded_by: str  # "cli:<os user>", "staff:<user>", "import:<file>", "api:<key>/<who>"
-    wording_version: str = CONSENT_WORDING_VERSION
+    # The version of the wording read to the patient; None: the wording on file for the
+    # enrolment's language (a booking system that sends a version must send that one).
+    wording_version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -65,10 +72,11 @@ def check_enrolment(
     if not consents.aftercare:
         message = f"{NO_AFTERCARE_CONSENT} {consent_hint}".rstrip()
         problems.append(Problem(where, row, "aftercare_consent", message))
-    if consents.wording_version != CONSENT_WORDING_VERSION:
+    on_file = consent_wording_version(project, _language_of(fields, project))
+    if consents.wording_version is not None and consents.wording_version != on_file:
         problems.append(Problem(where, row, "consent_wording_version", (
-            f"expected {CONSENT_WORDING_VERSION!r}, the version of the consent wording on file "
-            f"(the patient must have read that wording); got {consents.wording_version[:40]!r}"
+            f"expected {on_file!r}, the version of the consent wording on file (the patient "
+            f"must have read that wording); got {consents.wording_version[:40]!r}"
         )))
     typed = dict(fields)
     if consents.reminders is not None:
@@ -81,6 +89,13 @@ def check_enrolment(
     if problems:
         raise ContentError(problems)
     return enrollment
+
+
+def _language_of(fields: Mapping[str, str], project: Project) -> str:
+    """The language the consent wording was read in: the enrolment's when the content is
+    written in it, else the clinic's (an unknown language is reported by the rule set)."""
+    language = language_code(fields.get("language") or "") or project.clinic.language
+    return language if language in project.languages else project.clinic.language
 
 
 def enrol(

@@ -187,11 +187,12 @@ class Enrolments:
         enrollment_id = db.insert(
             "INSERT INTO enrollments (patient_id, campaign, treated_on, timezone,"
             " marketing_consent, consent_at, consent_recorded_by, consent_wording_version,"
-            " created_at, public_id) SELECT id, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM patients"
+            " created_at, public_id, site) SELECT id, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM patients"
             " WHERE email = ?",
             (
                 item.campaign, day, str(item.timezone), int(item.marketing_consent), at,
-                item.recorded_by, item.consent_wording_version, at, uuid.uuid4().hex, address,
+                item.recorded_by, item.consent_wording_version, at, uuid.uuid4().hex, item.site,
+                address,
             ),
         )
         consent = "yes" if item.marketing_consent else "no"

@@ -205,7 +205,21 @@ MIGRATIONS: tuple[str, ...] = (
 
     CREATE INDEX idempotency_keys_by_start ON idempotency_keys (started_at);
     """,
-    # 7: claims read due messages in claim order, due time then id, straight from the index
+    # 7: sites and roles. Every enrolment belongs to one site (those stored before belong to
+    # the implicit site "main"); staff have a role (front_desk, manager, administrator) and
+    # the sites they work at (no rows: every site). Accounts made before are administrators.
+    """
+    ALTER TABLE enrollments ADD COLUMN site TEXT NOT NULL DEFAULT 'main';
+    CREATE INDEX enrollments_by_site ON enrollments (site, id);
+    ALTER TABLE staff ADD COLUMN role TEXT NOT NULL DEFAULT 'administrator';
+
+    CREATE TABLE staff_sites (
+        staff_id INTEGER NOT NULL REFERENCES staff (id),
+        site TEXT NOT NULL,
+        PRIMARY KEY (staff_id, site)
+    );
+    """,
+    # 8: claims read due messages in claim order, due time then id, straight from the index
     # (SQLite's index held the id already; PostgreSQL sorted every message due at the same
     # moment, on every claim); and addresses compared without regard to case (an unsubscribe,
     # a bounce, the patient page) find the patient through an index, not by reading them all.

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Final
 
 from aftercare.content.values import EmailAddress, ZoneName
 from aftercare.outbox.vocabulary import DeliveryEvent, State, Trail
 from aftercare.plan.schedule import PlannedMessage
+
+# The one site of an installation without sites/: its settings are clinic.yaml's.
+IMPLICIT_SITE: Final = "main"
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,7 @@ class Enrollment:
     recorded_by: str  # who recorded the consent: "cli:<os user>", "import:<file>", "staff:<user>"
     consent_wording_version: str
     patient_ref: str | None = None  # optional external patient id
+    site: str = IMPLICIT_SITE  # the site the patient was treated at
 
 
 @dataclass(frozen=True)

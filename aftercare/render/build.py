@@ -15,7 +15,14 @@ from aftercare.errors import InputError, PipelineError, RenderError
 from aftercare.files import write_output
 from aftercare.render.manifest import DIARY_KEY as DIARY_KEY
 from aftercare.render.manifest import MANIFEST_NAME as MANIFEST_NAME
-from aftercare.render.manifest import InputHasher, Target, digest_of, is_up_to_date, write_manifest
+from aftercare.render.manifest import (
+    InputHasher,
+    Target,
+    digest_of,
+    is_up_to_date,
+    preview_stem,
+    write_manifest,
+)
 from aftercare.render.manifest import read_manifest as read_manifest
 from aftercare.render.page import offers_diary
 
@@ -65,7 +72,7 @@ class BuildReport:
 
     def summary(self) -> str:
         """One line for the CLI, e.g. "wrote 1 handout and 3 email previews to build/; ..."."""
-        diary = any(key == DIARY_KEY for key in (*self.rendered, *self.up_to_date))
+        diary = any(_is_diary(key) for key in (*self.rendered, *self.up_to_date))
         line = f"wrote {self._counts(self.rendered, diary)} to {self.out_dir}/"
         if self.up_to_date:
             line += f"; {self._counts(self.up_to_date, diary)} already up to date"
@@ -77,7 +84,8 @@ class BuildReport:
         previews = _count(sum(key.startswith("emails/") for key in keys), "email preview")
         if not diary:
             return f"{handouts} and {previews}"
-        return f"{handouts}, {_count(keys.count(DIARY_KEY), 'headache diary')} and {previews}"
+        diaries = _count(sum(map(_is_diary, keys)), "headache diary", "headache diaries")
+        return f"{handouts}, {diaries} and {previews}"
 
 
 def build(
@@ -133,46 +141,78 @@ def plan(project: Project, topics: Sequence[str] = ()) -> list[Target]:
         known = ", ".join(sorted(project.handouts))
         raise InputError("topic", f"expected one of {known}; got {', '.join(map(repr, unknown))}")
     hasher = InputHasher(project)
-    targets = [_handout_target(project, hasher, topic) for topic in chosen]
-    if not topics and any(offers_diary(c) for c in project.campaigns.values()):
-        parts = [hasher.code(), hasher.document("clinic.yaml", project.clinic),
-                 hasher.tree("templates")]
-        targets.append(Target(DIARY_KEY, digest_of(parts), (f"{DIARY_KEY}.pdf",)))
-    if not topics:
-        for campaign_id, campaign in sorted(project.campaigns.items()):
-            targets += [_preview_target(project, hasher, campaign_id, campaign, step)
-                        for step in campaign.steps]
+    targets = []
+    for language in project.languages:
+        local = project.in_language(language)
+        folder = "" if language == project.clinic.language else f"{language}/"
+        targets += [_handout_target(project, hasher, topic, language) for topic in chosen
+                    if topic in local.handouts]
+        if not topics and any(offers_diary(c) for c in local.campaigns.values()):
+            parts = [hasher.code(), hasher.document("clinic.yaml", project.clinic),
+                     hasher.tree("templates")]
+            key = DIARY_KEY.replace("/", f"/{folder}", 1)
+            targets.append(Target(key, digest_of(parts), (f"{key}.pdf",)))
+        if not topics:
+            for campaign_id, campaign in sorted(project.campaigns.items()):
+                missing = project.translations[language].missing_for(campaign) if folder else []
+                targets += [_preview_target(project, hasher, campaign_id, campaign, step,
+                                            language) for step in campaign.steps if not missing]
     return targets
 
 
-def _handout_target(project: Project, hasher: InputHasher, topic: str) -> Target:
+def target_language(project: Project, key: str) -> tuple[str, str]:
+    """A target key's language and the rest of it: ("es", "handouts/x") for "handouts/es/x"."""
+    kind, _, rest = key.partition("/")
+    first, slash, after = rest.partition("/")
+    if slash and first in project.translations:
+        return first, f"{kind}/{after}"
+    return project.clinic.language, key
+
+
+def _sources(project: Project, hasher: InputHasher, folder: str, name: str, language: str,
+             model: object) -> list[str]:
+    """The hashes of a content file and, for a translation, of its translation too."""
+    parts = [hasher.document(f"{folder}/{name}.yaml", model)]
+    if language != project.clinic.language:
+        parts.append(hasher.document(f"{folder}/{language}/{name}.yaml", model))
+    return parts
+
+
+def _handout_target(project: Project, hasher: InputHasher, topic: str, language: str) -> Target:
     handout = project.handouts[topic]
     # A campaign's own handout is its checkout sheet, and the campaign fills in its dates.
     campaign = next((c for c in project.campaigns.values() if c.handout == topic), None)
     parts = [
         hasher.code(),
         hasher.document("clinic.yaml", project.clinic),
-        hasher.document(f"handouts/{topic}.yaml", handout),
-        hasher.document(f"campaigns/{campaign.id}.yaml", campaign) if campaign else "no campaign",
+        *_sources(project, hasher, "handouts", topic, language, handout),
+        *(_sources(project, hasher, "campaigns", campaign.id, language, campaign) if campaign
+          else ["no campaign"]),
         # The template loader and the URL fetcher can both reach any file under templates/.
         hasher.tree("templates"),
     ]
-    return Target(f"handouts/{topic}", digest_of(parts), (f"handouts/{topic}.pdf",))
+    folder = "" if language == project.clinic.language else f"{language}/"
+    key = f"handouts/{folder}{topic}"
+    return Target(key, digest_of(parts), (f"{key}.pdf",))
 
 
 def _preview_target(
-    project: Project, hasher: InputHasher, campaign_id: str, campaign: Campaign, step: Step
+    project: Project, hasher: InputHasher, campaign_id: str, campaign: Campaign, step: Step,
+    language: str,
 ) -> Target:
     handout: Handout | str = project.handouts.get(campaign.handout, "missing")
     parts = [
         hasher.code(),
         hasher.document("clinic.yaml", project.clinic),
-        hasher.document(f"campaigns/{campaign_id}.yaml", campaign),
-        hasher.document(f"handouts/{campaign.handout}.yaml", handout),  # sections are quoted
-        # Email templates are loaded from templates/email/ and can reach nothing else.
+        *_sources(project, hasher, "campaigns", campaign_id, language, campaign),
+        # The handout's sections are quoted.
+        *_sources(project, hasher, "handouts", campaign.handout, language, handout),
+        # Email templates are loaded from templates/email/ and can reach nothing else; other
+        # languages take their shared sentences from templates/i18n/.
         hasher.tree("templates/email"),
+        *([hasher.tree("templates/i18n")] if language != project.clinic.language else []),
     ]
-    stem = f"emails/{campaign_id}/{step.key}"
+    stem = preview_stem(project, language, campaign_id, step.key)
     suffixes = (".html", ".txt") + ((".ics",) if step.calendar is not None else ())
     return Target(stem, digest_of(parts), tuple(stem + suffix for suffix in suffixes))
 
@@ -195,10 +235,12 @@ def _render_handouts_here(project: Project, targets: Sequence[Target]) -> Iterat
 def _render_handout(
     renderer: HandoutRenderer, project: Project, target: Target
 ) -> dict[str, bytes]:
-    if target.key == DIARY_KEY:
-        return {target.outputs[0]: renderer.diary_pdf(None)}
-    topic = target.key.removeprefix("handouts/")
-    return {target.outputs[0]: renderer.pdf(project.handouts[topic], None)}
+    language, key = target_language(project, target.key)
+    if key == DIARY_KEY:
+        return {target.outputs[0]: renderer.diary_pdf(None, language)}
+    topic = key.removeprefix("handouts/")
+    handout = project.in_language(language).handouts[topic]
+    return {target.outputs[0]: renderer.pdf(handout, None)}
 
 
 def _render_previews(project: Project, targets: Sequence[Target]) -> Iterator[
@@ -210,14 +252,14 @@ def _render_previews(project: Project, targets: Sequence[Target]) -> Iterator[
     from aftercare.render.previews import PREVIEW_KEY, preview_recipient
 
     renderer = EmailRenderer(project, PREVIEW_KEY)
-    recipient = preview_recipient(project)
     for target in targets:
-        _, campaign_id, step_key = target.key.split("/")
+        language, key = target_language(project, target.key)
+        _, campaign_id, step_key = key.split("/")
         campaign = project.campaigns[campaign_id]
         step = campaign.step(step_key)
         if step is None:  # the plan made the key from the campaign itself
             raise RenderError(f"campaigns/{campaign_id}.yaml: no step {step_key!r}")
-        email = renderer.render(campaign, step, recipient)
+        email = renderer.render(campaign, step, preview_recipient(project, language))
         files = {".html": email.html.encode(), ".txt": email.text.encode(), ".ics": email.ics}
         yield target.key, {
             name: data for name in target.outputs
@@ -257,7 +299,8 @@ def _render_in_workers(
 
 
 def _content_size(project: Project, target: Target) -> int:
-    handout = project.handouts.get(target.key.removeprefix("handouts/"))
+    language, key = target_language(project, target.key)
+    handout = project.in_language(language).handouts.get(key.removeprefix("handouts/"))
     return len(repr(handout)) if handout is not None else 0  # the diary: one short page
 
 
@@ -305,5 +348,11 @@ def _write_outputs(
     return written
 
 
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}" + ("" if number == 1 else "s")
+def _count(number: int, noun: str, plural: str | None = None) -> str:
+    return f"{number} {noun if number == 1 else plural or noun + 's'}"
+
+
+def _is_diary(key: str) -> bool:
+    """The headache diary's target, in any language ("printouts/es/headache-diary")."""
+    kind, _, name = DIARY_KEY.partition("/")
+    return key.startswith(f"{kind}/") and key.endswith(f"/{name}")

@@ -1,16 +1,13 @@
-"""Renders one campaign step into an email (HTML, plain text and an optional .ics invitation),
-full or minimal, and into the care page's content: the full email's own part, from the same
-templates."""
+"""Renders one campaign step into an email in the recipient's language (HTML, plain text and an
+optional .ics invitation), full or minimal, and into the care page's content: the full email's
+own part, from the same templates."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import re
 import unicodedata
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import css_inline
@@ -29,18 +26,19 @@ from aftercare.content.model import (
     Step,
 )
 from aftercare.content.values import EmailAddress
-from aftercare.dates import format_day
+from aftercare.dates import format_day, format_span
 from aftercare.errors import RenderError
 from aftercare.plan.schedule import next_treatment_day
 from aftercare.render.calendar import AllDayEvent, build_ics
-from aftercare.render.plaintext import nbsp, remembering_wrap, tidy, wrap
+from aftercare.render.care_links import care_link, care_link_expiry, sent_moment
+from aftercare.render.email_env import environment, sources
+from aftercare.render.i18n import Translator, install, translator
+from aftercare.render.plaintext import remembering_wrap, tidy
 from aftercare.render.tokens import sign, sign_care
 
 # Zero-width joiners shape some scripts' names correctly; every other control or format
 # character (bidi overrides, NUL, line breaks) could disguise or break the greeting.
 _KEEP_FORMAT_CHARS = {"\u200c", "\u200d"}
-# Where `pipeline serve` shows the care page of the message a token names.
-CARE_PATH = "/care/"
 
 
 @dataclass(frozen=True)
@@ -103,36 +101,48 @@ class _CompiledStep:
     contact_text: str
 
 
+@dataclass(frozen=True)
+class _Language:
+    """What rendering in one language needs: the project as its readers see it (clinic,
+    campaigns, handouts in that language), its template environment and its sentences."""
+
+    code: str
+    project: Project
+    env: jinja2.Environment
+    translator: Translator
+    folder: str  # where its step templates are, under templates/email/: "" or "es/"
+
+
 class EmailRenderer:
     """Renders campaign steps; create one per run, it compiles each step's templates once."""
 
     def __init__(self, project: Project, key: bytes) -> None:
         self._project = project
         self._key = key
-        folder = project.templates / "email"
-        self._env = _environment(folder)
         self._wrapped: dict[tuple[str, str], str] = {}
-        self._env.filters["wrap"] = remembering_wrap(self._wrapped)
         self._inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
-        self._compiled: dict[tuple[str, Step, ContentMode], _CompiledStep] = {}
+        self._compiled: dict[tuple[str, str, Step, ContentMode], _CompiledStep] = {}
+        self._languages: dict[str, _Language] = {}
 
     def render(
         self, campaign: Campaign, step: Step, recipient: Recipient,
         content: ContentMode | None = None,
     ) -> RenderedEmail:
-        """The step's email for one recipient, in the campaign's content mode unless
-        ``content`` says; the same inputs always give the same bytes."""
+        """The step's email for one recipient, in the recipient's language and the campaign's
+        content mode unless ``content`` says; the same inputs always give the same bytes.
+        RenderError when that language lacks any part of it."""
         mode = content or self._project.content_of(campaign)
-        compiled = self._compile(campaign, step, mode)
-        context = self._context(campaign, step, recipient, compiled)
+        lang = self._language(recipient.language)
+        campaign, step = self._localised(lang, campaign, step)
+        compiled = self._compile(lang, campaign, step, mode)
+        context = self._context(lang, campaign, step, recipient, compiled)
         care_url = None
         if mode == "minimal":
             token = sign_care(recipient.public_id, sent_moment(recipient), self._key)
-            base = self._project.clinic.email.public_base_url.rstrip("/")
-            care_url = f"{base}{CARE_PATH}{token}"
-            expires = care_link_expiry(self._project.clinic, recipient)
-            context.update(care_url=care_url, care_until=format_day(expires, "full"))
-        ics, ics_filename = self._calendar(campaign, step, recipient)
+            care_url = care_link(lang.project.clinic, token, lang.folder.rstrip("/"))
+            expires = care_link_expiry(lang.project.clinic, recipient)
+            context.update(care_url=care_url, care_until=format_day(expires, "full", lang.code))
+        ics, ics_filename = self._calendar(lang, campaign, step, recipient)
         context["has_calendar"] = ics is not None
         html = _charset_first(self._inliner.inline(compiled.html.render(context)))
         text = tidy(compiled.text.render(context))
@@ -152,23 +162,30 @@ class EmailRenderer:
         )
 
     def care_page(self, campaign: Campaign, step: Step, recipient: Recipient) -> CarePage:
-        """What the step's full email carries of its own, for the care page: rendered by the
-        same templates with ``care`` set, which leaves out the email's frame."""
-        compiled = self._compile(campaign, step, "full")
-        context = self._context(campaign, step, recipient, compiled)
-        ics, ics_filename = self._calendar(campaign, step, recipient)
+        """What the step's full email carries of its own, for the care page, in the
+        recipient's language: rendered by the same templates with ``care`` set, which leaves
+        out the email's frame."""
+        lang = self._language(recipient.language)
+        campaign, step = self._localised(lang, campaign, step)
+        compiled = self._compile(lang, campaign, step, "full")
+        context = self._context(lang, campaign, step, recipient, compiled)
+        ics, ics_filename = self._calendar(lang, campaign, step, recipient)
         context.update(care=True, has_calendar=ics is not None)
         body = Markup(compiled.html.render(context).strip())
-        expires = care_link_expiry(self._project.clinic, recipient)
+        expires = care_link_expiry(lang.project.clinic, recipient)
         return CarePage(body, ics, ics_filename, expires)
 
     def _context(
-        self, campaign: Campaign, step: Step, recipient: Recipient, compiled: _CompiledStep
+        self, lang: _Language, campaign: Campaign, step: Step, recipient: Recipient,
+        compiled: _CompiledStep,
     ) -> dict[str, Any]:
-        handout = self._handout(campaign)
-        clinic = self._project.clinic
+        handout = self._handout(lang, campaign)
+        clinic = lang.project.clinic
         token = sign(recipient.public_id, self._key)
-        unsubscribe_url = f"{clinic.email.public_base_url.rstrip('/')}/unsubscribe?t={token}"
+        # A link whose token was cut still names the page's language, before the token.
+        shown = f"l={lang.code}&" if lang.folder else ""
+        unsubscribe_url = (f"{clinic.email.public_base_url.rstrip('/')}/unsubscribe?"
+                           f"{shown}t={token}")
         return {
             "lang": recipient.language,
             "subject": step.subject,
@@ -179,7 +196,7 @@ class EmailRenderer:
             "campaign": campaign,
             "step": step,
             "handout": handout,
-            "sections": self._sections(campaign, step, handout),
+            "sections": _sections(campaign, step, handout),
             "quoted_html": compiled.quoted_html,
             "quoted_text": compiled.quoted_text,
             "warning_html": compiled.warning_html,
@@ -187,127 +204,153 @@ class EmailRenderer:
             "contact_html": compiled.contact_html,
             "contact_text": compiled.contact_text,
             "next_visit": format_day(next_treatment_on(clinic, campaign, recipient.treated_on),
-                                     "weekday"),
+                                     "weekday", lang.code),
             "unsubscribe_url": unsubscribe_url,
             "care": False,
         }
 
-    def _compile(self, campaign: Campaign, step: Step, mode: ContentMode) -> _CompiledStep:
-        cache_key = (campaign.id, step, mode)
+    def _language(self, code: str) -> _Language:
+        """Everything rendering in ``code`` needs, set up the first time it is asked for."""
+        found = self._languages.get(code)
+        if found is None:
+            translate = translator(self._project, code)
+            env = install(environment(self._project.templates / "email"), translate)
+            env.filters["wrap"] = remembering_wrap(self._wrapped)
+            env.filters["span"] = lambda offset: format_span(offset.amount, offset.unit, code)
+            folder = "" if code == self._project.clinic.language else f"{code}/"
+            found = _Language(code, self._project.in_language(code), env, translate, folder)
+            self._languages[code] = found
+        return found
+
+    def _localised(self, lang: _Language, campaign: Campaign, step: Step
+                   ) -> tuple[Campaign, Step]:
+        """The campaign and step as written in the language (the source's own in its own)."""
+        if self._project.language_of(campaign) == lang.code:
+            return campaign, step
+        local = lang.project.campaigns.get(campaign.id)
+        local_step = None if local is None else local.step(step.key)
+        if local is None or local_step is None:
+            raise RenderError(f"campaigns/{lang.code}/{campaign.id}.yaml: expected the words "
+                              f"of step {step.key} in {lang.code}; there are none")
+        return local, local_step
+
+    def _compile(
+        self, lang: _Language, campaign: Campaign, step: Step, mode: ContentMode
+    ) -> _CompiledStep:
+        cache_key = (lang.code, campaign.id, step, mode)
         compiled = self._compiled.get(cache_key)
         if compiled is None:
-            template = step.template if mode == "full" else MINIMAL_TEMPLATE
+            template = step_template(step, mode, lang.folder)
             html_name, text_name = f"{template}.html", f"{template}.txt"
             try:
-                html = self._env.get_template(html_name)
-                text = self._env.get_template(text_name)
+                html = lang.env.get_template(html_name)
+                text = lang.env.get_template(text_name)
             except jinja2.TemplateNotFound as exc:
                 raise RenderError(f"templates/email/{exc.name}: no such template") from exc
             digest = hashlib.sha256()
             for name in (html_name, text_name):
-                for used, source in _sources(self._env, name):
+                for used, source in sources(lang.env, name):
                     digest.update(f"{used}\0{source}\0".encode())
             digest.update(repr(step).encode())
-            clinic = self._project.clinic
+            if lang.translator.strings is not None:
+                digest.update(repr(sorted(lang.translator.strings.items())).encode())
+            handout = self._handout(lang, campaign)
             # A minimal email quotes nothing and shows the generic safety line, not the
             # handout's warning signs (they name body areas).
             nothing = (Markup(""), "")
+            full = mode == "full"
             compiled = _CompiledStep(html, text, digest.hexdigest()[:12],
-                                     *(self._quoted(campaign, step) if mode == "full" else nothing),
-                                     *(self._warning_blocks(campaign, step) if mode == "full"
-                                       else nothing),
-                                     *self._blocks("contact", clinic))
+                                     *(_quoted(lang, campaign, step, handout) if full else nothing),
+                                     *(_warning_blocks(lang, step, handout) if full else nothing),
+                                     *_blocks(lang, "contact", lang.project.clinic))
             self._compiled[cache_key] = compiled
         return compiled
 
-    def _quoted(self, campaign: Campaign, step: Step) -> tuple[Markup, str]:
-        """The handout sections the step quotes, HTML and text, one after another."""
-        sections = self._sections(campaign, step, self._handout(campaign))
-        pairs = [self._blocks("section", s) for s in sections]
-        return Markup("\n".join(h for h, _ in pairs)), "\n".join(t for _, t in pairs)
-
-    def _warning_blocks(self, campaign: Campaign, step: Step) -> tuple[Markup, str]:
-        """The step's warning block, HTML and text, from the macros every email shares."""
-        if not step.warning_signs:
-            return Markup(""), ""
-        handout = self._handout(campaign)
-        return self._blocks("warning_signs", self._project.clinic,
-                            handout.emergency_if, handout.call_clinic_if)
-
-    def _blocks(self, macro: str, *args: object) -> tuple[Markup, str]:
-        """A macro of _macros.html and _macros.txt called once (empty where a project's
-        templates do not have it)."""
-        called = []
-        for kind in ("html", "txt"):
-            try:
-                module = self._env.get_template(f"_macros.{kind}").module
-            except jinja2.TemplateNotFound:
-                module = None
-            function = getattr(module, macro, None)
-            called.append("" if function is None else str(function(*args)))
-        return Markup(called[0]), called[1]
-
-    def _handout(self, campaign: Campaign) -> Handout:
-        handout = self._project.handouts.get(campaign.handout)
+    def _handout(self, lang: _Language, campaign: Campaign) -> Handout:
+        handout = lang.project.handouts.get(campaign.handout)
         if handout is None:
+            if lang.folder:
+                raise RenderError(f"handouts/{lang.code}/{campaign.handout}.yaml: expected the "
+                                  f"handout the emails quote, in {lang.code}; there is none")
             raise RenderError(f"campaigns/{campaign.id}.yaml: no handout {campaign.handout!r}")
         return handout
 
-    def _sections(self, campaign: Campaign, step: Step, handout: Handout) -> tuple[Section, ...]:
-        by_id = {section.id: section for section in handout.sections}
-        missing = [s for s in step.sections if s not in by_id]
-        if missing:
-            raise RenderError(
-                f"campaigns/{campaign.id}.yaml: step {step.key}: no section {missing[0]!r} "
-                f"in handouts/{handout.id}.yaml"
-            )
-        return tuple(by_id[s] for s in step.sections)
-
     def _calendar(
-        self, campaign: Campaign, step: Step, recipient: Recipient
+        self, lang: _Language, campaign: Campaign, step: Step, recipient: Recipient
     ) -> tuple[bytes | None, str | None]:
         if step.calendar is None:
             return None, None
         due = recipient.local_due.date() if recipient.local_due else step.offset.after(
             recipient.treated_on
         )
+        clinic = lang.project.clinic
         is_last = step.key == campaign.steps[-1].key
         # The last step is the booking reminder: its event sits on the day the next treatment
         # is due (12 weeks for migraine), never before the email itself arrives.
-        next_day = next_treatment_on(self._project.clinic, campaign, recipient.treated_on)
+        next_day = next_treatment_on(clinic, campaign, recipient.treated_on)
         day = max(due, next_day) if is_last else due
         # DTSTAMP comes from the message, not the clock, so the same message is the same bytes.
         stamp = sent_moment(recipient)
-        clinic = self._project.clinic
         domain = clinic.email.from_address.rsplit("@", 1)[1]
+        entry = step.calendar.filled(clinic.name)
         event = AllDayEvent(
             uid=f"{recipient.public_id}@{domain}",
             day=day,
-            summary=step.calendar.summary,
-            description=step.calendar.description,
+            summary=entry.summary,
+            description=entry.description,
             stamp=stamp,
             organizer_name=clinic.name,
         )
-        return build_ics(event), "next-visit.ics" if is_last else "check-in.ics"
+        # The attachment's file name is shown to the patient: in their language too.
+        name = "next-visit.ics" if is_last else "check-in.ics"
+        return build_ics(event), lang.translator.gettext(name)
 
 
-def sent_moment(recipient: Recipient) -> dt.datetime:
-    """When the message is meant to reach the patient (a preview: the treatment day, 00:00
-    UTC): its calendar stamp, and the time its care page link counts from."""
-    return recipient.local_due or dt.datetime.combine(
-        recipient.treated_on, dt.time(), tzinfo=dt.UTC)
+def _quoted(lang: _Language, campaign: Campaign, step: Step, handout: Handout
+            ) -> tuple[Markup, str]:
+    """The handout sections the step quotes, HTML and text, one after another."""
+    pairs = [_blocks(lang, "section", s) for s in _sections(campaign, step, handout)]
+    return Markup("\n".join(h for h, _ in pairs)), "\n".join(t for _, t in pairs)
 
 
-def care_link_expiry(clinic: Clinic, recipient: Recipient) -> dt.date:
-    """The last day the care page link of this message opens, in the patient's zone."""
-    sent = sent_moment(recipient)
-    return (sent + dt.timedelta(days=clinic.email.care_link_days)).date()
+def _warning_blocks(lang: _Language, step: Step, handout: Handout) -> tuple[Markup, str]:
+    """The step's warning block, HTML and text, from the macros every email shares."""
+    if not step.warning_signs:
+        return Markup(""), ""
+    return _blocks(lang, "warning_signs", lang.project.clinic, handout.emergency_if,
+                   handout.call_clinic_if)
 
 
-def phone_link(number: str) -> Markup:
-    """A phone number as an HTML tel: link that never wraps (a filter: cheaper than a macro,
-    and every email shows several)."""
-    return Markup('<a class="phone" href="{}">{}</a>').format(tel(number), nbsp(number))
+def _blocks(lang: _Language, macro: str, *args: object) -> tuple[Markup, str]:
+    """A macro of _macros.html and _macros.txt called once (empty where a project's templates
+    do not have it)."""
+    called = []
+    for kind in ("html", "txt"):
+        try:
+            module = lang.env.get_template(f"_macros.{kind}").module
+        except jinja2.TemplateNotFound:
+            module = None
+        function = getattr(module, macro, None)
+        called.append("" if function is None else str(function(*args)))
+    return Markup(called[0]), called[1]
+
+
+def _sections(campaign: Campaign, step: Step, handout: Handout) -> tuple[Section, ...]:
+    by_id = {section.id: section for section in handout.sections}
+    missing = [s for s in step.sections if s not in by_id]
+    if missing:
+        raise RenderError(
+            f"campaigns/{campaign.id}.yaml: step {step.key}: no section {missing[0]!r} "
+            f"in handouts/{handout.id}.yaml"
+        )
+    return tuple(by_id[s] for s in step.sections)
+
+
+def step_template(step: Step, mode: ContentMode, folder: str = "") -> str:
+    """The template a step's email is rendered from (under templates/email/, without its
+    extension): the step's own, in the language's folder ("es/"), or the minimal email that
+    every language shares (its sentences are translated through ``_()``)."""
+    return f"{folder}{step.template}" if mode == "full" else MINIMAL_TEMPLATE
 
 
 def next_treatment_on(clinic: Clinic, campaign: Campaign, treated_on: dt.date) -> dt.date:
@@ -341,48 +384,3 @@ def _charset_first(html: str) -> str:
     if meta not in html or "<head>" not in html:
         return html
     return html.replace(meta, "", 1).replace("<head>", "<head>" + meta, 1)
-
-
-def tel(phone: str) -> str:
-    """A tel: link for a phone number as written for people, e.g. '(617) 555-0142'."""
-    return "tel:" + re.sub(r"[^0-9+]", "", phone)
-
-
-def _environment(folder: Path) -> jinja2.Environment:
-    """Templates named .html are autoescaped; .txt ones are plain text and are not."""
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(folder),
-        autoescape=jinja2.select_autoescape(
-            enabled_extensions=("html",),
-            disabled_extensions=("txt",),
-            default_for_string=True,
-            default=True,
-        ),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        auto_reload=False,
-    )
-    env.filters["wrap"] = wrap
-    env.filters["tel"] = tel
-    env.filters["nbsp"] = nbsp
-    env.filters["phone"] = phone_link
-    return env
-
-
-def _sources(env: jinja2.Environment, name: str) -> Iterator[tuple[str, str]]:
-    """The template and every template it extends, imports or includes, each once, in order."""
-    seen: set[str] = set()
-    pending = [name]
-    loader = env.loader
-    assert loader is not None
-    while pending:
-        current = pending.pop(0)
-        if current in seen:
-            continue
-        seen.add(current)
-        source, _, _ = loader.get_source(env, current)
-        yield current, source
-        referenced = jinja2.meta.find_referenced_templates(env.parse(source))
-        pending += sorted(r for r in referenced if r is not None)

@@ -30,6 +30,13 @@ _PACKAGE = Path(__file__).resolve().parents[1]  # the whole aftercare package
 DIARY_KEY = "printouts/headache-diary"
 
 
+def preview_stem(project: Project, language: str, campaign_id: str, step_key: str) -> str:
+    """Where a step's preview goes under the output folder, without its suffix:
+    emails/<campaign>/<step>, or emails/<language>/<campaign>/<step> for a translation."""
+    folder = "" if language == project.clinic.language else f"{language}/"
+    return f"emails/{folder}{campaign_id}/{step_key}"
+
+
 @dataclass(frozen=True)
 class Target:
     """One unit of output: a handout or the diary (PDF), or one email step's .html, .txt, .ics."""
@@ -150,11 +157,15 @@ def write_manifest(
 ) -> None:
     # Targets outside this build (other topics) keep their entries; ones whose content was
     # deleted from the project are forgotten.
-    current = {f"handouts/{topic}" for topic in project.handouts} | {
-        f"emails/{campaign_id}/{step.key}"
-        for campaign_id, campaign in project.campaigns.items()
-        for step in campaign.steps
-    } | {DIARY_KEY}
+    current = {DIARY_KEY}
+    for language in project.languages:
+        local = project.in_language(language)
+        folder = "" if language == project.clinic.language else f"{language}/"
+        current |= {f"handouts/{folder}{topic}" for topic in local.handouts} | {
+            f"emails/{folder}{campaign_id}/{step.key}"
+            for campaign_id, campaign in project.campaigns.items()
+            for step in campaign.steps
+        } | {DIARY_KEY.replace("/", f"/{folder}", 1)}
     targets = {key: entry for key, entry in previous.items() if key in current}
     for target in built:
         outputs = rendered[target.key]

@@ -20,8 +20,11 @@ def checkout_campaign(project: Project, handout: Handout) -> Campaign | None:
 
 
 def sources_address(clinic: Clinic, handout: Handout) -> str:
-    """Where the full list of a handout's sources is kept, as printed (no https://)."""
-    return bare_url(clinic.email.public_base_url.rstrip("/") + SOURCES_PATH + handout.id)
+    """Where the full list of a handout's sources is kept, as printed (no https://); a
+    translation's page is in its language (/sources/es/<id>)."""
+    language = f"{handout.language}/" if handout.language else ""
+    return bare_url(clinic.email.public_base_url.rstrip("/") + SOURCES_PATH + language
+                    + handout.id)
 
 
 def bare_url(url: str) -> str:

@@ -1,10 +1,11 @@
 """A small pool of warm handout renderers in their own processes, for many desks at once.
 
 Each worker process builds one ``HandoutRenderer`` (WeasyPrint, fonts, stylesheets) and
-renders every checkout sheet once before it takes work, so side 2 of each is laid out and
-kept. Renders then run in parallel on the machine's cores, outside the web process, whose
-threads only wait for the answer (so look-ups stay quick). The bytes are the renderer's
-own: the same PDF, the same restricted fetcher, the same refusal of any WeasyPrint warning.
+renders every checkout sheet once, in each language, before it takes work, so side 2 of each
+is laid out and kept. Renders then run in parallel on the machine's cores, outside the web
+process, whose threads only wait for the answer (so look-ups stay quick). The bytes are the
+renderer's own: the same PDF, the same restricted fetcher, the same refusal of any WeasyPrint
+warning.
 
 A worker that dies or takes longer than ``timeout`` is killed and replaced in the background;
 the desk whose render it held gets a RenderError saying so at once, never a wait without end.
@@ -19,6 +20,7 @@ import os
 import queue
 import signal
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -49,7 +51,8 @@ class _Worker:
 
 
 class RenderPool:
-    """``pdf`` and ``diary_pdf`` as ``HandoutRenderer`` has them, safe to call from threads."""
+    """``pdf``, ``pdf_sheets`` and ``diary_pdf`` as ``HandoutRenderer`` has them, safe to
+    call from threads."""
 
     thread_safe: ClassVar[bool] = True  # the web app needs no lock around it
 
@@ -74,8 +77,11 @@ class RenderPool:
     def pdf(self, handout: Handout, patient: PatientCard | None) -> bytes:
         return self._call("pdf", handout, patient)
 
-    def diary_pdf(self, patient: PatientCard | None) -> bytes:
-        return self._call("diary_pdf", patient)
+    def pdf_sheets(self, handouts: Sequence[Handout], patient: PatientCard) -> bytes:
+        return self._call("pdf_sheets", tuple(handouts), patient)
+
+    def diary_pdf(self, patient: PatientCard | None, language: str | None = None) -> bytes:
+        return self._call("diary_pdf", patient, language)
 
     def close(self) -> None:
         self._closed = True
@@ -175,10 +181,12 @@ def serve(connection: Connection, project: Project) -> None:
 
     try:
         renderer = HandoutRenderer(project)
-        for campaign in project.campaigns.values():  # lay out and keep each sheet's side 2
-            handout = project.handouts.get(campaign.handout)
-            if handout is not None:
-                renderer.pdf(handout, PatientCard("Sample Patient", _SAMPLE_DAY))
+        for code in project.languages:  # lay out and keep each sheet's side 2, in each
+            written = project.in_language(code)
+            for campaign in written.campaigns.values():
+                handout = written.handouts.get(campaign.handout)
+                if handout is not None:
+                    renderer.pdf(handout, PatientCard("Sample Patient", _SAMPLE_DAY))
     except PipelineError as exc:
         connection.send(("failed", str(exc)))
         return

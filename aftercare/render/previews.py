@@ -11,6 +11,7 @@ from aftercare.content.values import EmailAddress
 from aftercare.errors import InputError
 from aftercare.files import write_output
 from aftercare.render.emails import EmailRenderer, Recipient, RenderedEmail
+from aftercare.render.manifest import preview_stem
 
 # Previews are rendered for this made-up patient so `pipeline build` output is reproducible.
 PREVIEW_FIRST_NAME = "Sample"
@@ -37,9 +38,11 @@ class StepPreview:
 
 
 def preview_step(
-    project: Project, campaign_id: str, step_key: str, out_dir: Path = Path("build")
+    project: Project, campaign_id: str, step_key: str, out_dir: Path = Path("build"),
+    language: str | None = None,
 ) -> StepPreview:
-    """One step for the sample patient, written where the build writes it."""
+    """One step for the sample patient, in ``language`` (default: the clinic's), written where
+    the build writes it."""
     campaign = project.campaigns.get(campaign_id)
     if campaign is None:
         known = ", ".join(sorted(project.campaigns))
@@ -48,24 +51,29 @@ def preview_step(
     if step is None or step.key != step_key:
         known = ", ".join(s.key for s in campaign.steps)
         raise InputError("step", f"expected one of {known}; got {step_key!r}")
-    email = EmailRenderer(project, PREVIEW_KEY).render(campaign, step, preview_recipient(project))
-    paths = _write_email(out_dir / "emails" / campaign_id / step.key, email)
+    recipient = preview_recipient(project, language)
+    email = EmailRenderer(project, PREVIEW_KEY).render(campaign, step, recipient)
+    stem = out_dir / preview_stem(project, recipient.language, campaign_id, step.key)
+    paths = _write_email(stem, email)
     return StepPreview(email, tuple(paths))
 
 
 def preview_text(
-    project: Project, campaign_id: str, step_key: str, out_dir: Path = Path("build")
+    project: Project, campaign_id: str, step_key: str, out_dir: Path = Path("build"),
+    language: str | None = None,
 ) -> str:
     """What `pipeline preview CAMPAIGN STEP` prints: subject, preview text, file paths, text."""
-    return preview_step(project, campaign_id, step_key, out_dir).summary()
+    return preview_step(project, campaign_id, step_key, out_dir, language).summary()
 
 
-def preview_recipient(project: Project) -> Recipient:
-    """The made-up patient every preview is rendered for."""
+
+def preview_recipient(project: Project, language: str | None = None) -> Recipient:
+    """The made-up patient every preview is rendered for, reading ``language`` (default: the
+    clinic's own)."""
     return Recipient(
         first_name=PREVIEW_FIRST_NAME,
         email=PREVIEW_EMAIL,
-        language=project.clinic.language,
+        language=language or project.clinic.language,
         treated_on=PREVIEW_TREATED_ON,
         local_due=None,
         public_id=PREVIEW_PUBLIC_ID,

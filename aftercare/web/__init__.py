@@ -38,7 +38,6 @@ def create_app(
     import contextlib
     import threading
 
-    from aftercare.dates import format_day
     from aftercare.render.handouts import HandoutRenderer
     from aftercare.web.api import register as register_api
     from aftercare.web.care import care
@@ -75,9 +74,37 @@ def create_app(
     register_error_pages(app)
     log_requests(app)
     app.jinja_env.globals["clinic"] = project.clinic
-    app.jinja_env.filters["long_date"] = lambda day: format_day(day, "long")
-    app.jinja_env.filters["full_date"] = lambda day: format_day(day, "full")
+    _pages_in_languages(app, project)
     return app
+
+
+def _pages_in_languages(app: Flask, project: Project) -> None:
+    """Pages patients see are in their language: each render's ``lang`` picks the sentences
+    (``_()``) and the dates; staff pages are in the clinic's own language."""
+    import jinja2
+    from markupsafe import Markup
+
+    from aftercare.dates import Style, format_day
+    from aftercare.render.i18n import by_context, translator
+
+    own = project.clinic.language
+    translators = {code: translator(project, code) for code in project.languages}
+    app.jinja_env.add_extension("jinja2.ext.i18n")
+    gettext, ngettext = by_context(translators, own)
+    app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext, ngettext, newstyle=True)
+
+    def dated(style: Style) -> object:
+        @jinja2.pass_context
+        def date_filter(context: jinja2.runtime.Context, day: dt.date) -> str:
+            return format_day(day, style, context.get("lang") or own)
+        return date_filter
+
+    app.jinja_env.filters["long_date"] = dated("long")
+    app.jinja_env.filters["full_date"] = dated("full")
+    app.jinja_env.filters["strong"] = lambda text: Markup("<strong>{}</strong>").format(text)
+    app.jinja_env.filters["nowrap"] = lambda text: Markup(
+        '<span class="nowrap">{}</span>').format(text)
 
 
 def _stylesheet(path: Path, brand: Brand) -> str:

@@ -1,6 +1,6 @@
 """Error pages: staff see what went wrong and what to do (a database that cannot be written says
-that nothing was saved); anyone else gets a public page with no staff links; the API's callers
-get problem details (RFC 9457) instead of a page."""
+that nothing was saved); anyone else gets a public page with no staff links, in their language
+where the address names it; the API's callers get problem details (RFC 9457) instead of a page."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from werkzeug.exceptions import HTTPException
 
 from aftercare.errors import RenderError, StorageError
 from aftercare.web.api.problems import ApiProblem, http_problem
-from aftercare.web.state import current, for_api
+from aftercare.web.public import link_language, patient_page
+from aftercare.web.state import for_api
 
 logger = logging.getLogger("aftercare.web")
 
@@ -37,7 +38,7 @@ def storage_page(error: StorageError) -> Response:
     if _for_staff():
         page = render_template("storage_error.html", reason=error.reason)
     else:
-        page = render_template("public_error.html", code=503, lang=_public_language())
+        page = patient_page("public_error.html", link_language(), code=503)
     return Response(page, status=503, headers={"Retry-After": "60"})
 
 
@@ -45,7 +46,7 @@ def _render_failed(error: RenderError) -> tuple[str, int]:
     """A handout that could not be made (its render process stopped or hung): say so at once;
     at checkout nothing was enrolled, since a checkout makes the PDF first."""
     if not _for_staff():  # a patient's handout from the care page
-        return render_template("public_error.html", code=503, lang=_public_language()), 503
+        return patient_page("public_error.html", link_language(), code=503), 503
     page = render_template("error.html", title="The handout could not be made",
                            message=str(error), advice="Nothing was saved for this patient.")
     return page, 503
@@ -59,7 +60,7 @@ def _http_error(error: HTTPException) -> Response | tuple[str, int]:
         return http_problem(error)
     code = error.code or 500
     if not _for_staff():
-        return render_template("public_error.html", code=code, lang=_public_language()), code
+        return patient_page("public_error.html", link_language(), code=code), code
     page = render_template(
         "error.html",
         title=_TITLES.get(code, error.name),
@@ -77,7 +78,3 @@ def _for_staff() -> bool:
     if request.blueprint in STAFF_BLUEPRINTS or g.get("staff_user"):
         return True
     return getattr(session, "user", None) is not None
-
-
-def _public_language() -> str:
-    return current().project.clinic.language

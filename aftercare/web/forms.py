@@ -15,11 +15,12 @@ from aftercare.enrol.service import Consents, check_enrolment
 from aftercare.errors import ContentError, InputError, MissingGlyphs
 from aftercare.outbox.records import Enrollment
 from aftercare.render.card import FIELD_LIMITS, PatientCard
+from aftercare.render.localised import language_name
 
 Action = Literal["enrol", "print"]
 TEXT_FIELDS: Final = (
     "treatment", "first_name", "last_name", "email", "treated_on", "areas", "provider", "product",
-    "units", "lot", "language",
+    "units", "lot", "language", "also_print",
 )
 CHECKBOXES: Final = ("consent_aftercare", "consent_marketing")
 # The form field of each field the enrol rules and the handout report a problem with, where
@@ -27,7 +28,6 @@ CHECKBOXES: Final = ("consent_aftercare", "consent_marketing")
 FORM_FIELDS: Final = {"campaign": "treatment", "marketing_consent": "consent_marketing",
                       "aftercare_consent": "consent_aftercare"}
 INDICATION_LABELS: Final = {"cosmetic": "Expression lines", "migraine": "Chronic migraine"}
-LANGUAGE_NAMES: Final = {"en": "English"}
 
 
 @dataclass(frozen=True)
@@ -35,9 +35,27 @@ class Checkout:
     """A checked checkout: what to print, and what to enrol (None when printing only)."""
 
     campaign: Campaign
-    handout: Handout
+    handout: Handout                  # in the patient's language
     card: PatientCard
     enrollment: Enrollment | None
+    also: Handout | None = None       # the same sheet in a second language, printed after it
+    language: str = ""
+
+    @property
+    def handouts(self) -> tuple[Handout, ...]:
+        """What the PDF holds, one sheet each: the patient's language first."""
+        return (self.handout,) if self.also is None else (self.handout, self.also)
+
+
+def language_options(project: Project) -> list[tuple[str, str]]:
+    """Each language the content is written in, by its own name: ("es", "Español")."""
+    return [(code, language_label(code)) for code in supported_languages(project)]
+
+
+def language_label(code: str) -> str:
+    """A language by its own name, as its readers look for it in a list: "Español"."""
+    name = language_name(code, code)
+    return name[:1].upper() + name[1:]
 
 
 def read_form(form: Mapping[str, str]) -> dict[str, str]:
@@ -85,8 +103,12 @@ def check_checkout(
     today = now.astimezone(project.clinic.timezone.zone).date()
     treated_on = _check_date(values["treated_on"], today, errors)
 
-    if values["language"] not in supported_languages(project):
+    languages = supported_languages(project)
+    if values["language"] not in languages:
         errors["language"] = "Choose a language from the list."
+    second = values["also_print"]
+    if second and (second not in languages or second == values["language"]):
+        errors["also_print"] = "Choose a second language for the handout, or none."
 
     full_name = f"{first} {last}".strip()
     if len(full_name) > FIELD_LIMITS["name"] and not errors.keys() & {"first_name", "last_name"}:
@@ -126,9 +148,20 @@ def check_checkout(
                     field = "treatment"
                 errors.setdefault(field, sentence(problem.message))
 
+    handouts: list[Handout] = []
+    if campaign is not None and not errors:
+        for field in ("language", "also_print"):
+            code = values[field]
+            handout = project.in_language(code).handouts.get(campaign.handout) if code else None
+            if code and handout is None:
+                errors[field] = (f"The handout is not translated into {language_label(code)}; "
+                                 "choose another language.")
+            elif handout is not None:
+                handouts.append(handout)
     if errors or campaign is None or card is None:
         return None, errors
-    return Checkout(campaign, project.handouts[campaign.handout], card, enrollment), errors
+    extra = handouts[1] if len(handouts) > 1 else None
+    return Checkout(campaign, handouts[0], card, enrollment, extra, values["language"]), errors
 
 
 def _check_email(text: str, errors: dict[str, str]) -> None:

@@ -7,6 +7,7 @@ from typing import Final
 from flask import Blueprint, Response, abort, render_template, request
 
 from aftercare.outbox.records import MessageView
+from aftercare.render.localised import language_name
 from aftercare.render.page import SOURCES_PATH
 from aftercare.render.tokens import verify
 from aftercare.send.webhook import process_webhook
@@ -16,8 +17,6 @@ from aftercare.web import state
 public = Blueprint("public", __name__)
 
 PATIENT: Final = "patient"
-# Pages exist in these languages; a patient whose language has none gets English.
-PAGE_LANGUAGES: Final = ("en",)
 
 
 # ---------------------------------------------------------------- SendGrid Event Webhook
@@ -62,14 +61,20 @@ def unsubscribe() -> tuple[str, int]:
 
 
 @public.get(f"{SOURCES_PATH}<topic>")
-def sources(topic: str) -> str:
-    """The full list of a handout's sources: the checkout sheet prints this address."""
-    app = state.current()
-    handout = app.project.handouts.get(topic)
+@public.get(f"{SOURCES_PATH}<language>/<topic>")
+def sources(topic: str, language: str | None = None) -> str:
+    """The full list of a handout's sources, in the handout's language: the checkout sheet
+    prints this address (/sources/es/<topic> for a Spanish one)."""
+    project = state.current().project
+    if language == project.clinic.language or (language and language not in project.languages):
+        abort(404)
+    code = language or project.clinic.language
+    local = project.in_language(code)
+    handout = local.handouts.get(topic)
     if handout is None:
         abort(404)
-    clinic = app.project.clinic
-    return render_template("sources.html", clinic=clinic, lang=clinic.language, handout=handout)
+    return render_template("sources.html", clinic=local.clinic, lang=code, handout=handout,
+                           source_language=language_name(project.clinic.language, code))
 
 
 # ---------------------------------------------------------------- assets
@@ -103,17 +108,32 @@ def _message_or_refusal() -> MessageView:
     public_id = verify(token, app.config.secret_key) if token else None
     message = None if public_id is None else state.outbox().message_by_public_id(public_id)
     if message is None:
-        page = render_template(
-            "refused.html", clinic=app.project.clinic, lang=app.project.clinic.language)
+        # The link names its language ahead of the token, which may have been cut.
+        page = patient_page("refused.html", request.args.get("l", ""))
         abort(Response(page, status=400))
     return message
 
 
 def _page(template: str, message: MessageView, **context: object) -> str:
-    app = state.current()
-    lang = message.language if message.language in PAGE_LANGUAGES else PAGE_LANGUAGES[0]
-    return render_template(template, clinic=app.project.clinic, lang=lang,
-                           token=request.args.get("t", ""), **context)
+    return patient_page(template, message.language, token=request.args.get("t", ""),
+                        **context)
+
+
+def patient_page(template: str, language: str, **context: object) -> str:
+    """A patient's page in their language (the clinic's own when the content has not it)."""
+    project = state.current().project
+    code = language if language in project.languages else project.clinic.language
+    return render_template(template, clinic=project.in_language(code).clinic, lang=code,
+                           **context)
+
+
+def link_language() -> str:
+    """The language the address of this request names, if any: before a care page's token
+    (/care/es/...), a handout's sources (/sources/es/...), or an unsubscribe link's ``l``;
+    the clinic's own if it names none, or one the content is not written in."""
+    project = state.current().project
+    named = (request.view_args or {}).get("language") or request.args.get("l", "")
+    return named if named in project.languages else project.clinic.language
 
 
 def _masked(email: str) -> str:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from aftercare.enrol.rules import CONSENT_WORDING, MAX_DAYS_AGO, supported_languages
+from aftercare.enrol.rules import CONSENT_WORDING, MAX_DAYS_AGO, consent_wording
 from aftercare.enrol.service import enrol
 from aftercare.errors import InputError, StorageError
 from aftercare.outbox.records import EnrollResult, Submitted
@@ -22,11 +22,12 @@ from aftercare.send.withdrawal import withdraw_held
 from aftercare.web import audit, security, state
 from aftercare.web.auth import CLIENT_LOCK_AT, LOCK_AT, LOCK_FOR, LoginResult
 from aftercare.web.forms import (
-    LANGUAGE_NAMES,
     Action,
     Checkout,
     card_field,
     check_checkout,
+    language_label,
+    language_options,
     read_form,
     sentence,
     treatment_label,
@@ -58,6 +59,8 @@ class Receipt:
     plan: tuple[PlanLine, ...]
     pdf: bytes
     diary: bool  # a migraine checkout: the one-page headache diary is offered too
+    language: str = "en"  # the patient's: the handout's first sheet, the diary, the emails
+    languages: str = "English"  # the handout's languages, as shown
     # Why the enrolment could not be saved ("locked", "read-only", ...): the handout is
     # offered, without email dates, and the patient must be checked out again later.
     unsaved: str | None = None
@@ -154,7 +157,7 @@ def checkout_post() -> BaseResponse | tuple[str, int]:
         return _checkout_page(values, errors), 400
     try:
         with app.render_lock:
-            pdf = app.renderer.pdf(checked.handout, checked.card)
+            pdf = app.renderer.pdf_sheets(checked.handouts, checked.card)
     except InputError as exc:  # a character the handout font does not have
         errors[card_field(exc, values)] = sentence(exc)
         return _checkout_page(values, errors), 400
@@ -179,7 +182,7 @@ def checkout_post() -> BaseResponse | tuple[str, int]:
                                        reminder_consent=False)
             checked = dataclasses.replace(checked, card=card, enrollment=None)
             with app.render_lock:
-                pdf = app.renderer.pdf(checked.handout, checked.card)
+                pdf = app.renderer.pdf_sheets(checked.handouts, checked.card)
         else:
             result = done.result
             changes = result.changes + _withdrawn(done.withdrawn, now, audit.actor(user))
@@ -225,7 +228,8 @@ def diary_pdf(key: str) -> Response:
         abort(404)
     app = state.current()
     with app.render_lock:
-        pdf = app.renderer.diary_pdf(PatientCard(receipt.full_name, receipt.treated_on))
+        pdf = app.renderer.diary_pdf(PatientCard(receipt.full_name, receipt.treated_on),
+                                     receipt.language)
     response = Response(pdf, mimetype="application/pdf")
     name = f"headache-diary-{receipt.treated_on.isoformat()}.pdf"
     response.headers["Content-Disposition"] = f'inline; filename="{name}"'
@@ -270,6 +274,9 @@ def _receipt(
                                                      app.project.clinic.timezone.zone),
         pdf=pdf,
         diary=offers_diary(checked.campaign),
+        language=checked.language,
+        languages=" and ".join(language_label(app.project.language_of(h))
+                               for h in checked.handouts),
     )
 
 
@@ -283,8 +290,11 @@ def _checkout_page(values: dict[str, str], errors: dict[str, str]) -> str:
         errors=errors,
         treatments=[(c.id, treatment_label(c)) for c in sorted(
             project.campaigns.values(), key=treatment_label)],
-        languages=[(code, LANGUAGE_NAMES.get(code, code)) for code in supported_languages(project)],
+        languages=language_options(project),
         consent=CONSENT_WORDING,
+        # The same wording in each further language, for staff to read to the patient.
+        consent_in={code: (language_label(code), consent_wording(project, code))
+                    for code in project.translations},
         today=today.isoformat(),
         earliest=(today - dt.timedelta(days=MAX_DAYS_AGO)).isoformat(),
     )

@@ -12,7 +12,7 @@ from aftercare.outbox.erasure import HIDDEN
 from aftercare.outbox.records import MessageView
 from aftercare.outbox.vocabulary import State
 from aftercare.plan.describe import moment_words, step_words
-from aftercare.web.forms import treatment_label
+from aftercare.web.forms import language_label, treatment_label
 
 Localise = Callable[[dt.datetime], dt.datetime]
 ERASED: Final = "(erased)"  # a patient whose name and address were erased: only counts remain
@@ -64,6 +64,12 @@ class PatientRow:
     first_name: str
     unsubscribed: bool
     enrollments: tuple[EnrollmentRow, ...]
+    language: str = ""  # the language their emails are in: "es"
+
+    @property
+    def language_name(self) -> str:
+        """That language by its own name: "Español"."""
+        return language_label(self.language) if self.language else ""
 
 
 @dataclass(frozen=True)
@@ -110,7 +116,8 @@ def patient_rows(
             for (campaign, day), rows in sorted(
                 by_enrollment.items(), key=lambda item: item[0][1], reverse=True)
         )
-        patients.append(PatientRow(email, own[-1].first_name, unsubscribed(email), enrollments))
+        patients.append(PatientRow(email, own[-1].first_name, unsubscribed(email), enrollments,
+                                   own[-1].language))
     return patients
 
 

@@ -12,7 +12,7 @@ import pytest
 
 import pipeline
 from aftercare.check.lint import lint
-from aftercare.check.privacy import MINIMAL_WORDS, check_minimal_emails, minimal_words
+from aftercare.check.minimal import MINIMAL_WORDS, check_minimal_emails, minimal_words
 from aftercare.content.load import load_project
 from aftercare.content.model import CalendarEntry, Campaign, Project
 from tests.conftest import ROOT, edit_file
@@ -131,8 +131,14 @@ def test_a_handout_sentence_in_the_template_is_a_quotation(copy: Path) -> None:
     edit_file(copy, "templates/email/minimal.txt", "{% block content %}",
               "{% block content %}\nSmall bruises. They fade in 1 to 2 weeks.\n")
     found = [f for f in _found(load_project(copy)) if "quotes" in f]
+    # Every step, in English and in Spanish: the Spanish emails share the template.
+    english = [f for f in found if f.startswith(f"error: {FILE}:")]
+    spanish = [f for f in found if f.startswith("error: campaigns/es/botox-migraine.yaml:")]
     assert all("quotes a handout in its plain text (templates/email/minimal.txt): "
-               "'They fade in 1 to 2 weeks.'" in f for f in found) and len(found) == 3
+               "'They fade in 1 to 2 weeks.'" in f for f in english) and len(english) == 3
+    assert all("quotes a handout in its plain text (templates/email/minimal.txt with "
+               "templates/i18n/es.yaml): 'They fade in 1 to 2 weeks.'" in f for f in spanish)
+    assert len(spanish) == 3 and len(found) == 6
 
 
 def test_what_only_the_hand_over_carries_is_checked_too(copy: Path) -> None:
@@ -151,7 +157,8 @@ def test_what_only_the_hand_over_carries_is_checked_too(copy: Path) -> None:
                                 privacy_words=("patient",))
     clinic = dataclasses.replace(project.clinic, email=email)
     found = _found(dataclasses.replace(project, clinic=clinic))
-    assert len(found) == 3
+    assert len(found) == 6  # each step, in English and in Spanish
+    assert len([f for f in found if f.startswith(f"error: {FILE}:")]) == 3
     assert all("names 'patient' in the message the file backend writes" in f for f in found)
 
 
@@ -181,9 +188,15 @@ def test_a_campaign_made_minimal_is_told_what_its_own_texts_give_away() -> None:
     assert isinstance(minimal, Campaign)
     project = dataclasses.replace(PROJECT, campaigns={**PROJECT.campaigns,
                                                       "botox-cosmetic": minimal})
-    # The cosmetic check-in's reminder says what a handout says, word for word.
+    # The cosmetic check-in's reminder says what a handout says, word for word: in English,
+    # and in Spanish what the Spanish handout says.
     line = PROJECT.line_of("campaigns/botox-cosmetic.yaml", "steps[1].calendar.description")
+    spanish = "campaigns/es/botox-cosmetic.yaml"
+    line_es = PROJECT.line_of(spanish, "steps.week-2.calendar.description")
     assert _found(project) == [
         f"error: campaigns/botox-cosmetic.yaml:{line}: steps[1].calendar.description: the "
         "minimal email quotes a handout in its calendar entry's description: 'Call us if "
-        "anything looks uneven.'; the care page shows handouts, the email only links to it"]
+        "anything looks uneven.'; the care page shows handouts, the email only links to it",
+        f"error: {spanish}:{line_es}: steps.week-2.calendar.description: the minimal email "
+        "quotes a handout in its calendar entry's description: 'Llámenos si algo se ve "
+        "desigual.'; the care page shows handouts, the email only links to it"]

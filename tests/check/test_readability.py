@@ -11,8 +11,10 @@ from aftercare.check.readability import (
     _dictionary,
     grade,
     measure,
+    reading_ease,
     section_text,
     smog,
+    spanish_syllables,
     split_sentences,
     syllables,
     words_of,
@@ -188,3 +190,53 @@ def test_longer_sentences_raise_the_grade(sentences: list[list[str]], data: st.D
     joined = [*sentences[:at], sentences[at] + sentences[at + 1], *sentences[at + 2 :]]
     after = [" ".join(s) + "." for s in joined]
     assert grade(after) > grade(before)
+
+
+# ---------------------------------------------------------------- Spanish
+# Fernández-Huerta, corrected: 206.84 − 0.60 × syllables per 100 words − 1.02 × words/sentence
+
+
+@pytest.mark.parametrize(("word", "expected"), [
+    ("que", 1), ("hoy", 1), ("muy", 1), ("y", 1),          # a glide joins its vowel
+    ("bueno", 2), ("ciudad", 2), ("cuello", 2),            # diphthongs
+    ("día", 2), ("país", 2), ("leer", 2), ("aéreo", 4),    # strong vowels apart (hiatus)
+    ("ayuda", 3), ("desmayar", 3),                         # y before a vowel is a consonant
+    ("inyección", 3), ("médico", 3), ("pingüino", 3),
+    ("tratamiento", 4), ("zanahoria", 4), ("anticoagulante", 7),  # co-a: a hiatus
+])
+def test_spanish_syllables_follow_spanish_rules(word: str, expected: int) -> None:
+    assert spanish_syllables(word) == expected
+
+
+def test_accented_words_are_one_word_each() -> None:
+    assert words_of("¿Cómo está? Llámenos al 911, por favor.") == [
+        "Cómo", "está", "Llámenos", "al", "por", "favor"]
+    assert words_of("The café's menu, naïve.") == ["The", "café's", "menu", "naïve"]
+    # "a. m." is one word, and its dots end no sentence.
+    assert words_of("de 9 a. m. a 5 p. m.") == ["de", "am", "a", "pm"]
+    assert split_sentences("Abrimos a las 9 a. m. y cerramos tarde.") == [
+        "Abrimos a las 9 a. m. y cerramos tarde."]
+
+
+def test_fernandez_huerta_by_hand() -> None:
+    # "Llámenos si tiene algo de esto." 6 words, 1 sentence; lla-me-nos 3, si 1, tie-ne 2,
+    # al-go 2, de 1, es-to 2 = 11 syllables: 206.84 − 60 × 11/6 − 1.02 × 6 = 90.72
+    text = ["Llámenos si tiene algo de esto."]
+    assert measure(text, "es") == Counts(words=6, sentences=1, syllables=11)
+    assert reading_ease(text) == pytest.approx(90.72)
+    # Two sentences of 3 words: words per sentence, not sentences per 100 words, so shorter
+    # sentences read easier. 6 words, 2 sentences, 11 syllables: 206.84 − 110 − 3.06 = 93.78
+    assert reading_ease(["Llámenos si tiene.", "Algo de esto."]) == pytest.approx(93.78)
+    assert reading_ease([]) == 100.0
+
+
+def test_the_clinics_grade_has_its_fernandez_huerta_equivalent() -> None:
+    from aftercare.check.reading import fernandez_huerta_minimum
+
+    # The table: 80-90 reads at grade 5, 70-80 at 6, 60-70 at 7 to 8, 50-60 at 9 to 12.
+    assert fernandez_huerta_minimum(5) == 80.0
+    assert fernandez_huerta_minimum(6) == 70.0
+    assert fernandez_huerta_minimum(8) == 60.0
+    assert fernandez_huerta_minimum(9) == 57.5
+    assert fernandez_huerta_minimum(12) == 50.0
+    assert fernandez_huerta_minimum(3) == 100.0

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from aftercare.check.privacy import minimal_words
+from aftercare.check.minimal import minimal_words
 from aftercare.content.load import load_project
 from aftercare.content.values import EmailAddress, ZoneName
 from aftercare.delivery.files import FileBackend
@@ -25,7 +25,8 @@ from aftercare.enrol.enrolment import plan_for
 from aftercare.enrol.rules import CONSENT_WORDING_VERSION
 from aftercare.outbox.records import Enrollment, MessageView
 from aftercare.outbox.store import Outbox
-from aftercare.render.emails import CARE_PATH, EmailRenderer, Recipient
+from aftercare.render.care_links import CARE_PATH
+from aftercare.render.emails import EmailRenderer, Recipient
 from aftercare.send.dispatch import send_due
 from tests.conftest import ROOT
 from tests.delivery.fake_sendgrid import API_KEY, FakeSendGrid, threaded_server

@@ -172,11 +172,12 @@ def test_any_first_name_is_either_kept_as_typed_or_refused_on_that_field_alone(
         assert all(unicodedata.category(c) not in ("Cc", "Cs") for c in enrollment.first_name)
 
 
-def test_language_other_than_the_clinics_is_refused_for_now(project: Project) -> None:
+def test_language_the_content_is_not_written_in_is_refused(project: Project) -> None:
     assert parse_enrollment({**GOOD, "language": "EN"}, project, NOW, BY).language == "en"
+    assert parse_enrollment({**GOOD, "language": "en-US"}, project, NOW, BY).language == "en"
     assert typed_problems(project, language="fr") == [
-        "command line: language: expected en (the emails are written in en only for now); "
-        "got 'fr'"
+        "command line: language: expected one of en (the languages the content is written "
+        "in); got 'fr'"
     ]
 
 

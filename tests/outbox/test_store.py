@@ -811,3 +811,22 @@ def test_a_postgresql_outbox_can_live_in_a_schema_of_its_own(
                               ).fetchone()[0] == 0
     finally:
         postgres_server.drop_database(name)
+
+
+def test_an_enrolment_keeps_its_site_and_older_rows_and_accounts_get_the_defaults(
+    outbox: Outbox, database: OutboxDatabase
+) -> None:
+    north = enrollment("north@example.com", site="north")
+    outbox.enroll(north, toy_plan(north), NOW)
+    plain = enrollment("plain@example.com")
+    outbox.enroll(plain, toy_plan(plain), NOW)
+    with database.raw() as db:
+        db.execute("INSERT INTO staff (username, password_hash, created_at)"
+                   " VALUES ('sam', 'x', '2026-11-01T00:00:00Z')")
+        sites = db.execute("SELECT p.email, e.site FROM enrollments e JOIN patients p"
+                           " ON p.id = e.patient_id ORDER BY p.email").fetchall()
+        roles = db.execute("SELECT role FROM staff").fetchall()
+        staff_sites = db.execute("SELECT count(*) FROM staff_sites").fetchone()[0]
+    assert [tuple(row) for row in sites] == [("north@example.com", "north"),
+                                             ("plain@example.com", "main")]
+    assert [tuple(row) for row in roles] == [("administrator",)] and staff_sites == 0

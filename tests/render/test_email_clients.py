@@ -57,17 +57,20 @@ def check(files: list[Path]) -> dict[str, dict[str, list[str]]]:
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    """Every email as sent, and the full emails of minimal campaigns too (another clinic may
-    send those)."""
+    """Every email as sent, in every language, and the full emails of minimal campaigns too
+    (another clinic may send those)."""
     out = tmp_path_factory.mktemp("emails")
     project = load_project(ROOT)
     written = preview_all(project, out)
     renderer = EmailRenderer(project, PREVIEW_KEY)
-    for campaign in project.campaigns.values():
-        if project.content_of(campaign) == "minimal":
+    for language in project.languages:
+        for campaign in project.campaigns.values():
+            if project.content_of(campaign) != "minimal":
+                continue
             for step in campaign.steps:
-                full = renderer.render(campaign, step, preview_recipient(project), "full")
-                path = out / f"{campaign.id}-{step.key}-full.html"
+                recipient = preview_recipient(project, language)
+                full = renderer.render(campaign, step, recipient, "full")
+                path = out / f"{language}-{campaign.id}-{step.key}-full.html"
                 path.write_text(full.html, encoding="utf-8")
                 written.append(path)
     return sorted(p for p in written if p.suffix == ".html")
@@ -77,8 +80,10 @@ def test_every_email_uses_only_features_its_clients_support_or_that_have_a_fallb
     rendered: list[Path],
 ) -> None:
     project = load_project(ROOT)
-    assert len(rendered) == sum(len(c.steps) * (1 + (project.content_of(c) == "minimal"))
-                                for c in project.campaigns.values())
+    # Every step in English and in Spanish; a minimal campaign's full emails too.
+    assert len(rendered) == len(project.languages) * sum(
+        len(c.steps) * (1 + (project.content_of(c) == "minimal"))
+        for c in project.campaigns.values())
     unsupported: dict[str, set[str]] = {}
     for file, result in check(rendered).items():
         for error in result["errors"]:

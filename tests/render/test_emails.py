@@ -30,12 +30,8 @@ from aftercare.content.schema import build, read_document
 from aftercare.content.values import EmailAddress, Slug
 from aftercare.errors import InputError, RenderError
 from aftercare.render.calendar import escape_text
-from aftercare.render.emails import (
-    EmailRenderer,
-    Recipient,
-    RenderedEmail,
-    wrap,
-)
+from aftercare.render.emails import EmailRenderer, Recipient, RenderedEmail
+from aftercare.render.plaintext import wrap
 from aftercare.render.previews import PREVIEW_KEY, preview_recipient, preview_step, preview_text
 from aftercare.render.tokens import verify
 from tests.conftest import ROOT
@@ -52,10 +48,12 @@ PRIVATE_WORDS = ("botox", "migraine", "headache", "wrinkle", "toxin", "injection
 
 
 def preview_all(project: Project, out_dir: Path) -> list[Path]:
-    """Every step of every campaign for the sample patient, written as `pipeline build` does."""
-    return [path for campaign_id, campaign in sorted(project.campaigns.items())
+    """Every step of every campaign for the sample patient, in every language the project has,
+    written as `pipeline build` does."""
+    return [path for language in project.languages
+            for campaign_id, campaign in sorted(project.campaigns.items())
             for step in campaign.steps
-            for path in preview_step(project, campaign_id, step.key, out_dir).paths]
+            for path in preview_step(project, campaign_id, step.key, out_dir, language).paths]
 
 
 def _section(section_id: str, heading: str, **parts: object) -> Section:
@@ -325,8 +323,8 @@ def test_real_content_renders_and_quotes_the_real_handouts() -> None:
 def test_html_is_accessible_and_inlined(
     renderer: EmailRenderer, campaign_id: str, step_key: str
 ) -> None:
-    page = Page(_render(renderer, campaign_id, step_key, language="es").html)
-    assert page.html_lang == "es"
+    page = Page(_render(renderer, campaign_id, step_key).html)
+    assert page.html_lang == "en"
     assert {"name": "color-scheme", "content": "light dark"} in page.metas
     assert page.tables and all(t.get("role") == "presentation" for t in page.tables)
     assert all(image.get("alt") is not None for image in page.images)
@@ -655,8 +653,11 @@ def test_ics_only_for_calendar_steps_and_well_formed(
     assert _value(lines, "UID") == "0f1e2d3c4b5a69788796a5b4c3d2e1f0@juniperlane.example"
     assert re.fullmatch(r"\d{8}T\d{6}Z", _value(lines, "DTSTAMP"))
     assert re.fullmatch(r"\d{8}", _value(lines, "DTSTART;VALUE=DATE"))
-    assert _value(lines, "SUMMARY") == escape_text(step.calendar.summary)
-    assert _value(lines, "DESCRIPTION") == escape_text(step.calendar.description)
+    # The clinic's name comes from clinic.yaml, never written into the campaign.
+    shown = step.calendar.filled(PROJECT.clinic.name)
+    assert "{clinic}" not in shown.summary + shown.description
+    assert _value(lines, "SUMMARY") == escape_text(shown.summary)
+    assert _value(lines, "DESCRIPTION") == escape_text(shown.description)
 
 
 def test_ics_day_is_the_local_due_date_and_stamp_is_reproducible(renderer: EmailRenderer) -> None:

@@ -12,11 +12,12 @@ from html.parser import HTMLParser
 
 import pytest
 
-from aftercare.check.privacy import minimal_words
+from aftercare.check.minimal import minimal_words
 from aftercare.content.load import load_project
 from aftercare.content.model import Campaign, Handout, Step
 from aftercare.content.values import EmailAddress
-from aftercare.render.emails import CARE_PATH, EmailRenderer, Recipient, RenderedEmail
+from aftercare.render.care_links import CARE_PATH
+from aftercare.render.emails import EmailRenderer, Recipient, RenderedEmail
 from aftercare.render.tokens import read_care, verify
 from tests.conftest import ROOT
 
@@ -32,10 +33,11 @@ ALL_STEPS = [pytest.param(c, s, id=f"{c.id}/{s.key}") for c in (COSMETIC, MIGRAI
              for s in c.steps]
 
 
-def _recipient(step: Step, campaign: Campaign = MIGRAINE) -> Recipient:
+def _recipient(step: Step, campaign: Campaign = MIGRAINE, language: str = "en") -> Recipient:
     due = dt.datetime.combine(step.offset.after(SENT.date()), SENT.timetz())
     return Recipient(first_name="Zephyrine", email=EmailAddress("zephyrine@example.com"),
-                     language="en", treated_on=SENT.date(), local_due=due, public_id=PUBLIC_ID)
+                     language=language, treated_on=SENT.date(), local_due=due,
+                     public_id=PUBLIC_ID)
 
 
 @pytest.fixture(scope="module")

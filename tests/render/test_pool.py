@@ -63,6 +63,11 @@ def test_the_pool_writes_the_renderers_own_bytes(project: Project, pool: RenderP
                         longest_card(), None):
             assert pool.pdf(handout, patient) == here.pdf(handout, patient), (sheet, patient)
     assert pool.diary_pdf(card("Ana Ruiz")) == here.diary_pdf(card("Ana Ruiz"))
+    # In Spanish, and a checkout printed in two languages, one after the other.
+    spanish = project.in_language("es").handouts["aftercare-cosmetic"]
+    both = (spanish, project.handouts["aftercare-cosmetic"])
+    assert pool.pdf_sheets(both, card("Ana Ruiz")) == here.pdf_sheets(both, card("Ana Ruiz"))
+    assert pool.diary_pdf(card("Ana Ruiz"), "es") == here.diary_pdf(card("Ana Ruiz"), "es")
 
 
 def test_refusals_come_back_as_the_renderers_own_errors(

@@ -162,10 +162,16 @@ def start_worker(database: OutboxDatabase, fake: FakeSendGrid, interval: float =
     )
     assert worker.stdout is not None
     if wait:
-        line = worker.stdout.readline()
-        assert line.startswith("worker started: send-due about every"), (
-            line + (worker.stderr.read() if worker.stderr else ""))
+        started(worker)
     return worker
+
+
+def started(worker: subprocess.Popen[str]) -> None:
+    """Wait until ``worker`` says it started (its signal handlers are in place from then)."""
+    assert worker.stdout is not None
+    line = worker.stdout.readline()
+    assert line.startswith("worker started: send-due about every"), (
+        line + (worker.stderr.read() if worker.stderr else ""))
 
 
 def finish(worker: subprocess.Popen[str], timeout: float = 30) -> tuple[str, str]:
@@ -268,11 +274,13 @@ def test_four_workers_with_some_killed_send_each_message_once_and_lose_none(
     takes its place each time."""
     patients, rng = 160, random.Random(14)
     now = dt.datetime.now(dt.UTC)
-    enrol_due(database, patients, now - dt.timedelta(minutes=1))
     fake = sendgrid_look_alike(server, now - dt.timedelta(minutes=1))
     fake.slow_seconds = 0.25
     fake.fault_for = lambda public_id, attempt: "slow"
     first = [start_worker(database, fake) for _ in range(4)]
+    # The messages come once all four run (a worker takes a second or two to start; the first
+    # would otherwise have sent everything before the last began).
+    enrol_due(database, patients, now - dt.timedelta(minutes=1))
     workers, killed = list(first), []
     moments = sorted(rng.sample(range(8, patients // 2), len(first)))
     try:
@@ -285,6 +293,8 @@ def test_four_workers_with_some_killed_send_each_message_once_and_lose_none(
             workers.remove(victim)
             killed.append(victim)
             workers.append(start_worker(database, fake, wait=False))
+        for worker in workers:  # the new ones: on a busy machine they may still be starting
+            started(worker)
         deadline = time.monotonic() + 60
         while states(database)["scheduled"] and time.monotonic() < deadline:
             time.sleep(0.1)

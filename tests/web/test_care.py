@@ -19,7 +19,8 @@ from flask.testing import FlaskClient
 from aftercare.content.model import Project
 from aftercare.delivery.files import FileBackend
 from aftercare.outbox.store import Outbox
-from aftercare.render.emails import CARE_PATH, EmailRenderer, Recipient
+from aftercare.render.care_links import CARE_PATH
+from aftercare.render.emails import EmailRenderer, Recipient
 from aftercare.render.handouts import HandoutRenderer
 from aftercare.render.tokens import read_care, sign, sign_care
 from aftercare.send.dispatch import send_due
@@ -68,6 +69,14 @@ def sent(desk: FlaskClient, project: Project, db_path: Path, clock: Clock) -> Se
                          last_name="Quillfeather", areas="left temple only",
                          product="BOTOX 155 Units", lot="C7781QX", consent_marketing="yes")
     assert response.status_code == 303
+    sent = send_every_step(project, db_path)
+    clock.now = READ_AT
+    return sent
+
+
+def send_every_step(project: Project, db_path: Path) -> Sent:
+    """Every email of the one migraine patient checked out, sent when due, read back from the
+    files the file backend wrote."""
     folder = db_path.parent / "outbox"
     with Outbox.open(db_path) as outbox:
         for due in DUE.values():
@@ -77,7 +86,6 @@ def sent(desk: FlaskClient, project: Project, db_path: Path, clock: Clock) -> Se
     emls = {key: email.message_from_bytes((folder / f"{pid}.eml").read_bytes(),
                                           policy=email.policy.default)
             for key, pid in public_ids.items()}
-    clock.now = READ_AT
     return Sent(emls, public_ids)
 
 

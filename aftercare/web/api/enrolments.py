@@ -8,11 +8,10 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from aftercare.content.model import Project
-from aftercare.enrol.rules import CONSENT_WORDING_VERSION, IMPLICIT_SITE
 from aftercare.enrol.service import Consents, check_enrolment
 from aftercare.errors import ContentError
 from aftercare.outbox.api_keys import api_actor
-from aftercare.outbox.records import Enrollment, EnrollmentView, MessageView
+from aftercare.outbox.records import IMPLICIT_SITE, Enrollment, EnrollmentView, MessageView
 from aftercare.outbox.vocabulary import State
 from aftercare.send.withdrawal import Stopped
 from aftercare.web.api.bodies import Reader, check_site, read_consents, read_json
@@ -54,7 +53,7 @@ def read_enrolment(
         aftercare=True if given.aftercare is None else given.aftercare,
         reminders=bool(given.reminders),
         recorded_by=f"{api_actor(key_name)}/{given.recorded_by}",
-        wording_version=given.wording_version or CONSENT_WORDING_VERSION,
+        wording_version=given.wording_version or None,
     )
     typed = {name: value or "" for name, value in fields.items()}
     pointers = {**POINTERS, "campaign": campaign_at}

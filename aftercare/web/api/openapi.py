@@ -9,9 +9,9 @@ from typing import Any, Final
 from aftercare.content.model import Project
 from aftercare.enrol.rules import (
     CONSENT_WORDING,
-    CONSENT_WORDING_VERSION,
     MAX_NAME,
     MAX_PATIENT_ID,
+    consent_wording_version,
     known_sites,
     supported_languages,
 )
@@ -154,6 +154,8 @@ def _schemas(project: Project) -> dict[str, Schema]:
     stopped = _object({name: {"type": "integer", "minimum": 0} for name in (
         "cancelled", "withdrawn_at_provider", "still_delivered")})
     wording = " / ".join(CONSENT_WORDING.values())
+    versions = sorted({consent_wording_version(project, language)
+                       for language in supported_languages(project)})
     return {
         "Problem": _object({
             "type": {"type": "string", "format": "uri-reference",
@@ -186,8 +188,11 @@ def _schemas(project: Project) -> dict[str, Schema]:
                 "reminders": {"type": "boolean"},
                 "recorded_by": {"type": "string", "minLength": 1, "maxLength": MAX_RECORDED_BY,
                                 "description": "who recorded the consents at the clinic"},
-                "wording_version": {"const": CONSENT_WORDING_VERSION,
-                                    "description": f"the wording the patient read: {wording}"},
+                "wording_version": {"enum": versions,
+                                    "description": "the version of the wording the patient "
+                                                   f"read, in their language: {wording}; "
+                                                   "default: the version for the enrolment's "
+                                                   "language"},
             }),
         }, optional=("campaign", "treatment", "site")),
             "anyOf": [{"required": ["campaign"]}, {"required": ["treatment"]}]},

@@ -19,11 +19,11 @@ from flask.wrappers import Response
 from aftercare.content.schema import parse_date
 from aftercare.content.values import EmailAddress
 from aftercare.enrol.enrolment import replanner
-from aftercare.enrol.rules import IMPLICIT_SITE, MAX_PATIENT_ID, check_treatment_date
+from aftercare.enrol.rules import MAX_PATIENT_ID, check_treatment_date
 from aftercare.enrol.service import enrol
 from aftercare.errors import InputError
 from aftercare.outbox.api_keys import api_actor
-from aftercare.outbox.records import EnrollmentView
+from aftercare.outbox.records import IMPLICIT_SITE, EnrollmentView
 from aftercare.send.withdrawal import cancel, unsubscribe, withdraw_held
 from aftercare.web import state
 from aftercare.web.api.bodies import Reader, read_json

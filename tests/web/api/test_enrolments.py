@@ -8,7 +8,8 @@ from pathlib import Path
 
 from flask.testing import FlaskClient
 
-from aftercare.enrol.rules import CONSENT_WORDING_VERSION
+from aftercare.content.model import Project
+from aftercare.enrol.rules import CONSENT_WORDING_VERSION, consent_wording_version
 from aftercare.outbox.store import Outbox
 from tests.web.api.conftest import DAY, Contract, call, enrolment
 from tests.web.conftest import NOW, check_out, token
@@ -119,7 +120,7 @@ def test_every_invalid_field_is_reported_with_its_json_pointer(
         ("/patient/email", "expected an email address like name@example."),
         ("/patient/external_id", "expected up to 64 letters, digits, '.', '_' "),
         ("/patient/first_name", "expected a first name; got nothing"),
-        ("/patient/language", "expected en (the emails are written in en on"),
+        ("/patient/language", "expected one of en, es (the languages the content is "),
         ("/patient/timezone", "expected an IANA time zone such as America/N"),
         ("/treated_on", "expected today (2026-11-23 at the clinic) or "),
     ]
@@ -139,6 +140,23 @@ def test_a_body_that_is_not_an_object_or_misses_members_is_a_422(
     assert response.json is not None
     assert [e["pointer"] for e in response.json["errors"]] == [
         "/campaign", "/consents", "/patient", "/treated_on"]
+
+
+def test_a_spanish_enrolment_records_the_spanish_wording_and_refuses_the_english_one(
+    client: FlaskClient, key: str, project: Project
+) -> None:
+    spanish = consent_wording_version(project, "es")
+    assert spanish != CONSENT_WORDING_VERSION
+    patient = {"first_name": "Ana", "email": "ana@example.com", "language": "es"}
+    read_english = call(client, "POST", "/enrolments", key, json=enrolment(patient=patient))
+    assert read_english.status_code == 422
+    fields = {error["pointer"] for error in read_english.json["errors"]}  # type: ignore[index]
+    assert fields == {"/consents/wording_version"}
+    consents = {"aftercare": True, "reminders": False, "recorded_by": "maria",
+                "wording_version": spanish}
+    body = enrol(client, key, patient=patient, consents=consents)
+    assert body["language"] == "es"
+    assert body["consents"]["wording_version"] == spanish  # type: ignore[index]
 
 
 def test_a_site_this_installation_does_not_have_and_a_mismatched_treatment_are_refused(
