@@ -6,9 +6,7 @@ answers kept over a day."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import threading
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +23,7 @@ from aftercare.web import WebConfig, create_app
 from aftercare.web.api.keys import hash_key, new_key
 from tests.conftest import ROOT
 from tests.postgres import OutboxDatabase
-from tests.web.api.conftest import Contract, call, enrolment, running
+from tests.web.api.conftest import Contract, call, enrolment
 from tests.web.conftest import NOW, SECRET, Clock
 
 KEY_HEADER = "Idempotency-Key"
@@ -76,25 +74,23 @@ def kept(postgresql: OutboxDatabase) -> dict[str, str]:
 def test_requests_sent_at_once_with_one_key_make_one_enrolment(
     app: Flask, key: str, postgresql: OutboxDatabase
 ) -> None:
-    body = json.dumps(enrolment()).encode()
+    # Six threads call the app at once, each with a client (and so a database connection) of
+    # its own, as a threaded server's requests do.
     answers: list[tuple[int, bytes]] = []
     barrier = threading.Barrier(6)
 
-    def post(base: str) -> None:
-        sent = urllib.request.Request(f"{base}/api/v1/enrolments", data=body, method="POST",
-                                      headers={"Authorization": f"Bearer {key}",
-                                               "Content-Type": "application/json",
-                                               KEY_HEADER: "visit-1"})
+    def post() -> None:
+        client = app.test_client()
         barrier.wait()
-        with urllib.request.urlopen(sent, timeout=30) as answer:
-            answers.append((answer.status, answer.read()))
+        answer = call(client, "POST", "/enrolments", key, json=enrolment(),
+                      headers={KEY_HEADER: "visit-1"})
+        answers.append((answer.status_code, answer.data))
 
-    with running(app) as base:
-        threads = [threading.Thread(target=post, args=(base,)) for _ in range(6)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+    threads = [threading.Thread(target=post) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     assert len(answers) == 6
     assert {status for status, _ in answers} == {201}
     assert len({text for _, text in answers}) == 1  # one answer, given six times
