@@ -197,7 +197,11 @@ def test_no_transaction_is_held_while_sending_in_parallel(
 
     provider = Scheduler(delay=0.01)
     provider.during_send = take_the_write_lock
-    assert run(world, provider, DAY_1 - HOUR).sent == 6
+    # On PostgreSQL a claim passes over a row the check holds at that very moment (SKIP
+    # LOCKED), as it would any row another sender holds: a later run sends it.
+    reports = [run(world, provider, DAY_1 - HOUR) for _ in range(3)]
+    assert [(r.failed, r.unknown) for r in reports] == [(0, 0)] * 3  # no check failed
+    assert sum(r.sent for r in reports) == 6
 
 
 # ---------------------------------------------------------------- refusals
