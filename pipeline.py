@@ -16,7 +16,7 @@ arguments beside its handler, are in aftercare.cli):
 
     check build handout preview translation   aftercare.cli.content
     schedule enroll import                aftercare.cli.enrol
-    outbox cancel reschedule unsubscribe resolve send-due      aftercare.cli.outbox
+    outbox cancel reschedule unsubscribe resolve send-due worker   aftercare.cli.outbox
     serve staff                           aftercare.cli.web
     forget retention backup               aftercare.cli.lifecycle
     apikey                                aftercare.cli.api

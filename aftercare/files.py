@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
 
 from aftercare.errors import InputError
@@ -46,6 +47,27 @@ def write_atomically(
             temporary.unlink()
     _sync_folder(path.parent)
     return written
+
+
+def new_beside(target: Path) -> Path:
+    """A new, empty, owner-only file beside ``target`` (its folder made if needed), to write a
+    copy into that replaces ``target`` only once it is whole (``moved_into_place``)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.{secrets.token_hex(4)}.partial")
+    os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    return partial
+
+
+@contextlib.contextmanager
+def moved_into_place(partial: Path, target: Path) -> Iterator[None]:
+    """``partial`` becomes ``target`` when the block ends without an error; it is removed in
+    any case, so a failed copy leaves an older ``target`` whole."""
+    try:
+        yield
+        os.replace(partial, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(partial)
 
 
 def write_output(path: Path, data: bytes, field: str = "out") -> None:

@@ -1,4 +1,4 @@
-"""6. `pipeline report` on a large outbox: 100,000 patients across 50 sites, seeded through SQL.
+"""8. `pipeline report` on a large outbox: 100,000 patients across 50 sites, seeded through SQL.
 
 The outbox is made by the program (so its schema and indexes are the real ones), then filled
 inside SQLite in a few statements: every patient treated on one of the last 120 days, three

@@ -33,12 +33,25 @@ class Sizes:
     import_rows: int  # rows in the CSV file imported by `pipeline import`
     scheduled: int  # scheduled messages in the outbox when due messages are claimed
     claim_reps: int
+    desk_rounds: int = 1  # rounds of one desk, then four desks, checking out
+    desk_checkouts: int = 1  # checkouts per desk per round
+    pg_patients: int = 1_000  # patients (three messages each) in the PostgreSQL outbox
+    pg_small: int = 100  # the same, for the baseline
+    pg_claims: int = 20  # claims timed, one message each
+    claim_seconds: float = 0.3  # each run of claiming workers lasts this long
+    worker_messages: int = 40  # messages sent by workers through the look-alike
+    handover_messages: int = 6  # messages falling due while `pipeline worker`s run
+    handover_spread: float = 2.0  # seconds over which they fall due
+    handover_interval: float = 0.5  # the workers' --interval
 
     @classmethod
     def choose(cls, smoke: bool) -> Sizes:
         if smoke:
             return cls(True, 1, 1, 1, 1, 1, 20, 3, 20, 5, 200, 1_000, 1)
-        return cls(False, 15, 5, 3, 3, 5, 2_000, 60, 300, 40, 10_000, 100_000, 5)
+        return cls(False, 15, 5, 3, 3, 5, 2_000, 60, 300, 40, 10_000, 100_000, 5,
+                   desk_rounds=6, desk_checkouts=6, pg_patients=100_000, pg_small=1_000,
+                   pg_claims=200, claim_seconds=4.0, worker_messages=600,
+                   handover_messages=80, handover_spread=30.0, handover_interval=10.0)
 
 
 @dataclass

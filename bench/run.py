@@ -22,10 +22,12 @@ if __package__ in (None, ""):  # run as a script: make the project and bench/ im
 from bench import (
     bench_build,
     bench_checkout,
+    bench_desks,
     bench_dispatch,
     bench_emails,
     bench_intake,
     bench_report,
+    bench_workers,
     machine,
 )
 from bench.common import Goal, Section, Sizes
@@ -37,7 +39,9 @@ BENCHMARKS: dict[str, tuple[str, Callable[[Sizes, Section], None]]] = {
     "3": ("3. Email rendering", bench_emails.run),
     "4": ("4. Dispatch to a SendGrid-compatible server 50 ms away", bench_dispatch.run),
     "5": ("5. `pipeline import` and finding due messages", bench_intake.run),
-    "6": ("6. `pipeline report`: per-site figures on a large outbox", bench_report.run),
+    "6": ("6. Many desks at once: checkouts through `pipeline serve`", bench_desks.run),
+    "7": ("7. PostgreSQL and parallel workers", bench_workers.run),
+    "8": ("8. `pipeline report`: per-site figures on a large outbox", bench_report.run),
 }
 
 

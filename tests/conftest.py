@@ -8,6 +8,10 @@ from pathlib import Path
 
 import pytest
 
+# The outbox's engines: ``database`` (each outbox test on SQLite and on PostgreSQL), the
+# session's PostgreSQL server it starts, and ``postgresql`` (a database on that server alone).
+from tests.postgres import database, postgres_server, postgresql  # noqa: F401
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 

@@ -1,11 +1,12 @@
 """The commands of the outbox and send stages: outbox, cancel, reschedule, unsubscribe,
-resolve, send-due."""
+resolve, send-due, worker."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import json
+from typing import TYPE_CHECKING
 
 from aftercare.cli.table import (
     Settings,
@@ -20,8 +21,14 @@ from aftercare.cli.table import (
     parse_now,
 )
 from aftercare.content.load import load_project
-from aftercare.errors import UsageError
+from aftercare.errors import InputError, UsageError
 from aftercare.outbox.vocabulary import State
+
+if TYPE_CHECKING:
+    from aftercare.content.model import Project
+    from aftercare.delivery import Backend
+    from aftercare.render.emails import EmailRenderer
+    from aftercare.send.dispatch import DispatchReport
 
 
 @command("outbox", "list messages in the outbox",
@@ -111,17 +118,55 @@ def run_resolve(settings: Settings, args: argparse.Namespace) -> str:
          arg("--limit", type=int, default=500))
 def run_send_due(settings: Settings, args: argparse.Namespace) -> str:
     from aftercare.delivery import scheduling
-    from aftercare.render.emails import EmailRenderer
-    from aftercare.render.tokens import load_secret_key
     from aftercare.send.dispatch import send_due
 
-    project = load_project(settings.root)
-    backend = backend_for(settings, project)
+    project, backend, renderer = _sending(settings)
     if args.now and scheduling(backend) is not None:
         raise UsageError("--now is for trying the file backend; SendGrid schedules by the "
                          "real clock, so send-due with SendGrid always uses the current time")
     now = parse_now(args.now) if args.now else settings.now()
-    renderer = EmailRenderer(project, load_secret_key(settings.env, settings.secret_key_file))
     with open_outbox(settings) as outbox:
         report = send_due(outbox, project, renderer, backend, now, args.limit)
     return report.summary()
+
+
+@command("worker", "send due messages in a loop until stopped (SIGTERM or Ctrl+C)",
+         arg("--interval", type=float, default=10.0, metavar="SECONDS",
+             help="pause between runs, made 25%% longer or shorter at random (default: 10)"),
+         arg("--limit", type=int, default=500, help="messages per run (default: 500)"),
+         epilog="Run several at once if you like: processes on one machine sharing the SQLite "
+                "file, or machines sharing one PostgreSQL database; each message is claimed by "
+                "one of them. On SIGTERM or Ctrl+C a worker claims nothing more, records the "
+                "messages in flight and exits; a second signal exits at once (its messages in "
+                "flight become unknown after the 15-minute lease, never sent again).")
+def run_worker(settings: Settings, args: argparse.Namespace) -> str:
+    from aftercare.send.worker import StopFlag, stopping_on_signals, work
+
+    if args.interval <= 0 or args.limit < 1:
+        raise InputError("interval" if args.interval <= 0 else "limit", "expected a number "
+                         f"above 0; got {args.interval if args.interval <= 0 else args.limit}")
+    project, backend, renderer = _sending(settings)
+
+    def said(line: str) -> None:
+        print(line, flush=True)
+
+    said(f"worker started: send-due about every {args.interval:g} s (SIGTERM or Ctrl+C stops)")
+    with stopping_on_signals(StopFlag(), said) as stop:
+        totals = work(lambda: open_outbox(settings), project, renderer, backend, settings.now,
+                      interval=args.interval, limit=args.limit, stop=stop,
+                      report=lambda r: said(r.summary()) if _eventful(r) else None)
+    return totals.summary()
+
+
+def _sending(settings: Settings) -> tuple[Project, Backend, EmailRenderer]:
+    """What sending needs: the content, the delivery backend, and the email renderer."""
+    from aftercare.render.emails import EmailRenderer
+    from aftercare.render.tokens import load_secret_key
+
+    project = load_project(settings.root)
+    renderer = EmailRenderer(project, load_secret_key(settings.env, settings.secret_key_file))
+    return project, backend_for(settings, project), renderer
+
+
+def _eventful(report: DispatchReport) -> bool:
+    return bool(report.claimed or report.released or report.withdrawn)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from aftercare.content.model import Campaign, Project
 from aftercare.content.sites import Site
 from aftercare.errors import ContentError, InputError, PipelineError
+from aftercare.outbox.database import Location, is_url
 
 if TYPE_CHECKING:
     from aftercare.content.values import EmailAddress, ZoneName
@@ -29,7 +30,7 @@ class Settings:
     """Where things live, from the environment; paths are relative to the project folder."""
 
     root: Path
-    db: Path
+    db: Location  # an SQLite file, or a postgresql:// URL
     outbox_dir: Path
     secret_key_file: Path
     env: Mapping[str, str]
@@ -46,9 +47,10 @@ class Settings:
         def path(name: str, default: str) -> Path:
             return root / env.get(name, default)
 
+        database = env.get("AFTERCARE_DB", "")
         return cls(
             root=root,
-            db=path("AFTERCARE_DB", "var/aftercare.db"),
+            db=database if is_url(database) else path("AFTERCARE_DB", "var/aftercare.db"),
             outbox_dir=path("AFTERCARE_OUTBOX_DIR", "var/outbox"),
             secret_key_file=root / "var" / "secret.key",
             env=env,

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from flask import Flask
 
     from aftercare.outbox.store import Outbox
+    from aftercare.render.pool import RenderPool
     from aftercare.web.auth import StaffAccounts
 
 
@@ -35,21 +36,39 @@ ADMINISTRATOR = "administrator"
          arg("--trusted-proxy", metavar="ADDRESS",
              help="the address of the HTTPS proxy in front: its X-Forwarded-For header then "
                   "gives each client's address, which login throttling and the care page's "
-                  "rate limit count by"))
+                  "rate limit count by"),
+         arg("--render-workers", type=int, default=None, metavar="N",
+             help="processes rendering handouts, each warm (default: one per core, at most 4;"
+                  " 0: render inside the web process, one at a time)"))
 def run_serve(settings: Settings, args: argparse.Namespace) -> str:
-    from waitress import create_server  # type: ignore[import-untyped]
+    from aftercare.render.pool import RenderPool, default_size
 
+    workers = default_size() if args.render_workers is None else args.render_workers
+    if workers < 0:
+        raise InputError("render_workers", f"expected 0 or more; got {workers}")
     # Beyond this machine the login must travel over HTTPS (a proxy in front): the session
     # cookie is then marked Secure, and browsers refuse to send it over plain HTTP.
     secure = args.secure_cookies or args.host not in _LOOPBACK
-    app = web_app(settings, secure_cookies=secure)
+    pool = RenderPool(load_project(settings.root), workers) if workers else None
+    try:
+        return _serve(web_app(settings, secure_cookies=secure, renderer=pool), args, workers)
+    finally:
+        if pool is not None:
+            pool.close()
+
+
+def _serve(app: Flask, args: argparse.Namespace, render_workers: int) -> str:
+    from waitress import create_server  # type: ignore[import-untyped]
+
     _log_to_stderr()
+    # A thread per desk waiting for its handout, and more for look-ups meanwhile.
+    threads = max(8, 2 * render_workers + 4)
     try:
         # Behind a proxy every request comes from the proxy; it says who the client is.
         proxy = {} if not args.trusted_proxy else {
             "trusted_proxy": args.trusted_proxy, "trusted_proxy_count": 1,
             "trusted_proxy_headers": {"x-forwarded-for"}, "clear_untrusted_proxy_headers": True}
-        server = create_server(app, host=args.host, port=args.port, threads=4, ident="",
+        server = create_server(app, host=args.host, port=args.port, threads=threads, ident="",
                                **proxy)
     except OSError as exc:
         raise InputError("port", f"cannot listen on {args.host}:{args.port}: "
@@ -82,8 +101,11 @@ def _log_to_stderr() -> None:
         logger.setLevel(logging.INFO)
 
 
-def web_app(settings: Settings, *, secure_cookies: bool = False) -> Flask:
-    """The staff app as `pipeline serve` runs it: content, database, secret, delivery backend."""
+def web_app(
+    settings: Settings, *, secure_cookies: bool = False, renderer: RenderPool | None = None
+) -> Flask:
+    """The staff app as `pipeline serve` runs it: content, database, secret, delivery backend,
+    and its handout renderer (a pool of processes; None: one inside the web process)."""
     from aftercare.render.tokens import load_secret_key
     from aftercare.web import WebConfig, create_app
 
@@ -97,7 +119,7 @@ def web_app(settings: Settings, *, secure_cookies: bool = False) -> Flask:
         api_rate_per_minute=_rate(settings.env.get("AFTERCARE_API_RATE_PER_MINUTE", "120")),
     )
     return create_app(project, config, now=settings.now,
-                      backend=lambda: backend_for(settings, project))
+                      backend=lambda: backend_for(settings, project), renderer=renderer)
 
 
 def _webhook_key(in_clinic: str | None, in_env: str | None) -> str | None:

@@ -55,7 +55,8 @@ class ApiKeyTable:
         """Revoke the key called ``name``; False if it already was; InputError if none is."""
         at = stamp(now, "now")
         with self._db.transaction():
-            row = self._db.one("SELECT revoked_at FROM api_keys WHERE name = ?", (name,))
+            row = self._db.one(f"SELECT revoked_at FROM api_keys WHERE name = ?{self._db.lock()}",
+                               (name,))
             if row is None:
                 raise InputError("name", f"no key is called {name!r}")
             if row["revoked_at"] is not None:

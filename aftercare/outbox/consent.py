@@ -63,7 +63,7 @@ class ConsentChanges:
     ) -> tuple[tuple[str, ...], tuple[Submitted, ...]]:
         rows = self._db.all(
             "SELECT id, step_key, due_at FROM messages WHERE enrollment_id = ?"
-            " AND kind = 'marketing' AND state = 'scheduled' ORDER BY due_at, id",
+            f" AND kind = 'marketing' AND state = 'scheduled' ORDER BY due_at, id{self._db.lock()}",
             (enrollment_id,),
         )
         for r in rows:

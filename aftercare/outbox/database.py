@@ -3,8 +3,10 @@
 The outbox's SQL is written once, in the dialect both SQLite and PostgreSQL accept (``?``
 placeholders, ``ON CONFLICT ... DO UPDATE`` upserts, ``excluded.``); what differs goes through
 ``Engine``: opening (and migrating), starting a write transaction, the placeholder style,
-getting the id of an inserted row, and comparing addresses without regard to case. A second
-engine is an ``Engine`` and its migrations; no caller changes.
+getting the id of an inserted row, comparing addresses without regard to case, and locking
+the rows a transaction reads before it changes them. SQLite (sqlite.py) has one write lock
+for the whole file; PostgreSQL (postgresql.py) locks rows, so every read that a write depends
+on says ``Database.lock()``, which is empty on SQLite.
 """
 
 from __future__ import annotations
@@ -17,6 +19,14 @@ from typing import Any, Protocol
 from aftercare.errors import StorageError
 
 Row = dict[str, Any]
+# Where an outbox lives: a postgresql:// (or postgres://) URL, or the path of an SQLite file.
+Location = Path | str
+URL_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_url(location: Location) -> bool:
+    """Whether ``location`` names a PostgreSQL database rather than an SQLite file."""
+    return isinstance(location, str) and location.startswith(URL_SCHEMES)
 
 
 class Cursor(Protocol):
@@ -64,6 +74,11 @@ class Engine(Protocol):
         """A condition: ``column`` equals ``other`` (the next parameter), ignoring case."""
         ...
 
+    def lock(self, of: str | None, skip_locked: bool) -> str:
+        """The clause ending a SELECT that keeps its rows (of table alias ``of``) from other
+        writers until the transaction ends; ``skip_locked`` passes over rows held by one."""
+        ...
+
     def storage_problem(self, error: BaseException) -> str | None:
         """Why the database could not do its job, when ``error`` says so: "locked",
         "read-only", "full" or "unavailable"; None for any other error (a bug, a constraint)."""
@@ -74,9 +89,10 @@ class Engine(Protocol):
         ``target`` (owner-only) while others go on using it; return its size in bytes."""
         ...
 
-    def scrub(self, connection: Connection) -> bool:
-        """Make what was erased unreadable in the engine's files too (a write-ahead log keeps
-        old pages for a while); False when it must wait for readers still open."""
+    def scrub(self, connection: Connection, tables: Sequence[str]) -> bool:
+        """Make what was erased from ``tables`` unreadable in the engine's files too (a
+        write-ahead log, or old row versions, keep it for a while); False when it must wait
+        for readers still open."""
         ...
 
 
@@ -131,13 +147,17 @@ class Database:
         with self._storage():
             return self.engine.backup(self._connection, target)
 
-    def scrub(self) -> bool:
+    def scrub(self, tables: Sequence[str]) -> bool:
         with self._storage():
-            return self.engine.scrub(self._connection)
+            return self.engine.scrub(self._connection, tables)
 
     def equal_ignoring_case(self, column: str, other: str = "?") -> str:
         """A condition: the addresses in ``column`` and ``other`` are the same, ignoring case."""
         return self.engine.equal_ignoring_case(column, other)
+
+    def lock(self, of: str | None = None, *, skip_locked: bool = False) -> str:
+        """End a SELECT with this when the transaction goes on to change the rows it reads."""
+        return self.engine.lock(of, skip_locked)
 
     @contextmanager
     def _storage(self) -> Iterator[None]:

@@ -33,7 +33,7 @@ _RETIMABLE = """
     WHERE m.enrollment_id = ? AND (m.state = 'scheduled' OR (m.state = 'cancelled' AND (
         SELECT v.kind FROM events AS v WHERE v.message_id = m.id
         AND v.kind IN ('skipped', 'cancelled') ORDER BY v.id DESC LIMIT 1) = 'skipped'))
-    ORDER BY m.due_at, m.id
+    ORDER BY m.due_at, m.id{lock}
 """
 
 
@@ -121,7 +121,7 @@ class Enrolments:
     ) -> int:
         """In one write: the stored enrolment ``which`` picks moves to ``treated_on``."""
         with self._db.transaction():
-            row = self._db.one(f"{_STORED} {which[0]}", which[1])
+            row = self._db.one(f"{_STORED} {which[0]}{self._db.lock('e')}", which[1])
             if row is None:
                 raise missing
             return self._move_row(row, treated_on, replan, stamp(now, "now"), actor)
@@ -163,6 +163,7 @@ class Enrolments:
         db = self._db
         address, day = normalise_address(item.email), item.treated_on.isoformat()
         self.refuse_suppressed(address, field)
+        self._writes.lock_patient(address, item.first_name.strip(), item.language, at)
         existing = db.one(
             "SELECT e.id, e.timezone FROM enrollments AS e JOIN patients AS p"
             " ON p.id = e.patient_id WHERE p.email = ? AND e.campaign = ? AND e.treated_on = ?",
@@ -232,7 +233,7 @@ class Enrolments:
     ) -> int:
         """Move the stored messages to the times a fresh plan gives them; return how many."""
         retimed = 0
-        for row in self._db.all(_RETIMABLE, (enrollment_id,)):
+        for row in self._db.all(_RETIMABLE.format(lock=self._db.lock("m")), (enrollment_id,)):
             entry, current = plan.get(row["step_key"]), State(row["state"])
             if entry is None or entry.action == "skip":
                 if current is State.SCHEDULED:  # a step the new plan skips (or lost) is cancelled

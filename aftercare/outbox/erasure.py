@@ -19,6 +19,9 @@ from aftercare.outbox.writes import Writes
 HIDDEN: Final = "forgotten:"  # how an erased address starts; never a real address (no '@')
 _PURPOSE: Final = b"aftercare-forgotten-address-v1\x00"
 ERASED: Final = "patient's data erased"
+# The tables whose rows erasing rewrites or deletes (and retention's expired API answers):
+# what the engine scrubs afterwards.
+ERASED_TABLES: Final = ("patients", "suppressions", "idempotency_keys")
 
 # What may still reach the patient: such a patient is not erased by retention.
 _OPEN = """
@@ -60,8 +63,9 @@ class Erasure:
             raise InputError("email", "erasing needs the clinic's secret key")
         at, hidden = stamp(now, "now"), hide(address)
         with self._db.transaction() as db:
-            row = db.one(f"SELECT id FROM patients WHERE {db.equal_ignoring_case('email')}",
-                         (address,))
+            # Locked: an enrolment of this patient at the same moment waits, then enrols anew.
+            row = db.one(f"SELECT id FROM patients WHERE {db.equal_ignoring_case('email')}"
+                         f"{db.lock()}", (address,))
             if row is None:
                 if db.one("SELECT 1 FROM patients WHERE email = ?", (hidden,)) is None:
                     raise InputError("email", "no patient with this address in the outbox; "
@@ -90,14 +94,10 @@ class Erasure:
 
     def _erase(self, patient_id: int, hidden: str, at: str, actor: str, why: str) -> Erased:
         db = self._db
-        if db.one("SELECT 1 FROM messages AS m JOIN enrollments AS e ON e.id = m.enrollment_id"
-                  " WHERE e.patient_id = ? AND m.state = 'sending'", (patient_id,)):
-            raise StateError("a message to this patient is being sent right now; try again in "
-                             "a minute")
+        cancelled = self._close_open_messages(patient_id, at, actor)
         address = db.one("SELECT email FROM patients WHERE id = ?", (patient_id,))
         assert address is not None
-        cancelled = self._close_open_messages(patient_id, at, actor)
-        earlier = db.one("SELECT id FROM patients WHERE email = ?", (hidden,))
+        earlier = db.one(f"SELECT id FROM patients WHERE email = ?{db.lock()}", (hidden,))
         if earlier is not None:  # erased before, enrolled again since: one erased patient
             db.execute("UPDATE enrollments SET patient_id = ? WHERE patient_id = ?",
                        (earlier["id"], patient_id))
@@ -117,22 +117,29 @@ class Erasure:
 
     def _close_open_messages(self, patient_id: int, at: str, actor: str) -> int:
         """Cancel what could still go out: scheduled messages, and unknown outcomes (which a
-        person could otherwise queue again to an address that no longer exists)."""
+        person could otherwise queue again to an address that no longer exists); StateError
+        while one is being sent. The rows are locked first, so a sender cannot claim one
+        between the check and the cancelling (a claim in progress is waited for, then seen)."""
         rows = self._db.all(
             "SELECT m.id, m.enrollment_id, m.state FROM messages AS m JOIN enrollments AS e"
             " ON e.id = m.enrollment_id WHERE e.patient_id = ?"
-            " AND m.state IN ('scheduled', 'unknown') ORDER BY m.id", (patient_id,))
+            " AND m.state IN ('scheduled', 'sending', 'unknown') ORDER BY m.id"
+            f"{self._db.lock('m')}", (patient_id,))
+        if any(row["state"] == State.SENDING for row in rows):
+            raise StateError("a message to this patient is being sent right now; try again in "
+                             "a minute")
         for row in rows:
             self._writes.cancel(row["id"], row["enrollment_id"], State(row["state"]), at, actor,
                                 ERASED)
         return len(rows)
 
     def _hide_suppression(self, address: str, hidden: str) -> None:
-        """A suppression of the address is kept, under its hash (once)."""
+        """A suppression of the address is kept, under its hash (once): copied there unless
+        the hash has one already, then removed. One statement each, so a suppression of the
+        hash stored at the same moment (an unsubscribe link) is not a clash."""
         db = self._db
-        if db.one("SELECT 1 FROM suppressions WHERE email = ?", (hidden,)) is not None:
-            db.execute(f"DELETE FROM suppressions WHERE {db.equal_ignoring_case('email')}",
-                       (address,))
-        else:
-            db.execute(f"UPDATE suppressions SET email = ? WHERE {db.equal_ignoring_case('email')}",
-                       (hidden, address))
+        same = db.equal_ignoring_case("email")
+        db.execute("INSERT INTO suppressions (email, reason, source, at)"
+                   f" SELECT ?, reason, source, at FROM suppressions WHERE {same}"
+                   " ON CONFLICT (email) DO NOTHING", (hidden, address))
+        db.execute(f"DELETE FROM suppressions WHERE {same}", (address,))

@@ -53,7 +53,7 @@ class Handover:
                 row = None
                 if report.message_id is not None:
                     row = db.one("SELECT id, enrollment_id, state, delivery FROM messages"
-                                 " WHERE public_id = ?", (report.message_id,))
+                                 f" WHERE public_id = ?{db.lock()}", (report.message_id,))
                 kept = db.execute(
                     "INSERT INTO provider_events (event_id, received_at, occurred_at, kind,"
                     " message_id, detail) VALUES (?, ?, ?, ?, ?, ?)"

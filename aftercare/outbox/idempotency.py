@@ -60,9 +60,11 @@ class IdempotencyTable:
                 (api_key_id, key, fingerprint, at),
             ).rowcount:
                 return Reservation("mine")
+            # Locked: of two requests taking over a dead one's reservation, the second waits,
+            # then reads the first's new start and finds the key in progress.
             row = db.one(
                 "SELECT fingerprint, started_at, status, location, body FROM idempotency_keys"
-                " WHERE api_key_id = ? AND idempotency_key = ?",
+                f" WHERE api_key_id = ? AND idempotency_key = ?{db.lock()}",
                 (api_key_id, key),
             )
             if row is None:  # released between the two statements: try again

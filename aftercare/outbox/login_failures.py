@@ -30,21 +30,29 @@ class LoginFailureTable:
     ) -> FailedLogins:
         """Count one more failure; a count not added to for ``forget_after`` starts again, and
         reaching ``lock_at`` locks until ``lock_for`` from now (each further failure too)."""
+        at = stamp(now, "now")
         with self._db.transaction() as db:
-            old = self.find(client, account)
-            if old is None or old.last_failure_at < now - forget_after:
+            # The count's row exists (a new one counting nothing yet) and is held until the
+            # end, so that failures at the same moment each count, one after the other.
+            db.execute("INSERT INTO login_failures (client, account, failures, last_failure_at)"
+                       " VALUES (?, ?, 0, ?) ON CONFLICT (client, account) DO NOTHING",
+                       (client, account, at))
+            row = db.one("SELECT * FROM login_failures WHERE client = ? AND account = ?"
+                         f"{db.lock()}", (client, account))
+            assert row is not None
+            old = read(FailedLogins, row)
+            if old.last_failure_at < now - forget_after:
                 failures, locked_until = 1, None
             else:
                 failures, locked_until = old.failures + 1, old.locked_until
             if failures >= lock_at:
                 locked_until = now + lock_for
             db.execute(
-                "INSERT INTO login_failures (client, account, failures, last_failure_at,"
-                " locked_until) VALUES (?, ?, ?, ?, ?) ON CONFLICT (client, account) DO UPDATE"
-                " SET failures = excluded.failures, last_failure_at = excluded.last_failure_at,"
-                " locked_until = excluded.locked_until",
-                (client, account, failures, stamp(now, "now"),
-                 None if locked_until is None else stamp(locked_until, "locked_until")),
+                "UPDATE login_failures SET failures = ?, last_failure_at = ?, locked_until = ?"
+                " WHERE client = ? AND account = ?",
+                (failures, at, None if locked_until is None else stamp(locked_until,
+                                                                       "locked_until"),
+                 client, account),
             )
         return FailedLogins(client, account, failures, now, locked_until)
 

@@ -1,4 +1,19 @@
-"""The outbox's SQLite schema as SQL scripts, applied in order, each once, in a transaction."""
+"""The outbox's schema as SQL scripts, applied in order, each once, in a transaction.
+
+One list serves both engines. Write each script in portable SQL, spelled as SQLite spells
+it: CREATE TABLE, ALTER TABLE ... ADD COLUMN, CREATE INDEX; types TEXT and INTEGER (REAL and
+BLOB if you must); ``id INTEGER PRIMARY KEY`` for a numbered row; booleans as INTEGER 0/1
+with a CHECK; times as the fixed-width UTC text the store writes; ``COLLATE NOCASE`` for text
+compared without regard to case; the one trigger both engines share is a refusal,
+``CREATE TRIGGER name BEFORE UPDATE|DELETE|INSERT ON table BEGIN SELECT RAISE(ABORT, 'why');
+END;``. PostgreSQL gets each script through ``dialect.for_postgresql``, which ports exactly
+those spellings and refuses by name what would not port (PRAGMA, AUTOINCREMENT, INSERT OR
+..., date functions, CURRENT_TIMESTAMP, BOOLEAN and DATE types). tests/outbox/
+test_migrations.py applies every script to both engines and compares the schemas they
+build. The SQL the store runs follows the same rule (``?`` placeholders, ``ON CONFLICT``),
+and a read that a write depends on ends with ``Database.lock()``. Append new scripts; never
+edit a shipped one.
+"""
 
 from __future__ import annotations
 
@@ -212,6 +227,15 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX provider_events_by_kind ON provider_events (kind, occurred_at);
     CREATE INDEX events_by_kind ON events (kind, at);
     """,
+    # 9: claims read due messages in claim order, due time then id, straight from the index
+    # (SQLite's index held the id already; PostgreSQL sorted every message due at the same
+    # moment, on every claim); and addresses compared without regard to case (an unsubscribe,
+    # a bounce, the patient page) find the patient through an index, not by reading them all.
+    """
+    DROP INDEX messages_by_state_due;
+    CREATE INDEX messages_by_state_due ON messages (state, due_at, id);
+    CREATE INDEX patients_by_email_nocase ON patients (email COLLATE NOCASE);
+    """,
 )
 
 
@@ -229,13 +253,13 @@ def migrate(
     """
     target = len(migrations)
     current = read_version(connection)
-    _refuse_newer(current, target, where)
+    refuse_newer(current, target, where)
     while current < target:
         connection.execute("BEGIN IMMEDIATE")
         try:
             # Another process may have migrated while we waited for the write lock.
             current = read_version(connection)
-            _refuse_newer(current, target, where)
+            refuse_newer(current, target, where)
             if current < target:
                 for statement in split_statements(migrations[current]):
                     connection.execute(statement)
@@ -273,7 +297,7 @@ def _has_code(text: str) -> bool:
     return bool(code.replace(";", "").strip())
 
 
-def _refuse_newer(current: int, target: int, where: str) -> None:
+def refuse_newer(current: int, target: int, where: str) -> None:
     if current > target:
         raise SchemaTooNewError(
             f"{where}: the database is at schema version {current}, newer than this program "

@@ -11,9 +11,11 @@ from aftercare.outbox.rows import read, stamp
 from aftercare.outbox.vocabulary import SYSTEM, State, StateError, Trail
 from aftercare.outbox.writes import Writes
 
-# Driven by the (state, due_at) index: the work is proportional to what is due, not to history.
+# Driven by the (state, due_at, id) index, in its order: the work is one index entry per claim,
+# however large the history and however many messages fall due at the same moment.
 # Due within the horizon (a provider that schedules gets messages ahead of time), except that a
 # message put back for a retry (it keeps its send time in send_at) waits for its retry time.
+# ``{lock}``: on PostgreSQL, senders on other machines skip the rows one of them is claiming.
 CLAIMABLE = """
     SELECT m.id AS message_id, m.public_id, m.enrollment_id, e.campaign, m.step_key, p.email,
            p.first_name, p.language, e.treated_on, e.timezone, m.due_at, m.attempts,
@@ -23,7 +25,7 @@ CLAIMABLE = """
     JOIN patients AS p ON p.id = e.patient_id
     WHERE m.state = 'scheduled' AND m.due_at <= ?
       AND (m.send_at IS NULL OR m.due_at <= ?)
-    ORDER BY m.due_at, m.id LIMIT ?
+    ORDER BY m.due_at, m.id LIMIT ?{lock}
 """
 # What each outcome is called in the trail.
 _OUTCOME_KINDS: Mapping[State, Trail] = {
@@ -53,7 +55,8 @@ class Sending:
             raise ValueError("horizon must not be before now")
         claims: list[Claim] = []
         with self._db.transaction() as db:
-            for row in db.all(CLAIMABLE, (until, at, limit)):
+            claimable = CLAIMABLE.format(lock=db.lock("m", skip_locked=True))
+            for row in db.all(claimable, (until, at, limit)):
                 # The state guard keeps a claim exclusive even if the lock discipline changes.
                 claimed = self._writes.move(
                     row["message_id"], State.SCHEDULED, State.SENDING, doing="it cannot be claimed",
@@ -155,8 +158,10 @@ class Sending:
         reason = f"claimed more than {lease} ago and never resolved: outcome unknown"
         unknown = 0
         with self._db.transaction() as db:
+            # A claim its sender is recording right now is skipped: it is not stale.
             rows = db.all(
-                "SELECT id, enrollment_id FROM messages WHERE state = 'sending' AND claimed_at < ?",
+                "SELECT id, enrollment_id FROM messages WHERE state = 'sending' AND claimed_at < ?"
+                f" ORDER BY id{db.lock(skip_locked=True)}",
                 (stamp(now - lease, "now"),),
             )
             for row in rows:

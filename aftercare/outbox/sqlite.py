@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import secrets
 import sqlite3
 import time
 from collections.abc import Sequence
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import Final
 
 from aftercare.errors import PipelineError
+from aftercare.files import moved_into_place, new_beside
 from aftercare.outbox.database import Connection
 from aftercare.outbox.migrations import migrate
 
@@ -57,6 +57,10 @@ class SQLiteEngine:
     def equal_ignoring_case(self, column: str, other: str = "?") -> str:
         return f"{column} = {other} COLLATE NOCASE"
 
+    def lock(self, of: str | None, skip_locked: bool) -> str:
+        # A write transaction holds the whole file (BEGIN IMMEDIATE): nothing more to lock.
+        return ""
+
     def backup(self, connection: Connection, target: Path) -> int:
         # SQLite's online backup, in one step: a read transaction on the source for the whole
         # copy, so the copy is one moment of the database while writers go on (WAL mode). It is
@@ -64,10 +68,8 @@ class SQLiteEngine:
         assert isinstance(connection, sqlite3.Connection)
         if target.exists() and target.resolve() == self.path.resolve():
             raise PipelineError(f"{target}: that is the database itself; name another file")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f".{target.name}.{secrets.token_hex(4)}.partial")
-        os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        try:
+        partial = new_beside(target)
+        with moved_into_place(partial, target):
             copy = sqlite3.connect(partial, isolation_level=None)
             try:
                 connection.backup(copy)
@@ -77,15 +79,12 @@ class SQLiteEngine:
                 copy.close()
             if problem != "ok":
                 raise PipelineError(f"{target}: the copy does not check out ({problem})")
-            os.replace(partial, target)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(partial)
         return target.stat().st_size
 
-    def scrub(self, connection: Connection) -> bool:
+    def scrub(self, connection: Connection, tables: Sequence[str]) -> bool:
         # Erased rows are zeroed in the file (secure_delete, set when opening), but their old
-        # pages stay in the write-ahead log until a checkpoint: copy it back and empty it.
+        # pages stay in the write-ahead log until a checkpoint: copy it back and empty it
+        # (the whole file's, whatever the tables).
         busy = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
         return not busy
 

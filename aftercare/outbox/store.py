@@ -16,9 +16,9 @@ from types import TracebackType
 
 from aftercare.content.values import normalise_address
 from aftercare.outbox.api_keys import ApiKeyTable
-from aftercare.outbox.database import Database, Engine
+from aftercare.outbox.database import Database, Engine, Location, is_url
 from aftercare.outbox.enrolments import UNSUBSCRIBED, Enrolments, Plan
-from aftercare.outbox.erasure import Erased, Erasure, hidden_address
+from aftercare.outbox.erasure import ERASED_TABLES, Erased, Erasure, hidden_address
 from aftercare.outbox.figures import FigureQueries
 from aftercare.outbox.handover import Handover
 from aftercare.outbox.idempotency import IdempotencyTable
@@ -68,13 +68,18 @@ class Outbox:
         self.figures = FigureQueries(self._db)  # per-site counts for reports
 
     @classmethod
-    def open(cls, path: Path, secret: bytes | None = None) -> Outbox:
-        """The SQLite outbox at ``path``: created owner-only if needed, its schema migrated.
+    def open(cls, location: Location, secret: bytes | None = None) -> Outbox:
+        """The outbox at ``location``, its schema migrated: a PostgreSQL database named by a
+        ``postgresql://`` URL, or an SQLite file (created owner-only if needed).
 
         Give ``secret`` (the clinic's secret key) wherever patients may be erased or addresses
         checked against erased ones: every command and the web app do.
         """
-        return cls(SQLiteEngine(path), secret)
+        if is_url(location):
+            from aftercare.outbox.postgresql import PostgreSQLEngine
+
+            return cls(PostgreSQLEngine(str(location)), secret)
+        return cls(SQLiteEngine(Path(location)), secret)
 
     def close(self) -> None:
         self._db.close()
@@ -165,12 +170,17 @@ class Outbox:
 
     # ---------------------------------------------------------------- erasure and backup
 
-    def forget(self, email: str, now: dt.datetime, actor: str, why: str = "on request") -> Erased:
+    def forget(
+        self, email: str, now: dt.datetime, actor: str, why: str = "on request", *,
+        scrub: bool = True,
+    ) -> Erased:
         """Erase a patient's name, address and patient id, keeping counts and the trail; their
         messages that could still go out are cancelled (withdraw what the provider holds
-        first: ``aftercare.send.withdrawal.cancel``). Then scrub the database's files."""
+        first: ``aftercare.send.withdrawal.cancel``). Then scrub the database's files, unless
+        ``scrub`` is False (erasing many: call ``scrub`` once after the last)."""
         erased = self._erasure.forget(normalise_address(email), now, actor, why)
-        self._db.scrub()
+        if scrub:
+            self.scrub()
         return erased
 
     def due_for_retention(self, last_before: dt.datetime, now: dt.datetime) -> list[str]:
@@ -180,14 +190,14 @@ class Outbox:
 
     def scrub(self) -> bool:
         """Make erased data unreadable in the database's files; False if readers held it."""
-        return self._db.scrub()
+        return self._db.scrub(ERASED_TABLES)
 
-    def drop_expired_answers(self, now: dt.datetime) -> int:
+    def drop_expired_answers(self, now: dt.datetime, *, scrub: bool = True) -> int:
         """Delete the API's answers kept past their day for repeated requests (a refusal may
-        quote what was typed); scrub if any went. How many."""
+        quote what was typed); scrub if any went, unless ``scrub`` is False. How many."""
         dropped = self.idempotency.drop_expired(now)
-        if dropped:
-            self._db.scrub()
+        if dropped and scrub:
+            self.scrub()
         return dropped
 
     def backup(self, target: Path, now: dt.datetime, actor: str) -> int:

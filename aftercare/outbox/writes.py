@@ -15,11 +15,12 @@ from aftercare.outbox.vocabulary import (
     check_move,
 )
 
-# Messages not yet handed over, of the patients a condition picks (``{where}``).
+# Messages not yet handed over, of the patients a condition picks (``{where}``); a message a
+# sender is claiming at that moment is waited for, and then no longer picked.
 _SCHEDULED = """
     SELECT m.id, m.enrollment_id FROM messages AS m
     JOIN enrollments AS e ON e.id = m.enrollment_id JOIN patients AS p ON p.id = e.patient_id
-    WHERE m.state = 'scheduled' AND {where} ORDER BY m.due_at, m.id
+    WHERE m.state = 'scheduled' AND {where} ORDER BY m.due_at, m.id{lock}
 """
 
 
@@ -92,9 +93,20 @@ class Writes:
         )
         return cursor.rowcount == 1
 
+    def lock_patient(self, address: str, first_name: str, language: str, at: str) -> None:
+        """Hold the patient's row (stored now if new) until the transaction ends, so that two
+        enrolments of one patient at once (a double click) are one after the other: the second
+        sees the first. Changes nothing of a patient already stored."""
+        self.db.execute(
+            "INSERT INTO patients (email, first_name, language, created_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (email) DO UPDATE SET first_name = patients.first_name",
+            (address, first_name, language, at),
+        )
+
     def message(self, message_id: int) -> Row:
-        """The stored row of a message; StateError if there is none."""
-        row = self.db.one("SELECT * FROM messages WHERE id = ?", (message_id,))
+        """The stored row of a message, locked until the transaction ends; StateError if there
+        is none."""
+        row = self.db.one(f"SELECT * FROM messages WHERE id = ?{self.db.lock()}", (message_id,))
         if row is None:
             raise StateError(f"message {message_id} does not exist")
         return row
@@ -142,7 +154,7 @@ class Writes:
         self, where: str, args: Sequence[object], at: str, actor: str, reason: str
     ) -> int:
         """Cancel the unsent messages ``where`` picks; return how many."""
-        rows = self.db.all(_SCHEDULED.format(where=where), args)
+        rows = self.db.all(_SCHEDULED.format(where=where, lock=self.db.lock("m")), args)
         for row in rows:
             self.cancel(row["id"], row["enrollment_id"], State.SCHEDULED, at, actor, reason)
         return len(rows)

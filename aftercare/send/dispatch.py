@@ -90,6 +90,7 @@ def send_due(
     *,
     max_attempts: int = MAX_ATTEMPTS,
     pause: Callable[[float], None] = time.sleep,
+    stop: Callable[[], bool] = lambda: False,
 ) -> DispatchReport:
     """Deliver up to ``limit`` due messages, each at most once; a crash leaves them 'unknown'.
 
@@ -98,7 +99,8 @@ def send_due(
     the cron cadence (aftercare.send.withdrawal cancels them there until the cut-off). Up to
     ``delivery.max_parallel`` requests run at once. When the provider rate-limits, the run calls
     ``pause`` until the limit resets (at most ``MAX_PAUSE`` at a time and ``PAUSE_BUDGET`` in
-    all; then it leaves the rest to the next run).
+    all; then it leaves the rest to the next run). Once ``stop()`` is true the run claims
+    nothing more: it records what is in flight and returns (``pipeline worker`` on SIGTERM).
     """
     require_aware(now, "now")
     if limit < 1:
@@ -111,9 +113,10 @@ def send_due(
     released = outbox.release_stale(now, lease)
     if released:
         logger.warning("%d message(s) left sending by an earlier run marked unknown", released)
-    run = _Run(sender, limit, horizon, max(1, delivery.max_parallel), pause)
+    run = _Run(sender, limit, horizon, max(1, delivery.max_parallel), pause, stop)
     run.deliver()
-    withdrawn = withdraw_suppressed(outbox, backend, now).cancelled
+    # Withdrawals left undone now are retried by the next run.
+    withdrawn = 0 if stop() else withdraw_suppressed(outbox, backend, now).cancelled
     report = DispatchReport(
         claimed=tuple(run.claimed), released=released, withdrawn=withdrawn,
         paused=run.paused, rate_limited=run.stopped, **run.counts,
@@ -127,10 +130,10 @@ class _Run:
 
     def __init__(
         self, sender: _Sender, limit: int, horizon: dt.datetime, workers: int,
-        pause: Callable[[float], None],
+        pause: Callable[[float], None], stop: Callable[[], bool],
     ) -> None:
         self.sender, self.limit, self.horizon, self.workers = sender, limit, horizon, workers
-        self.pause = pause
+        self.pause, self.stop = pause, stop
         self.counts = dict.fromkeys(_BUCKETS, 0)
         self.claimed: list[int] = []
         self.paused = 0.0  # seconds spent waiting for rate limits to reset
@@ -142,6 +145,8 @@ class _Run:
         more, hold = True, 0.0
         with ThreadPoolExecutor(self.workers, thread_name_prefix="aftercare-send") as pool:
             while True:
+                if self.stop():
+                    more, hold = False, 0.0  # asked to stop: finish what is in flight only
                 if hold and not in_flight:
                     # Rate limited: every request would be refused until the reset, so wait
                     # (nothing in flight) rather than spend the run's messages on refusals.
@@ -153,7 +158,7 @@ class _Run:
                 # to send it.
                 while more and not hold and len(in_flight) < self.workers:
                     batch = []
-                    if len(self.claimed) < self.limit:
+                    if len(self.claimed) < self.limit and not self.stop():
                         batch = outbox.claim_due(now, 1, self.horizon)
                     if not batch:
                         more = False

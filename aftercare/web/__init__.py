@@ -15,6 +15,7 @@ from aftercare.web.state import EXTENSION, AppState, WebConfig, close_handles
 if TYPE_CHECKING:
     from aftercare.delivery import Backend
     from aftercare.render.handouts import HandoutRenderer
+    from aftercare.render.pool import RenderPool
 
 __all__ = ["WebConfig", "create_app"]
 
@@ -26,13 +27,17 @@ def create_app(
     config: WebConfig,
     now: Callable[[], dt.datetime],
     backend: Callable[[], Backend],
-    renderer: HandoutRenderer | None = None,
+    renderer: HandoutRenderer | RenderPool | None = None,
 ) -> Flask:
     """The app; ``now`` is the only clock it reads, ``backend`` makes the delivery backend.
 
     Building the handout renderer loads WeasyPrint, fonts and CSS (about a second), so it is
-    done here once, not per request; tests may pass one they share.
+    done here once, not per request; tests may pass one they share, and `pipeline serve`
+    passes a pool of warm renderer processes (aftercare.render.pool), which needs no lock.
     """
+    import contextlib
+    import threading
+
     from aftercare.render.handouts import HandoutRenderer
     from aftercare.web.api import register as register_api
     from aftercare.web.care import care
@@ -60,6 +65,8 @@ def create_app(
         site_logos={site_id: (assets / site.clinic.logo).read_bytes()
                     for site_id, site in project.sites.items()
                     if site.clinic.logo != project.clinic.logo},
+        render_lock=(contextlib.nullcontext() if getattr(renderer, "thread_safe", False)
+                     else threading.Lock()),
     )
     configure(app, config.secret_key, config.secure_cookies, config.session_lifetime,
               dt.timedelta(minutes=project.clinic.staff.idle_timeout_minutes))

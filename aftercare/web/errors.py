@@ -9,7 +9,7 @@ import logging
 from flask import Flask, Response, g, render_template, request, session
 from werkzeug.exceptions import HTTPException
 
-from aftercare.errors import StorageError
+from aftercare.errors import RenderError, StorageError
 from aftercare.web.api.problems import ApiProblem, http_problem
 from aftercare.web.public import link_language, patient_page
 from aftercare.web.state import for_api
@@ -23,6 +23,7 @@ _TITLES = {404: "Page not found", 405: "Not allowed", 413: "Too large"}
 def register(app: Flask) -> None:
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(StorageError, storage_page)
+    app.register_error_handler(RenderError, _render_failed)
 
 
 def storage_page(error: StorageError) -> Response:
@@ -39,6 +40,16 @@ def storage_page(error: StorageError) -> Response:
     else:
         page = patient_page("public_error.html", link_language(), code=503)
     return Response(page, status=503, headers={"Retry-After": "60"})
+
+
+def _render_failed(error: RenderError) -> tuple[str, int]:
+    """A handout that could not be made (its render process stopped or hung): say so at once;
+    at checkout nothing was enrolled, since a checkout makes the PDF first."""
+    if not _for_staff():  # a patient's handout from the care page
+        return patient_page("public_error.html", link_language(), code=503), 503
+    page = render_template("error.html", title="The handout could not be made",
+                           message=str(error), advice="Nothing was saved for this patient.")
+    return page, 503
 
 
 def _http_error(error: HTTPException) -> Response | tuple[str, int]:

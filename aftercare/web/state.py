@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from flask import current_app, g, request
 
 from aftercare.content.model import Campaign, Project
+from aftercare.outbox.database import Location
 from aftercare.outbox.store import Outbox
 from aftercare.render.emails import EmailRenderer
 from aftercare.web.auth import StaffAccounts
@@ -21,6 +22,7 @@ from aftercare.web.client_limit import ClientLimit
 if TYPE_CHECKING:
     from aftercare.delivery import Backend
     from aftercare.render.handouts import HandoutRenderer
+    from aftercare.render.pool import RenderPool
 
 EXTENSION = "aftercare"
 # The booking-system API's routes: machines call them with a key, never with a staff session.
@@ -31,7 +33,7 @@ API_PREFIX = "/api/"
 class WebConfig:
     """What the app needs from the environment (built by ``pipeline serve``, or by tests)."""
 
-    db: Path
+    db: Location  # an SQLite file, or a postgresql:// URL
     secret_key: bytes
     secure_cookies: bool = False
     webhook_public_key: str | None = None
@@ -54,14 +56,15 @@ class AppState:
     config: WebConfig
     now: Callable[[], dt.datetime]
     backend: Callable[[], Backend]
-    renderer: HandoutRenderer
+    renderer: HandoutRenderer | RenderPool  # `pipeline serve`: a pool of warm processes
     stylesheet: str  # staff.css with the clinic's colours
     logo: bytes
     fonts: Mapping[str, bytes]  # file name -> the bundled font, for @font-face
     # The logos of sites with their own (sites/<id>.yaml), shown on their patients' pages.
     site_logos: Mapping[str, bytes] = field(default_factory=dict)
-    # WeasyPrint promises nothing about threads; waitress serves with several.
-    render_lock: threading.Lock = field(default_factory=threading.Lock)
+    # WeasyPrint promises nothing about threads; waitress serves with several. A pool needs
+    # no lock (each of its processes renders one handout at a time).
+    render_lock: AbstractContextManager[object] = field(default_factory=threading.Lock)
     scratch: ScratchCache = field(init=False)
     emails: EmailRenderer = field(init=False)  # the care pages' content, as the emails have it
     care_limit: ClientLimit = field(init=False)
@@ -94,7 +97,7 @@ def for_api() -> bool:
 
 
 def outbox() -> Outbox:
-    """This request's outbox (one SQLite connection per request, closed at its end)."""
+    """This request's outbox (one database connection per request, closed at its end)."""
     if "outbox" not in g:
         g.outbox = Outbox.open(current().config.db, current().config.secret_key)
     box: Outbox = g.outbox

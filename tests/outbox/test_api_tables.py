@@ -1,23 +1,22 @@
-"""What the API keeps in the outbox: key hashes, idempotency answers, opaque enrolment ids, and
-cancelling or re-timing one enrolment, or only its reminders."""
+"""What the API keeps in the outbox, on each engine: key hashes, idempotency answers (also for
+requests arriving at once), opaque enrolment ids, and cancelling or re-timing one enrolment, or
+only its reminders."""
 
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 import threading
-from collections.abc import Iterator
-from contextlib import closing
-from pathlib import Path
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from aftercare.errors import InputError
-from aftercare.outbox.migrations import MIGRATIONS, migrate
+from aftercare.outbox.migrations import MIGRATIONS
 from aftercare.outbox.records import StoredAnswer
 from aftercare.outbox.store import Outbox
 from aftercare.outbox.vocabulary import Trail
 from tests.outbox.test_store import NOW, TREATED, enrollment, toy_plan
+from tests.postgres import OutboxDatabase
 
 MINUTE = dt.timedelta(minutes=1)
 DAY = dt.timedelta(days=1)
@@ -25,14 +24,32 @@ STALE, KEEP = dt.timedelta(minutes=2), dt.timedelta(hours=24)
 
 
 @pytest.fixture
-def path(tmp_path: Path) -> Path:
-    return tmp_path / "var" / "aftercare.db"
-
-
-@pytest.fixture
-def outbox(path: Path) -> Iterator[Outbox]:
-    with Outbox.open(path) as box:
+def outbox(database: OutboxDatabase) -> Iterator[Outbox]:
+    with Outbox.open(database.location) as box:
         yield box
+
+
+def at_once(database: OutboxDatabase, count: int, call: Callable[[Outbox], str]) -> list[str]:
+    """What ``call`` returned on each of ``count`` connections, all started together."""
+    barrier = threading.Barrier(count)
+    outcomes: list[str] = []
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            with Outbox.open(database.location) as box:
+                barrier.wait()
+                outcomes.append(call(box))
+        except BaseException as exc:  # reported below, in the test's own thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    return sorted(outcomes)
 
 
 # ---------------------------------------------------------------- API keys
@@ -93,23 +110,36 @@ def test_a_reservation_whose_request_died_is_taken_over_and_one_released_is_free
     assert table.reserve(1, "k", "other", NOW + STALE + MINUTE, STALE, KEEP).outcome == "mine"
 
 
-def test_two_connections_reserving_one_key_at_once_get_it_once(path: Path) -> None:
-    with Outbox.open(path) as first:
+def test_two_connections_reserving_one_key_at_once_get_it_once(
+    database: OutboxDatabase,
+) -> None:
+    with Outbox.open(database.location) as first:
         first.api_keys.add("booking", "h" * 64, None, NOW, "cli:admin")
-    barrier = threading.Barrier(8)
-    outcomes: list[str] = []
+    outcomes = at_once(database, 8, lambda box: box.idempotency.reserve(
+        1, "k", "f", NOW, STALE, KEEP).outcome)
+    assert outcomes == ["in-progress"] * 7 + ["mine"]
 
-    def reserve() -> None:
-        with Outbox.open(path) as box:
-            barrier.wait()
-            outcomes.append(box.idempotency.reserve(1, "k", "f", NOW, STALE, KEEP).outcome)
 
-    threads = [threading.Thread(target=reserve) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(outcomes) == ["in-progress"] * 7 + ["mine"]
+def test_requests_taking_over_a_dead_reservation_at_once_get_it_once(
+    database: OutboxDatabase,
+) -> None:
+    with Outbox.open(database.location) as first:
+        first.api_keys.add("booking", "h" * 64, None, NOW, "cli:admin")
+        assert first.idempotency.reserve(1, "k", "f", NOW, STALE, KEEP).outcome == "mine"
+    later = NOW + STALE + MINUTE  # the first request died: its reservation is stale
+    outcomes = at_once(database, 8, lambda box: box.idempotency.reserve(
+        1, "k", "f", later, STALE, KEEP).outcome)
+    assert outcomes == ["in-progress"] * 7 + ["mine"]
+
+
+def test_a_key_revoked_twice_at_once_is_revoked_once(database: OutboxDatabase) -> None:
+    with Outbox.open(database.location) as first:
+        first.api_keys.add("booking", "h" * 64, None, NOW, "cli:admin")
+    outcomes = at_once(database, 4, lambda box: str(box.api_keys.revoke(
+        "booking", NOW, "cli:admin")))
+    assert outcomes == ["False"] * 3 + ["True"]
+    with Outbox.open(database.location) as box:
+        assert [e.kind for e in box.events()].count(Trail.API_KEY_REVOKED) == 1
 
 
 # ---------------------------------------------------------------- enrolments for the API
@@ -134,17 +164,15 @@ def test_an_enrolment_has_an_opaque_id_and_is_found_by_it_and_by_its_patient(
 
 
 def test_an_enrolment_stored_before_opaque_ids_gets_one_when_first_shown(
-    tmp_path: Path,
+    database: OutboxDatabase,
 ) -> None:
-    path = tmp_path / "old.db"
-    with closing(sqlite3.connect(path, isolation_level=None)) as old:
-        migrate(old, "old.db", MIGRATIONS[:5])  # the schema before script 6 (the API)
-    with Outbox.open(path) as box:
+    database.migrate(MIGRATIONS[:5])  # the schema before script 6 (the API)
+    with Outbox.open(database.location) as box:
         item = enrollment()
         result = box.enroll(item, toy_plan(item), NOW)
-    with closing(sqlite3.connect(path, isolation_level=None)) as db:
+    with database.raw() as db:
         db.execute("UPDATE enrollments SET public_id = NULL")  # as the old schema left it
-    with Outbox.open(path) as box:
+    with Outbox.open(database.location) as box:
         first = box.enrollments.by_id(result.enrollment_id).public_id
         assert len(first) == 32
         assert box.enrollments.by_id(result.enrollment_id).public_id == first

@@ -6,7 +6,6 @@ import dataclasses
 import datetime as dt
 import itertools
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
@@ -14,7 +13,8 @@ from aftercare.errors import InputError
 from aftercare.outbox.records import DeliveryReport, MessageView, Submitted
 from aftercare.outbox.store import UNSUBSCRIBED, Outbox, StateError
 from aftercare.outbox.vocabulary import DeliveryEvent
-from tests.outbox.test_store import NOW, enrollment, kinds, raw, toy_plan
+from tests.outbox.test_store import NOW, enrollment, kinds, toy_plan
+from tests.postgres import OutboxDatabase
 
 UTC = dt.UTC
 DAY_1 = dt.datetime(2025, 3, 4, 9, 0, tzinfo=UTC)  # toy_plan's day-1 for a 3 March treatment
@@ -33,13 +33,8 @@ def event(
 
 
 @pytest.fixture
-def path(tmp_path: Path) -> Path:
-    return tmp_path / "var" / "aftercare.db"
-
-
-@pytest.fixture
-def outbox(path: Path) -> Iterator[Outbox]:
-    with Outbox.open(path) as box:
+def outbox(database: OutboxDatabase) -> Iterator[Outbox]:
+    with Outbox.open(database.location) as box:
         consenting = enrollment(marketing_consent=True)
         box.enroll(consenting, toy_plan(consenting), NOW)
         yield box
@@ -133,14 +128,14 @@ def test_mark_unknown_keeps_what_the_request_asked_for(outbox: Outbox) -> None:
 # ---------------------------------------------------------------- provider events
 
 
-def test_a_repeated_event_counts_once(outbox: Outbox, path: Path) -> None:
+def test_a_repeated_event_counts_once(outbox: Outbox, database: OutboxDatabase) -> None:
     message_id = held_day_1(outbox)
     delivered = event("delivered", public_id(outbox, message_id), event_id="sg-1")
     report = outbox.apply_delivery_events([delivered, delivered, delivered], DAY_1, "sendgrid")
     assert (report.received, report.duplicates, report.unmatched) == (3, 2, 0)
     again = outbox.apply_delivery_events([delivered], DAY_1, "sendgrid")
     assert (again.received, again.duplicates) == (1, 1)
-    with raw(path) as db:
+    with database.raw() as db:
         rows = db.execute("SELECT event_id, kind, message_id, occurred_at FROM provider_events")
         assert [tuple(r) for r in rows] == [
             ("sg-1", "delivered", message_id, "2025-03-04T09:00:00.000000+00:00")]
@@ -211,7 +206,7 @@ def test_an_unsubscribe_event_is_an_unsubscribe(outbox: Outbox, kind: str) -> No
 
 
 def test_events_for_no_known_message_are_kept_and_still_suppress(
-    outbox: Outbox, path: Path
+    outbox: Outbox, database: OutboxDatabase
 ) -> None:
     outbox.enroll(enrollment("bob@example.com"), toy_plan(enrollment()), NOW)
     report = outbox.apply_delivery_events(
@@ -219,7 +214,7 @@ def test_events_for_no_known_message_are_kept_and_still_suppress(
         "sendgrid")
     assert (report.unmatched, report.suppressed, report.cancelled) == (2, 1, 2)
     assert {m.state for m in outbox.messages(email="bob@example.com")} == {"cancelled"}
-    with raw(path) as db:
+    with database.raw() as db:
         rows = db.execute("SELECT kind, message_id FROM provider_events ORDER BY kind")
         assert [tuple(r) for r in rows] == [("delivered", None), ("dropped", None)]
 
@@ -330,13 +325,14 @@ def test_naive_datetimes_are_refused(outbox: Outbox, call: Callable[[Outbox], ob
 # ---------------------------------------------------------------- the care page's first view
 
 
-def test_the_first_view_is_recorded_once_with_its_time_only(outbox: Outbox, path: Path) -> None:
+def test_the_first_view_is_recorded_once_with_its_time_only(
+    outbox: Outbox, database: OutboxDatabase
+) -> None:
     message_id = held_day_1(outbox)
     outbox.apply_delivery_events([event("delivered", public_id(outbox, message_id))], DAY_1,
                                  "sendgrid")
     before = views(outbox)["day-1"]
-    with raw(path) as db:
-        row_before = db.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
+    row_before = message_row(database, message_id)
     seen = DAY_1 + dt.timedelta(hours=3)
     assert outbox.record_view(message_id, seen, "patient") is True
     assert outbox.record_view(message_id, seen + dt.timedelta(days=2), "patient") is False
@@ -345,14 +341,20 @@ def test_the_first_view_is_recorded_once_with_its_time_only(outbox: Outbox, path
     # other column are as they were; only viewed_at is new.
     assert after == dataclasses.replace(before, viewed_at=seen)
     assert (after.state, after.delivery) == ("sent", "delivered")
-    with raw(path) as db:
-        row_after = db.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
-        columns = [c[1] for c in db.execute("PRAGMA table_info(messages)")]
-    changed = [c for c, old, new in zip(columns, row_before, row_after, strict=True) if old != new]
+    row_after = message_row(database, message_id)
+    changed = [column for column in row_before if row_before[column] != row_after[column]]
     assert changed == ["viewed_at"]
     (viewed,) = [e for e in outbox.events(message_id=message_id) if e.kind == "viewed"]
     assert (viewed.at, viewed.actor, viewed.detail) == (seen, "patient", None)
     assert kinds(outbox, message_id=message_id).count("viewed") == 1
+
+
+def message_row(database: OutboxDatabase, message_id: int) -> dict[str, object]:
+    """The message's row as stored, column by column."""
+    with database.raw() as db:
+        cursor = db.execute("SELECT * FROM messages WHERE id = ?", (message_id,))
+        values = cursor.fetchone()
+        return dict(zip([c[0] for c in cursor.description], values, strict=True))
 
 
 def test_a_view_of_an_unknown_outcome_leaves_it_unknown(outbox: Outbox) -> None:

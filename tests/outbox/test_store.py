@@ -1,7 +1,9 @@
-"""The outbox on real SQLite files: durability, exclusive claims, states and the audit trail."""
+"""The outbox on real databases, SQLite and PostgreSQL: durability, exclusive claims, states and
+the audit trail. Tests taking ``database`` run once per engine."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import multiprocessing
@@ -19,13 +21,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aftercare.content.values import EmailAddress, ZoneName
-from aftercare.errors import InputError, PipelineError
+from aftercare.errors import InputError, PipelineError, StorageError
 from aftercare.outbox.migrations import MIGRATIONS, SchemaTooNewError, migrate, read_version
+from aftercare.outbox.postgresql import shown
 from aftercare.outbox.records import Enrollment
 from aftercare.outbox.rows import stamp as _stamp
 from aftercare.outbox.sending import CLAIMABLE
 from aftercare.outbox.store import UNSUBSCRIBED, Outbox, StateError
 from aftercare.plan.schedule import Action, PlannedMessage
+from tests.postgres import ENGINES, OutboxDatabase, PostgresServer
 
 UTC = dt.UTC
 NOW = dt.datetime(2025, 3, 3, 12, 0, tzinfo=UTC)
@@ -74,23 +78,18 @@ def toy_plan(item: Enrollment, now: dt.datetime = NOW) -> tuple[PlannedMessage, 
 
 @pytest.fixture
 def path(tmp_path: Path) -> Path:
+    """Where an SQLite file goes, for the tests of what only SQLite has."""
     return tmp_path / "var" / "aftercare.db"
 
 
 @pytest.fixture
-def outbox(path: Path) -> Iterator[Outbox]:
-    with Outbox.open(path) as box:
+def outbox(database: OutboxDatabase) -> Iterator[Outbox]:
+    with Outbox.open(database.location) as box:
         yield box
 
 
 def raw(path: Path) -> closing[sqlite3.Connection]:
     return closing(sqlite3.connect(path, isolation_level=None, timeout=0))
-
-
-def count(path: Path, table: str) -> int:
-    with raw(path) as db:
-        total: int = db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-        return total
 
 
 def kinds(box: Outbox, **where: int) -> list[str]:
@@ -112,14 +111,16 @@ def test_open_creates_an_owner_only_file_in_wal_mode(path: Path) -> None:
             assert read_version(db) == len(MIGRATIONS)
 
 
-def test_connections_opening_a_new_file_together_migrate_it_once(path: Path) -> None:
+def test_connections_opening_a_new_database_together_migrate_it_once(
+    database: OutboxDatabase,
+) -> None:
     start = threading.Barrier(8)
     failures: list[BaseException] = []
 
     def open_and_close() -> None:
         start.wait()
         try:
-            Outbox.open(path).close()
+            Outbox.open(database.location).close()
         except BaseException as exc:  # reported below, in the test's own thread
             failures.append(exc)
 
@@ -129,41 +130,52 @@ def test_connections_opening_a_new_file_together_migrate_it_once(path: Path) -> 
     for thread in threads:
         thread.join()
     assert failures == []
-    with raw(path) as db:
-        assert read_version(db) == len(MIGRATIONS)
+    assert database.schema_version() == len(MIGRATIONS)
 
 
-def test_connection_enforces_foreign_keys(outbox: Outbox, path: Path) -> None:
-    with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
+def test_connection_enforces_foreign_keys(outbox: Outbox, database: OutboxDatabase) -> None:
+    with pytest.raises(database.integrity_error, match=r"(?i)foreign key"):
         outbox._db.execute(
             "INSERT INTO messages (public_id, enrollment_id, step_key, kind, due_at)"
             " VALUES ('x', 999, 'day-1', 'clinical', '2025-01-01T00:00:00.000000+00:00')"
         )
 
 
-def test_reopening_an_up_to_date_database_changes_nothing(path: Path) -> None:
-    with Outbox.open(path) as box:
+def test_reopening_an_up_to_date_database_changes_nothing(database: OutboxDatabase) -> None:
+    with Outbox.open(database.location) as box:
         box.enroll(enrollment(), toy_plan(enrollment()), NOW)
-    with raw(path) as db:
-        before = db.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall()
-    with Outbox.open(path) as box:
+    before = database.schema()
+    with Outbox.open(database.location) as box:
         assert len(box.messages()) == 3
-    with raw(path) as db:
-        assert db.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall() \
-            == before
-        assert read_version(db) == len(MIGRATIONS)
+    assert database.schema() == before
+    assert database.schema_version() == len(MIGRATIONS)
 
 
-def test_a_database_newer_than_the_program_is_refused(path: Path) -> None:
-    Outbox.open(path).close()
-    with raw(path) as db:
-        db.execute("PRAGMA user_version = 99")
+def test_a_database_newer_than_the_program_is_refused(database: OutboxDatabase) -> None:
+    Outbox.open(database.location).close()
+    database.set_schema_version(99)
     with pytest.raises(SchemaTooNewError) as caught:
-        Outbox.open(path)
+        Outbox.open(database.location)
+    where = database.location if database.engine == "sqlite" else shown(str(database.location))
     assert str(caught.value) == (
-        f"{path}: the database is at schema version 99, newer than this program understands "
+        f"{where}: the database is at schema version 99, newer than this program understands "
         f"({len(MIGRATIONS)}); upgrade the program or use another database file"
     )
+
+
+def test_a_database_that_cannot_be_reached_is_named_without_its_password(
+    postgres_server: PostgresServer,
+) -> None:
+    url = postgres_server.url("no_such_database").replace("aftercare@", "aftercare:s3cret@")
+    with pytest.raises(StorageError) as caught:
+        Outbox.open(url)
+    assert caught.value.reason == "unavailable"
+    message = str(caught.value)
+    assert message.startswith("the database is unavailable: it cannot be opened or read; ask "
+                              "the administrator; nothing was saved (")
+    assert f"({url.replace(':s3cret@', ':***@')}: cannot open the outbox database (" in message
+    assert 'database "no_such_database" does not exist' in message
+    assert "s3cret" not in message
 
 
 def test_a_file_that_is_not_a_database_is_refused(path: Path) -> None:
@@ -186,34 +198,70 @@ def test_each_migration_is_its_own_transaction(tmp_path: Path) -> None:
         assert migrate(db, "m.db", [good, "CREATE TABLE b (x);"]) == 2  # up to date: no-op
 
 
-def test_only_the_minimum_personal_data_has_columns(outbox: Outbox) -> None:
-    columns = {row[1] for row in outbox._db.execute("PRAGMA table_info(patients)")}
-    assert columns == {"id", "email", "first_name", "patient_ref", "language", "created_at",
-                       "forgotten_at"}
+def test_only_the_minimum_personal_data_has_columns(
+    outbox: Outbox, database: OutboxDatabase
+) -> None:
+    assert database.columns("patients") == {
+        "id", "email", "first_name", "patient_ref", "language", "created_at", "forgotten_at"}
 
 
-def test_claiming_reads_the_state_and_due_index(outbox: Outbox) -> None:
-    plan = [" ".join(map(str, row)) for row in outbox._db.execute(
-        f"EXPLAIN QUERY PLAN {CLAIMABLE}",
-        (_stamp(NOW + DAY, "horizon"), _stamp(NOW, "now"), 10),
-    )]
+def test_claiming_reads_the_state_and_due_index(path: Path) -> None:
+    with Outbox.open(path) as outbox:
+        plan = [" ".join(map(str, row)) for row in outbox._db.execute(
+            f"EXPLAIN QUERY PLAN {CLAIMABLE.format(lock='')}",
+            (_stamp(NOW + DAY, "horizon"), _stamp(NOW, "now"), 10),
+        )]
     assert any("USING INDEX messages_by_state_due" in line for line in plan), plan
     assert not any("TEMP B-TREE" in line for line in plan), plan
 
 
-def test_events_cannot_be_updated_or_deleted(outbox: Outbox, path: Path) -> None:
+def test_claims_on_postgresql_read_the_state_and_due_index_and_skip_locked_rows(
+    postgres_server: PostgresServer,
+) -> None:
+    name = postgres_server.create_database()
+    try:
+        database = OutboxDatabase("postgresql", postgres_server.url(name))
+        with Outbox.open(database.location) as box:
+            enroll_due(box, [-3 * DAY, -2 * DAY, -DAY])
+            first, second, third = (v.message_id for v in box.messages())
+            with database.raw() as db:
+                db.execute("SET enable_seqscan = off")  # the tables are tiny: ask for the index
+                plan = [row[0] for row in db.execute(
+                    "EXPLAIN " + CLAIMABLE.format(lock=" FOR NO KEY UPDATE OF m SKIP LOCKED"),
+                    (_stamp(NOW, "horizon"), _stamp(NOW, "now"), 1)).fetchall()]
+                assert any("messages_by_state_due" in line for line in plan), plan
+                assert not any("Sort" in line for line in plan), plan  # the index's own order
+                # Another sender is in the middle of claiming the first: this one takes the
+                # second at once rather than waiting, and never the same.
+                db.execute("BEGIN")
+                db.execute("SELECT id FROM messages WHERE id = ? FOR NO KEY UPDATE", (first,))
+                assert [c.message_id for c in box.claim_due(NOW, 1)] == [second]
+                db.execute("ROLLBACK")
+            assert [c.message_id for c in box.claim_due(NOW, 5)] == [first, third]
+    finally:
+        postgres_server.drop_database(name)
+
+
+def test_events_cannot_be_updated_or_deleted(outbox: Outbox, database: OutboxDatabase) -> None:
     outbox.enroll(enrollment(), toy_plan(enrollment()), NOW)
-    with raw(path) as db:
-        with pytest.raises(sqlite3.IntegrityError, match="append-only; they cannot be updated"):
+    refused = database.integrity_error
+    with database.raw() as db:
+        with pytest.raises(refused, match="append-only; they cannot be updated"):
             db.execute("UPDATE events SET actor = 'someone else'")
-        with pytest.raises(sqlite3.IntegrityError, match="append-only; they cannot be deleted"):
+        with pytest.raises(refused, match="append-only; they cannot be deleted"):
             db.execute("DELETE FROM events")
+        if database.engine == "postgresql":  # TRUNCATE passes row triggers by: refused too
+            with pytest.raises(refused, match="append-only; they cannot be deleted"):
+                db.execute("TRUNCATE events")
     assert len(outbox.events()) == 4
 
 
-def test_the_database_refuses_a_second_message_for_a_step(outbox: Outbox, path: Path) -> None:
+def test_the_database_refuses_a_second_message_for_a_step(
+    outbox: Outbox, database: OutboxDatabase
+) -> None:
     result = outbox.enroll(enrollment(), toy_plan(enrollment()), NOW)
-    with raw(path) as db, pytest.raises(sqlite3.IntegrityError, match="UNIQUE constraint"):
+    with database.raw() as db, pytest.raises(database.integrity_error,
+                                              match=r"(?i)unique constraint"):
         db.execute(
             "INSERT INTO messages (public_id, enrollment_id, step_key, kind, due_at)"
             " VALUES ('another', ?, 'day-1', 'clinical', '2025-03-04T09:00:00.000000+00:00')",
@@ -221,16 +269,19 @@ def test_the_database_refuses_a_second_message_for_a_step(outbox: Outbox, path: 
         )
 
 
-def test_the_database_refuses_an_unknown_state(outbox: Outbox, path: Path) -> None:
+def test_the_database_refuses_an_unknown_state(outbox: Outbox, database: OutboxDatabase) -> None:
     outbox.enroll(enrollment(), toy_plan(enrollment()), NOW)
-    with raw(path) as db, pytest.raises(sqlite3.IntegrityError, match="CHECK constraint"):
+    with database.raw() as db, pytest.raises(database.integrity_error,
+                                              match=r"(?i)check constraint"):
         db.execute("UPDATE messages SET state = 'lost'")
 
 
 # ---------------------------------------------------------------- enrolment
 
 
-def test_enroll_stores_patient_consent_messages_and_events(outbox: Outbox, path: Path) -> None:
+def test_enroll_stores_patient_consent_messages_and_events(
+    outbox: Outbox, database: OutboxDatabase
+) -> None:
     item = enrollment(patient_ref="P-17")
     result = outbox.enroll(item, toy_plan(item), NOW)
     assert result.created
@@ -249,7 +300,7 @@ def test_enroll_stores_patient_consent_messages_and_events(outbox: Outbox, path:
     assert outbox.events(message_id=views[2].message_id)[0].detail == (
         "skipped: no consent to reminders"
     )
-    with raw(path) as db:
+    with database.raw() as db:
         row = db.execute(
             "SELECT marketing_consent, consent_at, consent_recorded_by, consent_wording_version,"
             " p.patient_ref FROM enrollments JOIN patients AS p ON p.id = patient_id"
@@ -278,6 +329,29 @@ def test_enrolling_twice_is_a_no_op(outbox: Outbox) -> None:
     assert {v.first_name for v in outbox.messages()} == {"Jane"}
 
 
+def test_one_patient_enrolled_twice_at_once_is_one_enrolment(database: OutboxDatabase) -> None:
+    """A double click at the desk: on either engine the second waits, then sees a repeat."""
+    for attempt in range(5):
+        item = enrollment(f"twice{attempt}@example.com")
+        start, results = threading.Barrier(2), list[bool]()
+
+        def enrol(item: Enrollment = item, start: threading.Barrier = start,
+                  results: list[bool] = results) -> None:
+            with Outbox.open(database.location) as box:
+                start.wait()
+                results.append(box.enroll(item, toy_plan(item), NOW).created)
+
+        threads = [threading.Thread(target=enrol) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(results) == [False, True]
+    with Outbox.open(database.location) as box:
+        assert len(box.messages()) == 5 * 3
+    assert database.count("enrollments") == database.count("patients") == 5
+
+
 def test_a_new_treatment_date_enrolls_again_and_updates_the_patient(outbox: Outbox) -> None:
     outbox.enroll(enrollment(patient_ref="P-17"), toy_plan(enrollment()), NOW)
     later = enrollment(" jane@EXAMPLE.com ", first_name="Janet", treated_on=TREATED + 90 * DAY)
@@ -285,8 +359,8 @@ def test_a_new_treatment_date_enrolls_again_and_updates_the_patient(outbox: Outb
     assert result.created
     assert {v.first_name for v in outbox.messages()} == {"Janet"}
     assert len(outbox.messages(email="jane@Example.com")) == 6
-    rows = outbox._db.execute("SELECT email, patient_ref FROM patients").fetchall()
-    assert [tuple(row) for row in rows] == [("jane@example.com", "P-17")]
+    assert outbox._db.all("SELECT email, patient_ref FROM patients") == [
+        {"email": "jane@example.com", "patient_ref": "P-17"}]
 
 
 def test_a_suppressed_address_cannot_be_enrolled(outbox: Outbox) -> None:
@@ -299,19 +373,20 @@ def test_a_suppressed_address_cannot_be_enrolled(outbox: Outbox) -> None:
     assert outbox.messages() == []
 
 
-def test_enroll_many_writes_all_or_nothing(outbox: Outbox, path: Path) -> None:
+def test_enroll_many_writes_all_or_nothing(outbox: Outbox, database: OutboxDatabase) -> None:
     outbox.unsubscribe("bob@example.com", NOW, "link", "patient")
-    tables = {table: count(path, table) for table in ("patients", "enrollments", "events")}
+    count = database.count
+    tables = {table: count(table) for table in ("patients", "enrollments", "events")}
     items = [(enrollment(f"{name}@example.com"), toy_plan(enrollment())) for name in
              ("ann", "bob", "cat")]
     with pytest.raises(InputError) as caught:
         outbox.enroll_many(items, NOW)
     assert str(caught.value) == f"items[1].email: {UNSUBSCRIBED}"
-    assert {table: count(path, table) for table in tables} == tables
-    assert count(path, "messages") == 0
+    assert {table: count(table) for table in tables} == tables
+    assert count("messages") == 0
     results = outbox.enroll_many([items[0], items[2], items[0]], NOW)
     assert [r.created for r in results] == [True, True, False]
-    assert count(path, "messages") == 6
+    assert count("messages") == 6
 
 
 def test_naive_datetimes_in_a_plan_are_refused_before_writing(outbox: Outbox) -> None:
@@ -329,7 +404,9 @@ def enroll_due(box: Outbox, offsets: list[dt.timedelta], email: str = "jane@exam
     box.enroll(enrollment(email), plan, NOW - 30 * DAY)
 
 
-def test_claim_due_takes_only_due_messages_oldest_first(outbox: Outbox, path: Path) -> None:
+def test_claim_due_takes_only_due_messages_oldest_first(
+    outbox: Outbox, database: OutboxDatabase
+) -> None:
     hour = dt.timedelta(hours=1)
     enroll_due(outbox, [-hour, dt.timedelta(seconds=1), -2 * hour, dt.timedelta(0)])
     first = outbox.claim_due(NOW, 2)
@@ -343,9 +420,7 @@ def test_claim_due_takes_only_due_messages_oldest_first(outbox: Outbox, path: Pa
     assert states == {"step-0": "sending", "step-1": "scheduled", "step-2": "sending",
                       "step-3": "sending"}
     assert kinds(outbox, message_id=first[0].message_id) == ["scheduled", "claimed"]
-    with raw(path) as db:  # no transaction is held after a claim
-        db.execute("BEGIN IMMEDIATE")
-        db.execute("COMMIT")
+    database.lock_every_message()  # no transaction is held after a claim
 
 
 def test_claim_due_refuses_a_negative_limit(outbox: Outbox) -> None:
@@ -353,6 +428,7 @@ def test_claim_due_refuses_a_negative_limit(outbox: Outbox) -> None:
         outbox.claim_due(NOW, -1)
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @settings(max_examples=20, deadline=None)
 @given(
     dues=st.lists(
@@ -364,20 +440,37 @@ def test_claim_due_refuses_a_negative_limit(outbox: Outbox) -> None:
     ),
     limit=st.integers(min_value=0, max_value=15),
 )
-def test_claims_follow_instants_whatever_the_zone(dues: list[dt.datetime], limit: int) -> None:
+def test_claims_follow_instants_whatever_the_zone(
+    engine: str, postgres_server: PostgresServer, dues: list[dt.datetime], limit: int
+) -> None:
     plan = [planned(f"s{i}", due) for i, due in enumerate(dues)]
     # In UTC: Python never calls an ambiguous local time equal to a time in another zone.
     instants = sorted((due.astimezone(UTC), i) for i, due in enumerate(dues))
     expected = [(due, i) for due, i in instants if due <= NOW][:limit]
-    with tempfile.TemporaryDirectory() as folder, Outbox.open(Path(folder) / "o.db") as box:
+    with scratch_outbox(engine, postgres_server) as box:
         box.enroll(enrollment(), plan, NOW)
         assert [int(v.step_key[1:]) for v in box.messages()] == [i for _, i in instants]
         claims = box.claim_due(NOW, limit)
         assert [(c.due_at, int(c.step_key[1:])) for c in claims] == expected
 
 
-def _claim_until_empty(path: str, start: Any, results: Any) -> None:
-    with Outbox.open(Path(path)) as box:
+@contextlib.contextmanager
+def scratch_outbox(engine: str, server: PostgresServer) -> Iterator[Outbox]:
+    """A new outbox of its own on ``engine`` (for each example of a property test)."""
+    if engine == "sqlite":
+        with tempfile.TemporaryDirectory() as folder, Outbox.open(Path(folder) / "o.db") as box:
+            yield box
+        return
+    name = server.create_database()
+    try:
+        with Outbox.open(server.url(name)) as box:
+            yield box
+    finally:
+        server.drop_database(name)
+
+
+def _claim_until_empty(location: str, start: Any, results: Any) -> None:
+    with Outbox.open(location) as box:
         start.wait()
         mine: list[int] = []
         while batch := box.claim_due(NOW, 7):
@@ -385,13 +478,15 @@ def _claim_until_empty(path: str, start: Any, results: Any) -> None:
     results.put(mine)
 
 
-def test_concurrent_claimers_never_share_a_message(outbox: Outbox, path: Path) -> None:
+def test_concurrent_claimers_never_share_a_message(
+    outbox: Outbox, database: OutboxDatabase
+) -> None:
     for patient in range(50):
         enroll_due(outbox, [-n * dt.timedelta(minutes=1) for n in range(4)], f"p{patient}@x.org")
     context = multiprocessing.get_context("spawn")
     start, results = context.Barrier(4), context.Queue()
     workers = [
-        context.Process(target=_claim_until_empty, args=(str(path), start, results))
+        context.Process(target=_claim_until_empty, args=(str(database.location), start, results))
         for _ in range(4)
     ]
     for worker in workers:
@@ -520,7 +615,9 @@ def test_cancel_stops_unsent_messages_only(outbox: Outbox) -> None:
     assert len(cancelled) == 3 and {e.actor for e in cancelled} == {"staff:amy"}
 
 
-def test_unsubscribe_suppresses_and_cancels_once(outbox: Outbox, path: Path) -> None:
+def test_unsubscribe_suppresses_and_cancels_once(
+    outbox: Outbox, database: OutboxDatabase
+) -> None:
     result = outbox.enroll(enrollment(), toy_plan(enrollment()), NOW)
     assert outbox.unsubscribe(" Jane@example.com", NOW, "link", "patient") == 2
     events = outbox.events()
@@ -532,7 +629,7 @@ def test_unsubscribe_suppresses_and_cancels_once(outbox: Outbox, path: Path) -> 
     )
     assert {v.state for v in outbox.messages()} == {"cancelled"}
     assert outbox.claim_due(NOW + 100 * DAY, 10) == []
-    with raw(path) as db:
+    with database.raw() as db:
         assert db.execute("SELECT * FROM suppressions").fetchall() == [
             ("Jane@example.com", "unsubscribed", "link", "2025-03-03T12:00:00.000000+00:00")
         ]
@@ -674,19 +771,62 @@ def test_naive_datetimes_are_refused(outbox: Outbox, call: Callable[[Outbox], ob
     assert outbox.events() == events
 
 
+def test_an_address_in_other_capitals_is_found_through_the_index(
+    outbox: Outbox, database: OutboxDatabase
+) -> None:
+    outbox.enroll(enrollment("Jane@example.com"), toy_plan(enrollment()), NOW)
+    where = outbox._db.equal_ignoring_case("email")
+    found = outbox._db.all(f"SELECT email FROM patients WHERE {where}", ("JANE@EXAMPLE.COM",))
+    assert found == [{"email": "Jane@example.com"}]
+    with database.raw() as db:
+        if database.engine == "sqlite":
+            plan = " ".join(str(row) for row in db.execute(
+                f"EXPLAIN QUERY PLAN SELECT id FROM patients WHERE {where}", ("x",)).fetchall())
+        else:
+            db.execute("SET enable_seqscan = off")  # a tiny table: ask whether the index fits
+            plan = " ".join(row[0] for row in db.execute(
+                f"EXPLAIN SELECT id FROM patients WHERE {where}", ("x",)).fetchall())
+    assert "patients_by_email_nocase" in plan, plan
+
+
+def test_a_postgresql_outbox_can_live_in_a_schema_of_its_own(
+    postgres_server: PostgresServer,
+) -> None:
+    name = postgres_server.create_database()
+    try:
+        plain = OutboxDatabase("postgresql", postgres_server.url(name))
+        with plain.raw() as db:
+            db.execute("CREATE SCHEMA clinic")
+        url = f"{plain.location}&options=-csearch_path%3Dclinic"
+        with Outbox.open(url) as box:
+            box.enroll(enrollment(), toy_plan(enrollment()), NOW)
+            assert box.is_suppressed("x@example.com") is False
+        with Outbox.open(url) as box:  # migrated once: the second open finds it up to date
+            assert len(box.messages()) == 3
+        with plain.raw() as db:
+            tables = {row[0] for row in db.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'clinic'").fetchall()}
+            assert {"patients", "messages", "schema_version"} <= tables
+            assert db.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
+                              ).fetchone()[0] == 0
+    finally:
+        postgres_server.drop_database(name)
+
+
 def test_an_enrolment_keeps_its_site_and_older_rows_and_accounts_get_the_defaults(
-    outbox: Outbox, path: Path
+    outbox: Outbox, database: OutboxDatabase
 ) -> None:
     north = enrollment("north@example.com", site="north")
     outbox.enroll(north, toy_plan(north), NOW)
     plain = enrollment("plain@example.com")
     outbox.enroll(plain, toy_plan(plain), NOW)
-    with raw(path) as db:
+    with database.raw() as db:
         db.execute("INSERT INTO staff (username, password_hash, created_at)"
                    " VALUES ('sam', 'x', '2026-11-01T00:00:00Z')")
         sites = db.execute("SELECT p.email, e.site FROM enrollments e JOIN patients p"
                            " ON p.id = e.patient_id ORDER BY p.email").fetchall()
         roles = db.execute("SELECT role FROM staff").fetchall()
         staff_sites = db.execute("SELECT count(*) FROM staff_sites").fetchone()[0]
-    assert sites == [("north@example.com", "north"), ("plain@example.com", "main")]
-    assert roles == [("administrator",)] and staff_sites == 0
+    assert [tuple(row) for row in sites] == [("north@example.com", "north"),
+                                             ("plain@example.com", "main")]
+    assert [tuple(row) for row in roles] == [("administrator",)] and staff_sites == 0

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import sqlite3
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -23,11 +21,12 @@ from aftercare.outbox.vocabulary import (
 )
 from aftercare.outbox.writes import Writes
 from tests.outbox.test_store import NOW, enrollment, toy_plan
+from tests.postgres import OutboxDatabase
 
 
 @pytest.fixture
-def outbox(tmp_path: Path) -> Iterator[Outbox]:
-    with Outbox.open(tmp_path / "outbox.db") as box:
+def outbox(database: OutboxDatabase) -> Iterator[Outbox]:
+    with Outbox.open(database.location) as box:
         yield box
 
 
@@ -44,15 +43,14 @@ def test_the_database_allows_exactly_the_states_of_the_enum() -> None:
 
 @pytest.mark.parametrize(("current", "target"), list(itertools.product(State, State)))
 def test_every_move_is_allowed_or_refused_as_the_table_says(
-    tmp_path: Path, current: State, target: State
+    database: OutboxDatabase, current: State, target: State
 ) -> None:
-    path = tmp_path / "outbox.db"
-    with Outbox.open(path) as outbox:
+    with Outbox.open(database.location) as outbox:
         outbox.enroll(enrollment(), toy_plan(enrollment()), NOW)
         message_id = outbox.messages()[0].message_id
-    with sqlite3.connect(path) as raw:  # put the message in the state to move from
+    with database.raw() as raw:  # put the message in the state to move from
         raw.execute("UPDATE messages SET state = ? WHERE id = ?", (current.value, message_id))
-    with Outbox.open(path) as outbox:
+    with Outbox.open(database.location) as outbox:
         writes = Writes(outbox._db)
         if target in TRANSITIONS[current]:
             assert writes.move(message_id, current, target, doing="test")

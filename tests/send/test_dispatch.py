@@ -1,4 +1,6 @@
-"""Dispatch: each due message goes out once, on time; crashes and errors never cause a resend."""
+"""Dispatch: each due message goes out once, on time; crashes and errors never cause a resend.
+
+Tests taking ``world`` or ``database`` run on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -8,10 +10,8 @@ import email
 import logging
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
 from email.message import EmailMessage
 from email.policy import default
 from pathlib import Path
@@ -24,12 +24,14 @@ from aftercare.delivery.files import FileBackend
 from aftercare.enrol.enrolment import enroll_one
 from aftercare.enrol.rules import parse_enrollment
 from aftercare.errors import RenderError
+from aftercare.outbox.database import Location
 from aftercare.outbox.records import Claim, EnrollResult
 from aftercare.outbox.store import Outbox
 from aftercare.render.emails import EmailRenderer, Recipient, RenderedEmail
 from aftercare.render.tokens import verify
 from aftercare.send.dispatch import DispatchReport, send_due
 from tests.conftest import ROOT
+from tests.postgres import OutboxDatabase
 from tests.projects import make_project
 
 UTC = dt.UTC
@@ -88,24 +90,18 @@ class World:
         return {f"{m.email} {m.step_key}": m.state for m in self.outbox.messages()}
 
 
-def open_world(root: Path, outbox_class: type[Outbox] = Outbox) -> World:
+def open_world(
+    root: Path, outbox_class: type[Outbox] = Outbox, database: Location | None = None
+) -> World:
+    """The sample project in ``root`` and its outbox (an SQLite file in ``root`` by default)."""
     project = make_project(root / "project")
     return World(
         root=root,
         project=project,
-        outbox=outbox_class.open(root / "var" / "aftercare.db"),
+        outbox=outbox_class.open(database or root / "var" / "aftercare.db"),
         renderer=EmailRenderer(project, KEY),
         files=FileBackend(root / "var" / "outbox"),
     )
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    opened = open_world(tmp_path)
-    try:
-        yield opened
-    finally:
-        opened.outbox.close()
 
 
 def read_eml(path: Path) -> EmailMessage:
@@ -201,27 +197,25 @@ def test_the_eml_is_the_rendered_email_for_that_patient_and_step(world: World) -
 
 
 class NeedsTheWriteLock:
-    """A backend that proves no transaction is open while it sends: it takes the write lock."""
+    """A backend that proves no transaction is open while it sends: it takes the write lock
+    (SQLite), or every message's row (PostgreSQL), failing at once if dispatch held one."""
 
     name = "lock-checking"
 
-    def __init__(self, database: Path, inner: FileBackend) -> None:
+    def __init__(self, database: OutboxDatabase, inner: FileBackend) -> None:
         self.database = database
         self.inner = inner
 
     def send(self, email: OutgoingEmail) -> Outcome:
-        other = sqlite3.connect(self.database, timeout=0.05, isolation_level=None)
-        try:
-            other.execute("BEGIN IMMEDIATE")  # "database is locked" if dispatch held a write
-            other.execute("ROLLBACK")
-        finally:
-            other.close()
+        self.database.lock_every_message()
         return self.inner.send(email)
 
 
-def test_no_transaction_is_held_while_the_backend_sends(world: World) -> None:
+def test_no_transaction_is_held_while_the_backend_sends(
+    world: World, database: OutboxDatabase
+) -> None:
     world.enroll()
-    backend = NeedsTheWriteLock(world.root / "var" / "aftercare.db", world.files)
+    backend = NeedsTheWriteLock(database, world.files)
     assert [r.sent for r in world.send_every_step(backend=backend)] == [1, 1, 1]
 
 
@@ -384,8 +378,10 @@ class UnsubscribesAfterClaim(Outbox):
         return claims
 
 
-def test_an_address_unsubscribed_after_the_claim_is_not_sent(tmp_path: Path) -> None:
-    racing = open_world(tmp_path, UnsubscribesAfterClaim)
+def test_an_address_unsubscribed_after_the_claim_is_not_sent(
+    tmp_path: Path, database: OutboxDatabase
+) -> None:
+    racing = open_world(tmp_path, UnsubscribesAfterClaim, database.location)
     try:
         racing.enroll()
         report = racing.send(DAY_1)
@@ -435,10 +431,10 @@ class KillsItself:
         return outcome
 
 
-def run_until_killed(root: Path, now: dt.datetime, kill_after: int) -> None:
+def run_until_killed(root: Path, database: str, now: dt.datetime, kill_after: int) -> None:
     """The child process: send what is due, one at a time, with a backend that kills the
     process mid-run (tests/test_dispatch_crash.py kills parallel runs)."""
-    world = open_world(root)
+    world = open_world(root, database=database)
     one_at_a_time = dataclasses.replace(world.project.clinic.delivery, max_parallel=1)
     clinic = dataclasses.replace(world.project.clinic, delivery=one_at_a_time)
     project = dataclasses.replace(world.project, clinic=clinic)
@@ -450,19 +446,21 @@ CHILD = """
 import datetime as dt, sys
 from pathlib import Path
 from tests.send.test_dispatch import run_until_killed
-run_until_killed(Path(sys.argv[1]), dt.datetime.fromisoformat(sys.argv[2]), int(sys.argv[3]))
+run_until_killed(Path(sys.argv[1]), sys.argv[2], dt.datetime.fromisoformat(sys.argv[3]),
+                 int(sys.argv[4]))
 """
 
 
 @pytest.mark.parametrize("kill_after", [1, 3])
 def test_a_sender_killed_mid_run_never_causes_a_message_to_be_sent_twice(
-    world: World, kill_after: int
+    world: World, database: OutboxDatabase, kill_after: int
 ) -> None:
     names = ("Ann", "Ben", "Cat", "Dan", "Eve")
     for name in names:
         world.enroll(name)
     child = subprocess.run(
-        [sys.executable, "-c", CHILD, str(world.root), DAY_1.isoformat(), str(kill_after)],
+        [sys.executable, "-c", CHILD, str(world.root), str(database.location), DAY_1.isoformat(),
+         str(kill_after)],
         cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
     )
     assert child.returncode == -signal.SIGKILL, child.stderr

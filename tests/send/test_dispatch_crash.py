@@ -3,6 +3,7 @@
 The sender runs in a child process against a local SendGrid look-alike in this one, and is
 killed by SIGKILL either while the server holds one of its requests (the request reached
 SendGrid) or a random moment after its first request (in a claim, a render, a commit, a send).
+Each test runs on SQLite and on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from aftercare.render.emails import EmailRenderer
 from aftercare.send.dispatch import DispatchReport, send_due
 from tests.conftest import ROOT
 from tests.delivery.fake_sendgrid import API_KEY, FakeSendGrid, threaded_server
+from tests.postgres import OutboxDatabase
 from tests.projects import make_project
 
 UTC = dt.UTC
@@ -47,7 +49,7 @@ run_sender(*sys.argv[1:])
 """
 
 
-def run_sender(root: str, host: str, now: str, start_file: str = "") -> None:
+def run_sender(root: str, database: str, host: str, now: str, start_file: str = "") -> None:
     """The child process: one send-due run, as the CLI would do it."""
     if start_file:  # wait for the signal to start, so that two senders start together
         while not os.path.exists(start_file):
@@ -55,22 +57,23 @@ def run_sender(root: str, host: str, now: str, start_file: str = "") -> None:
     project = make_project(Path(root) / "project")
     moment = dt.datetime.fromisoformat(now)
     backend = SendGridBackend(API_KEY, host=host, timeout=5.0, clock=lambda: moment)
-    with Outbox.open(Path(root) / "var" / "aftercare.db") as outbox:
+    with Outbox.open(database) as outbox:
         report = send_due(outbox, project, EmailRenderer(project, KEY), backend, moment, 1000)
     print(",".join(map(str, report.claimed)))
 
 
 def start_sender(
-    root: Path, fake: FakeSendGrid, start_file: Path | None = None
+    root: Path, database: OutboxDatabase, fake: FakeSendGrid, start_file: Path | None = None
 ) -> subprocess.Popen[str]:
-    command = [sys.executable, "-c", CHILD, str(root), fake.host, NOW.isoformat()]
+    command = [sys.executable, "-c", CHILD, str(root), str(database.location), fake.host,
+               NOW.isoformat()]
     if start_file is not None:
         command.append(str(start_file))
     return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
 
 
-def enroll(root: Path, patients: int) -> None:
+def enroll(root: Path, database: OutboxDatabase, patients: int) -> None:
     project = make_project(root / "project")
     at = DAY_1 - dt.timedelta(hours=22)  # treatment day, 1 pm in New York
     items = []
@@ -82,17 +85,19 @@ def enroll(root: Path, patients: int) -> None:
             recorded_by="staff:test", consent_wording_version="v1",
         )
         items.append((enrollment, plan_for(project, enrollment, at)))
-    with Outbox.open(root / "var" / "aftercare.db") as outbox:
+    with Outbox.open(database.location) as outbox:
         outbox.enroll_many(items, at)
 
 
-def finish(root: Path, fake: FakeSendGrid, after: dt.timedelta) -> DispatchReport:
+def finish(
+    root: Path, database: OutboxDatabase, fake: FakeSendGrid, after: dt.timedelta
+) -> DispatchReport:
     """A later run in this process, as the next cron run would be."""
     project = make_project(root / "project")
     moment = NOW + after
     fake.now = moment
     backend = SendGridBackend(API_KEY, host=fake.host, timeout=5.0, clock=lambda: moment)
-    with Outbox.open(root / "var" / "aftercare.db") as outbox:
+    with Outbox.open(database.location) as outbox:
         return send_due(outbox, project, EmailRenderer(project, KEY), backend, moment, 1000)
 
 
@@ -111,15 +116,15 @@ def server() -> Iterator[HTTPServer]:
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
 def test_a_sender_killed_at_random_never_sends_twice_or_loses_a_message(
-    tmp_path: Path, server: HTTPServer, seed: int
+    tmp_path: Path, database: OutboxDatabase, server: HTTPServer, seed: int
 ) -> None:
     rng = random.Random(seed)
-    enroll(tmp_path, PATIENTS)
+    enroll(tmp_path, database, PATIENTS)
     fake = fake_sendgrid_for(server)
     held_back = seed % 2 == 1  # odd seeds: killed while the server holds a request
     if held_back:
         fake.block_at = rng.randrange(PATIENTS - 4)
-    child = start_sender(tmp_path, fake)
+    child = start_sender(tmp_path, database, fake)
     try:
         if held_back:
             assert fake.blocked.wait(30), "the sender never reached the held request"
@@ -138,15 +143,15 @@ def test_a_sender_killed_at_random_never_sends_twice_or_loses_a_message(
     assert child.returncode == -signal.SIGKILL
 
     # Within the lease, the next run sends the rest and leaves the in-flight ones alone...
-    soon = finish(tmp_path, fake, dt.timedelta(minutes=1))
+    soon = finish(tmp_path, database, fake, dt.timedelta(minutes=1))
     # ...and after it, they become unknown, never resent.
-    later = finish(tmp_path, fake, dt.timedelta(minutes=20))
+    later = finish(tmp_path, database, fake, dt.timedelta(minutes=20))
     assert later.claimed == () and soon.released == 0
     assert soon.claimed, "the sender was killed before it finished, so work was left"
     print(f"seed {seed}: killed after {len(fake.requests) - len(soon.claimed)} requests; "
           f"{later.released} in flight became unknown, {soon.sent} sent by the next run")
 
-    with Outbox.open(tmp_path / "var" / "aftercare.db") as outbox:
+    with Outbox.open(database.location) as outbox:
         day_1 = [m for m in outbox.messages() if m.step_key == "day-1"]
         others = [m for m in outbox.messages() if m.step_key != "day-1"]
     states = Counter(m.state for m in day_1)
@@ -164,25 +169,25 @@ def test_a_sender_killed_at_random_never_sends_twice_or_loses_a_message(
     if held_back:
         blocked = fake.requests[fake.block_at or 0].public_id
         assert blocked is not None
-        assert outbox_state(tmp_path, blocked) == "unknown"
+        assert outbox_state(database, blocked) == "unknown"
     assert fake.problems == []
 
 
-def outbox_state(root: Path, public_id: str) -> str:
-    with Outbox.open(root / "var" / "aftercare.db") as outbox:
+def outbox_state(database: OutboxDatabase, public_id: str) -> str:
+    with Outbox.open(database.location) as outbox:
         view = outbox.message_by_public_id(public_id)
     assert view is not None
     return view.state
 
 
 def test_two_senders_started_together_never_send_the_same_message(
-    tmp_path: Path, server: HTTPServer
+    tmp_path: Path, database: OutboxDatabase, server: HTTPServer
 ) -> None:
     patients = 120
-    enroll(tmp_path, patients)
+    enroll(tmp_path, database, patients)
     fake = fake_sendgrid_for(server)
     start_file = tmp_path / "go"
-    children = [start_sender(tmp_path, fake, start_file) for _ in range(2)]
+    children = [start_sender(tmp_path, database, fake, start_file) for _ in range(2)]
     time.sleep(0.05)
     start_file.touch()
     claimed: list[list[int]] = []
@@ -195,6 +200,6 @@ def test_two_senders_started_together_never_send_the_same_message(
     assert not set(mine) & set(theirs)
     sent = [r.public_id for r in fake.requests if r.reached]
     assert len(sent) == len(set(sent)) == patients
-    with Outbox.open(tmp_path / "var" / "aftercare.db") as outbox:
+    with Outbox.open(database.location) as outbox:
         assert {m.state for m in outbox.messages() if m.step_key == "day-1"} == {"sent"}
     assert fake.problems == []

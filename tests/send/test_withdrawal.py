@@ -16,6 +16,7 @@ from aftercare.send.dispatch import send_due
 from aftercare.send.webhook import WebhookResult, process_webhook
 from aftercare.send.withdrawal import Stopped, WithdrawReport, cancel
 from tests.delivery.fake_sendgrid import API_KEY, FakeSendGrid, WebhookSigner, threaded_server
+from tests.postgres import OutboxDatabase
 from tests.send.test_dispatch import DAY_1, MONTH_3, WEEK_2, World, open_world
 
 HOUR = dt.timedelta(hours=1)
@@ -56,8 +57,8 @@ class Setup:
 
 
 @pytest.fixture
-def setup(tmp_path: Path) -> Iterator[Setup]:
-    world = open_world(tmp_path)
+def setup(tmp_path: Path, database: OutboxDatabase) -> Iterator[Setup]:
+    world = open_world(tmp_path, database=database.location)
     with threaded_server() as server:
         fake = FakeSendGrid(server, sender="care@clinic.example", reply_to="desk@clinic.example",
                             step_keys={"day-1", "week-2", "month-3"},
