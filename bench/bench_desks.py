@@ -124,7 +124,8 @@ class _Desk:
         token = self._token("/checkout")
         self.count += 1
         first = ("Ana", "Björn", "Chloé", "Jesús", "Zoë")[self.count % 5]
-        form = {"treatment": "botox-cosmetic", "first_name": first, "last_name": "Novák",
+        form = {"site": "main", "treatment": "botox-cosmetic", "first_name": first,
+                "last_name": "Novák",
                 "email": f"{self.name}.{self.count}.{time.monotonic_ns()}@example.com",
                 "treated_on": treated_on.isoformat(), "areas": "frown lines",
                 "provider": "Dr Rivera", "product": "BOTOX Cosmetic", "units": "20",

@@ -22,6 +22,8 @@ from bench.common import ROOT, Section, Sizes, median, timed
 FIRST_DAY = dt.date(2026, 3, 2)  # treatment days run from this Monday on
 GOAL_GROWTH = 2.0  # time per claim among 100 times the patients, at most this many times
 WORKERS = (1, 2, 4)
+SITES = 50  # the patients are spread over this many sites
+GOAL_SITE_RATIO = 5.0  # one site's figures at least this many times cheaper than all sites'
 KEY = b"benchmark key: links signed with it verify nowhere"
 
 
@@ -53,8 +55,9 @@ def _server_version(server: Any) -> str:
 
 
 def _seed(url: str, patients: int, days: int) -> None:
-    """``patients`` enrolled in the cosmetic campaign, treated on ``days`` successive days from
-    FIRST_DAY, three messages each (the evening of the day, week 2, month 3), written in bulk."""
+    """``patients`` enrolled in the cosmetic campaign at SITES sites, treated on ``days``
+    successive days from FIRST_DAY, three messages each (the evening of the day, week 2,
+    month 3), written in bulk."""
     import psycopg
 
     from aftercare.outbox.store import Outbox
@@ -68,10 +71,11 @@ def _seed(url: str, patients: int, days: int) -> None:
                    " FROM generate_series(1, %s) AS g", (at, patients))
         db.execute("INSERT INTO enrollments (patient_id, campaign, treated_on, timezone,"
                    " marketing_consent, consent_at, consent_recorded_by,"
-                   " consent_wording_version, created_at)"
+                   " consent_wording_version, created_at, site)"
                    " SELECT id, 'botox-cosmetic', to_char(%s::date + (id %% %s)::int,"
-                   " 'YYYY-MM-DD'), 'America/New_York', 1, %s, 'bench', 'v1', %s"
-                   " FROM patients", (FIRST_DAY, days, at, at))
+                   " 'YYYY-MM-DD'), 'America/New_York', 1, %s, 'bench', 'v1', %s,"
+                   " 'site-' || lpad((id %% %s)::text, 2, '0')"
+                   " FROM patients", (FIRST_DAY, days, at, at, SITES))
         db.execute("INSERT INTO messages (public_id, enrollment_id, step_key, kind, due_at)"
                    " SELECT md5(e.id || s.key), e.id, s.key, s.kind,"
                    f" to_char(e.treated_on::date + s.days + s.hour, '{stamp}')"
@@ -108,6 +112,7 @@ def _claims_among_many(server: Any, sizes: Sizes, section: Section) -> None:
         lines = [str(next(iter(row.values()))).strip() for row in plan]
         plans[patients] = " / ".join(line.split("  (cost")[0] for line in lines
                                      if "Lock" in line or "Index" in line)
+    _sites_on_postgresql(url, sizes, section)
     small, big = (median(per_claim[n]) for n in (sizes.pg_small, sizes.pg_patients))
     for patients in (sizes.pg_small, sizes.pg_patients):
         section.line(f"claim one due message among {patients:,} patients (median of "
@@ -117,6 +122,36 @@ def _claims_among_many(server: Any, sizes: Sizes, section: Section) -> None:
     section.goal(f"time per claim among {sizes.pg_patients:,} patients on PostgreSQL",
                  f"{big * 1000:.2f} ms vs {small * 1000:.2f} ms among {sizes.pg_small:,}: "
                  f"{growth:.2f} times", f"<= {GOAL_GROWTH:g} times", growth <= GOAL_GROWTH)
+
+
+def _sites_on_postgresql(url: str, sizes: Sizes, section: Section) -> None:
+    """On the large outbox (its patients spread over SITES sites): one site's figures against
+    every site's, and one site's outbox listing, as the staff pages ask for them."""
+    from aftercare.content.load import load_project
+    from aftercare.outbox.store import Outbox
+    from aftercare.report.gather import gather
+
+    project = load_project(ROOT)
+    now = dt.datetime.combine(FIRST_DAY + dt.timedelta(days=20), dt.time(12), tzinfo=dt.UTC)
+    one: list[float] = []
+    every: list[float] = []
+    listing: list[float] = []
+    with Outbox.open(url) as outbox:
+        for _ in range(5):  # in turns
+            one.append(timed(lambda: gather(project, outbox, ["site-03"], now, 30)))
+            every.append(timed(lambda: gather(project, outbox, None, now, 30)))
+            listing.append(timed(lambda: (outbox.messages(status="scheduled", sites={"site-03"}),
+                                          outbox.count_by_state({"site-03"}))))
+    section.line(f"PostgreSQL, {sizes.pg_patients:,} patients across {SITES} sites: one "
+                 "site's figures (30 days and the next 7)", f"{median(one) * 1000:.0f} ms")
+    section.line(f"the same for all {SITES} sites", f"{median(every) * 1000:.0f} ms")
+    section.line("one site's outbox page reads (its scheduled messages, counts by state)",
+                 f"{median(listing) * 1000:.0f} ms")
+    ratio = median(every) / median(one)
+    section.goal(f"one site's figures among {SITES} sites on PostgreSQL",
+                 f"{ratio:.1f} times cheaper than all sites' ({median(one) * 1000:.0f} ms "
+                 f"vs {median(every) * 1000:.0f} ms)", f">= {GOAL_SITE_RATIO:g} times",
+                 ratio >= GOAL_SITE_RATIO)
 
 
 # ---------------------------------------------------------------- claims per second

@@ -35,6 +35,7 @@ GOALS = (
     "finding due messages stays proportional to what is due",
     "four desks at once: p95 at most twice one desk's",
     "look-ups stay quick while renders run",
+    "one site's figures among",
     "time per claim among",
     "claims per second with 2 and 4 workers on PostgreSQL",
     "no message claimed twice",

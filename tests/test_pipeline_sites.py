@@ -17,6 +17,7 @@ from pypdf import PdfReader
 
 import pipeline
 from tests.conftest import ROOT
+from tests.postgres import OutboxDatabase
 from tests.projects import copy_of_the_clinic
 
 # Saturday 21 November 2026, noon in Portland: 15:00 in New York, 13:00 in Scottsdale.
@@ -75,8 +76,11 @@ def stored_sites(env: Path) -> dict[str, str]:
 
 
 def test_each_sites_patient_gets_the_evening_email_at_six_in_the_sites_zone_from_its_sender(
-    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    env: Path, database: OutboxDatabase, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # One installation, on SQLite and on PostgreSQL: AFTERCARE_DB names the outbox.
+    monkeypatch.setenv("AFTERCARE_DB", str(database.location))
     at(monkeypatch, ENROLLED_AT)
     assert enroll("ny@example.com") == 0
     assert enroll("pdx@example.com", "--site", "portland") == 0
@@ -85,7 +89,10 @@ def test_each_sites_patient_gets_the_evening_email_at_six_in_the_sites_zone_from
     assert "day-0    Sat 21 Nov 2026 18:00 EST (2026-11-21 23:00 UTC)  to send" in out
     assert "day-0    Sat 21 Nov 2026 18:00 PST (2026-11-22 02:00 UTC)  to send" in out
     assert "day-0    Sat 21 Nov 2026 18:00 MST (2026-11-22 01:00 UTC)  to send" in out
-    assert stored_sites(env) == {"ny@example.com": "main", "pdx@example.com": "portland",
+    with database.raw() as db:
+        stored = dict(db.execute("SELECT p.email, e.site FROM enrollments AS e JOIN patients"
+                                 " AS p ON p.id = e.patient_id").fetchall())
+    assert stored == {"ny@example.com": "main", "pdx@example.com": "portland",
                                  "az@example.com": "scottsdale"}
     sent_by = {}
     for now in ("2026-11-21T23:00Z", "2026-11-22T01:00Z", "2026-11-22T02:00Z"):

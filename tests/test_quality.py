@@ -40,7 +40,7 @@ def _modules() -> list[Path]:
 
 def test_every_module_stays_under_400_lines() -> None:
     long = {str(p.relative_to(ROOT)): n for p in _modules()
-            if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) >= MAX_LINES}
     assert long == {}
 
 

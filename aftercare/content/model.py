@@ -366,8 +366,7 @@ class Project:
     def in_language(self, language: str) -> Project:
         """This project as a reader of ``language`` sees it: its clinic, handouts and campaigns
         in that language (the same project for the clinic's own language)."""
-        found = self.translations.get(language)
-        if found is None:
+        if (found := self.translations.get(language)) is None:
             return self
         return dataclasses.replace(
             self, clinic=found.clinic, handouts=found.handouts, campaigns=found.campaigns)

@@ -185,8 +185,7 @@ def _site_targets(project: Project, hasher: InputHasher, site: str) -> list[Targ
 
 
 def target_site(key: str) -> tuple[str, str]:
-    """A target key's site and the rest of it: ("portland", "handouts/x") for
-    "sites/portland/handouts/x"; the organisation's own site for every other key."""
+    """A key's site and the rest: "sites/portland/handouts/x" -> ("portland", "handouts/x")."""
     first, _, rest = key.partition("/")
     if first == SITES_FOLDER:
         site, _, inner = rest.partition("/")

@@ -30,7 +30,9 @@ def test_a_token_names_its_message_and_send_time_in_letters_and_digits_only() ->
     assert sign_care(PUBLIC_ID, SENT, KEY) == token  # the same message, the same link
 
 
-@given(st.text(min_size=1, max_size=60),
+# Public ids are ASCII (32 hex digits today); a 60-character one of 4-byte characters would
+# not fit the token's length limit, and no message has one.
+@given(st.text(st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=60),
        st.datetimes(min_value=dt.datetime(1970, 1, 1), max_value=dt.datetime(2100, 1, 1),
                     timezones=st.just(dt.UTC)))
 def test_any_public_id_and_send_time_round_trip(public_id: str, sent: dt.datetime) -> None:

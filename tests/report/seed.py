@@ -10,9 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from collections.abc import Sequence
-from pathlib import Path
 
 from aftercare.content.values import EmailAddress, ZoneName
+from aftercare.outbox.database import Location
 from aftercare.outbox.records import DeliveryReport, Enrollment
 from aftercare.outbox.store import Outbox
 from aftercare.outbox.vocabulary import DeliveryEvent
@@ -77,7 +77,7 @@ def send(box: Outbox, when: dt.datetime, *, held_until: dt.datetime | None = Non
     return claim.message_id, claim.public_id
 
 
-def seed(path: Path) -> None:
+def seed(path: Location) -> None:
     with Outbox.open(path) as box:
         _seed(box)
 

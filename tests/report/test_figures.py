@@ -19,6 +19,7 @@ from aftercare.outbox.store import Outbox
 from aftercare.report.figures import FAMILIES, FORECAST, SiteFigures, span
 from aftercare.report.gather import all_sites, gather
 from tests.conftest import ROOT
+from tests.postgres import OutboxDatabase
 from tests.report.seed import COSMETIC, FIRST_DAY, MAIN, NORTH, NOW, at, patient, plan, seed
 
 COLUMNS = (*FAMILIES, FORECAST)
@@ -80,6 +81,20 @@ def test_each_site_and_step_has_the_exact_figures_of_the_seeded_outbox(
     assert totals(north) == {key: NORTH.get(key, zero) for key in steps}
     assert (main.total("sent"), north.total("sent")) == (4, 2)
     assert totals(portland) == totals(scottsdale) == dict.fromkeys(steps, zero)
+
+
+def test_postgresql_counts_the_same_figures_as_sqlite(
+    project: Project, outbox: Outbox, postgresql: OutboxDatabase
+) -> None:
+    seed(postgresql.location)
+    with Outbox.open(postgresql.location) as on_postgresql:
+        for sites, days in ((None, 30), (["north"], 7)):
+            there = gather(project, on_postgresql, sites, NOW, days)
+            here = gather(project, outbox, sites, NOW, days)
+            assert [totals(r) for r in there] == [totals(r) for r in here]
+            assert [[(s.daily, s.forecast) for s in r.steps] for r in there] == [
+                [(s.daily, s.forecast) for s in r.steps] for r in here]
+            assert sum(r.total(c) for r in here for c in COLUMNS) > 0  # something counted
 
 
 def test_days_are_new_york_days_across_the_end_of_daylight_saving_time(
