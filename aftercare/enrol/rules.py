@@ -125,7 +125,7 @@ def parse_enrollment(
     if date_problem:
         problem("treated_on", date_problem)
 
-    language = language_code(text("language")) or clinic.language
+    language = requested_language(text("language"), project)
     language_problem = check_language(project, language, campaign)
     if language_problem:
         problem("language", f"{language_problem}; got {_shown(text('language'))}")
@@ -220,6 +220,12 @@ def supported_languages(project: Project) -> tuple[str, ...]:
 def language_code(text: str) -> str:
     """A language as typed ("es", "ES", "es-US", "es_US") as the code the outbox stores."""
     return re.split(r"[-_]", text.strip().lower(), maxsplit=1)[0]
+
+
+def requested_language(typed: str, project: Project) -> str:
+    """The language an enrolment asks for, as the outbox stores it: the typed one, else the
+    clinic's (a site keeps the organisation's language)."""
+    return language_code(typed) or project.clinic.language
 
 
 def check_language(project: Project, language: str, campaign: str) -> str | None:

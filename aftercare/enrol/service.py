@@ -22,8 +22,8 @@ from aftercare.enrol.enrolment import enroll_one
 from aftercare.enrol.rules import (
     TYPED_INPUT,
     consent_wording_version,
-    language_code,
     parse_enrollment,
+    requested_language,
 )
 from aftercare.errors import ContentError, Problem
 from aftercare.outbox.records import Enrollment, EnrollResult, Submitted
@@ -94,7 +94,7 @@ def check_enrolment(
 def _language_of(fields: Mapping[str, str], project: Project) -> str:
     """The language the consent wording was read in: the enrolment's when the content is
     written in it, else the clinic's (an unknown language is reported by the rule set)."""
-    language = language_code(fields.get("language") or "") or project.clinic.language
+    language = requested_language(fields.get("language") or "", project)
     return language if language in project.languages else project.clinic.language
 
 
